@@ -1,0 +1,1 @@
+"""Credit grading: policies as data, the grading engine, supervision measures and draws."""

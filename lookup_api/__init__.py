@@ -1,0 +1,1 @@
+"""The credtrace HTTP service and the ``credtrace`` command line."""

@@ -1,0 +1,46 @@
+"""The Litestar application."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from lookup_api.problems import problem_handler
+from lookup_api.routes.ledger import LedgerController
+from lookup_api.routes.system import SystemController
+from lookup_api.services import Services
+from lookup_api.settings import Settings
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
+    """Build the app; ``services`` lets tests and the CLI share already-open ones."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    owned = services is None
+
+    def startup(app: Litestar) -> None:
+        app.state.services = services or Services.open(settings)
+
+    def shutdown(app: Litestar) -> None:
+        if owned and getattr(app.state, "services", None) is not None:
+            app.state.services.close()
+
+    def provide_services(state: State) -> Services:
+        result: Services = state.services
+        return result
+
+    return Litestar(
+        route_handlers=[SystemController, LedgerController],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        exception_handlers={Exception: problem_handler},
+        cors_config=CORSConfig(allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"]),
+        openapi_config=OpenAPIConfig(title="credtrace", version="0.1.0", path="/schema"),
+    )
+
+
+def create_app_from_env() -> Litestar:
+    return create_app(Settings.from_env())

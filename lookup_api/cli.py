@@ -1,0 +1,227 @@
+"""The ``credtrace`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ledger.checkpoint import Checkpoint
+from ledger.db import create_db_engine, migrate
+from ledger.keys import KeyFileError, load_or_create_signer
+from ledger.log import Ledger, LedgerError
+from ledger.note import Verifier
+from ledger.verify import VerificationError, verify_database
+from lookup_api.settings import Settings
+
+
+class CommandError(Exception):
+    """A command failed; the message says what went wrong."""
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+
+
+def _progress(total: int | None, desc: str) -> tqdm[Any]:
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=" entries",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+    )
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    engine = create_db_engine(settings.ledger.database_url)
+    migrate(engine)
+    signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
+    return Ledger(engine, signer, settings.ledger.origin)
+
+
+# --- ledger -------------------------------------------------------------------
+
+
+def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    ledger = open_ledger(settings)
+    verifier = Verifier.parse(args.key) if args.key else ledger.verifier
+    size = ledger.size()
+    with _progress(size, "verifying") as bar:
+        try:
+            report = verify_database(ledger.engine, verifier, ledger.origin, progress=bar.update)
+        except VerificationError as exc:
+            bar.close()
+            if args.json:
+                print(json.dumps({"ok": False, "index": exc.index, "error": str(exc)}, indent=2))
+            else:
+                print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+    data = report.as_json()
+    _emit(
+        args,
+        data,
+        f"OK: {report.size} entries, {report.checkpoints} signed checkpoints, "
+        f"{report.tiles} tiles, {report.redacted} redacted payloads verified in "
+        f"{report.seconds:.2f} s\nroot {data['root']}",
+    )
+    return 0
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    ledger = open_ledger(settings)
+    checkpoint = ledger.latest_checkpoint()
+    if checkpoint is None:
+        raise CommandError("the log is empty: no checkpoint has been signed yet")
+    body = Checkpoint.parse_body(checkpoint.note.split("\n\n")[0] + "\n")
+    data = {
+        "origin": body.origin,
+        "size": checkpoint.size,
+        "root": base64.b64encode(checkpoint.root).decode(),
+        "note": checkpoint.note,
+        "verifier_key": str(ledger.verifier),
+    }
+    _emit(args, data, checkpoint.note.rstrip("\n"))
+    return 0
+
+
+def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
+    from ledger.export import export_log
+
+    ledger = open_ledger(settings)
+    target = Path(args.file)
+    tmp = target.with_name(target.name + ".partial")
+    with _progress(ledger.size(), "exporting") as bar, tmp.open("w", encoding="utf-8") as out:
+        count = export_log(ledger.engine, out, progress=bar.update)
+    tmp.replace(target)
+    _emit(args, {"file": str(target), "entries": count}, f"exported {count} entries to {target}")
+    return 0
+
+
+def cmd_ledger_import(args: argparse.Namespace, settings: Settings) -> int:
+    from ledger.export import ExportFileError, import_log
+
+    ledger = open_ledger(settings)
+    source = Path(args.file)
+    if not source.exists():
+        raise CommandError(f"{source} does not exist")
+    with _progress(None, "importing") as bar, source.open(encoding="utf-8") as handle:
+        try:
+            report = import_log(ledger, handle, progress=bar.update)
+        except ExportFileError as exc:
+            bar.close()
+            raise CommandError(f"import refused, nothing was written: {exc}") from exc
+    _emit(
+        args,
+        report.as_json(),
+        f"imported and verified {report.size} entries and {report.checkpoints} checkpoints",
+    )
+    return 0
+
+
+# --- serving --------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    # Migrate and create the key once, before workers start in parallel.
+    open_ledger(settings).engine.dispose()
+    uvicorn.run(
+        "lookup_api.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.demo import seed_demo
+
+    ledger = open_ledger(settings)
+    seeded = seed_demo(ledger)
+    base = f"http://{args.host}:{args.port}"
+    print(f"demo log: {ledger.size()} entries ({seeded} added now)")
+    print("try:")
+    for path in (
+        "/checkpoint",
+        "/v1/ledger/key",
+        "/v1/ledger/entries/1",
+        "/v1/ledger/proof/inclusion?index=1",
+        "/v1/ledger/entries/1/proof",
+        "/tile/0/000.p/" + str(min(ledger.size(), 255)) if ledger.size() < 256 else "/tile/0/000",
+        "/schema",
+    ):
+        print(f"  {base}{path}")
+    print(f"verify it yourself:  python -m ledger verify --url {base}")
+    ledger.engine.dispose()
+    args.workers = 1
+    return cmd_serve(args, settings)
+
+
+# --- parser ---------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="credtrace", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="seed a small demo data set, print URLs to try, serve")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=cmd_demo)
+
+    ledger = sub.add_parser("ledger", help="the log: verify, checkpoint, export, import")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = lsub.add_parser("verify", help="verify chain, tree, tiles and every checkpoint")
+    verify.add_argument("--key", help="verifier key to check against (default: this log's)")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_ledger_verify)
+    checkpoint = lsub.add_parser("checkpoint", help="print the latest signed checkpoint")
+    checkpoint.add_argument("--json", action="store_true")
+    checkpoint.set_defaults(func=cmd_ledger_checkpoint)
+    export = lsub.add_parser("export", help="write the whole log to FILE")
+    export.add_argument("file")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(func=cmd_ledger_export)
+    imp = lsub.add_parser("import", help="verify FILE completely and restore it into an empty log")
+    imp.add_argument("file")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_ledger_import)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        result: int = args.func(args, settings)
+    except (CommandError, LedgerError, KeyFileError, VerificationError, OSError) as exc:
+        print(f"credtrace: error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""RFC 9457 problem details for every error the service returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("credtrace")
+
+
+class Problem(HTTPException):
+    """An error with a stable type URI, a title and a detail that names what is wrong."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.title = title
+        self.problem_type = type_
+        self.errors = errors or []
+
+
+def bad_request(detail: str, *, field: str | None = None) -> Problem:
+    errors = [{"field": field, "message": detail}] if field else None
+    return Problem(400, "Bad request", detail, type_="/problems/bad-request", errors=errors)
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "Not found", detail, type_="/problems/not-found")
+
+
+def _response(
+    request: Request[Any, Any, Any],
+    body: dict[str, Any],
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body.setdefault("instance", request.url.path)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, Problem):
+        body: dict[str, Any] = {
+            "type": exc.problem_type,
+            "title": exc.title,
+            "status": exc.status_code,
+            "detail": exc.detail,
+        }
+        if exc.errors:
+            body["errors"] = exc.errors
+        return _response(request, body, exc.status_code, exc.headers)
+    if isinstance(exc, ValidationException):
+        errors = [
+            {"field": e.get("key"), "source": e.get("source"), "message": e.get("message")}
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+        ]
+        names = ", ".join(str(e["field"]) for e in errors if e.get("field")) or "the request"
+        body = {
+            "type": "/problems/validation",
+            "title": "Invalid request",
+            "status": 400,
+            "detail": f"invalid value for {names}",
+            "errors": errors,
+        }
+        return _response(request, body, 400)
+    if isinstance(exc, NotFoundException):
+        body = {
+            "type": "/problems/not-found",
+            "title": "Not found",
+            "status": 404,
+            "detail": exc.detail or "no such resource",
+        }
+        return _response(request, body, 404)
+    if isinstance(exc, HTTPException):
+        body = {
+            "type": "about:blank",
+            "title": exc.detail or "HTTP error",
+            "status": exc.status_code,
+            "detail": exc.detail,
+        }
+        return _response(request, body, exc.status_code, exc.headers)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = {
+        "type": "/problems/internal",
+        "title": "Internal error",
+        "status": HTTP_500_INTERNAL_SERVER_ERROR,
+        "detail": "the server failed; it has been logged",
+    }
+    return _response(request, body, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+__all__ = ["PROBLEM_JSON", "MediaType", "Problem", "bad_request", "not_found", "problem_handler"]

@@ -1,0 +1,1 @@
+"""Route controllers, one concern per module."""

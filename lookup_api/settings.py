@@ -1,0 +1,28 @@
+"""Application settings from the environment; every one has a working default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ledger.config import LedgerConfig
+
+
+@dataclass(frozen=True)
+class Settings:
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    # Group commit: the most entries one sequencer transaction takes.
+    max_append_batch: int = 2048
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            ledger=LedgerConfig.from_env(),
+            redis_url=os.environ.get("CREDTRACE_REDIS_URL") or None,
+            public_url=(os.environ.get("CREDTRACE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(
+                "/"
+            ),
+            max_append_batch=int(os.environ.get("CREDTRACE_MAX_APPEND_BATCH") or 2048),
+        )

@@ -1,0 +1,190 @@
+"""An outside auditor's verifier against a live server, and export/import round trips."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ledger.db import create_db_engine, migrate
+from ledger.export import ExportFileError, export_log, import_log
+from ledger.log import Ledger
+from ledger.note import Signer
+from ledger.verify import verify_database
+from tests.conftest import ORIGIN
+from tests.factories import entry, redaction
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
+    path = tmp_path / "live.db"
+    key = tmp_path / "ledger.key"
+    key.write_text(signer.serialize() + "\n")
+    key.chmod(0o600)
+    engine = create_db_engine(f"sqlite:///{path}")
+    migrate(engine)
+    ledger = Ledger(engine, signer, ORIGIN)
+    ledger.append([entry() for _ in range(1500)])
+    ledger.append([redaction(10)])
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CREDTRACE_DATABASE_URL": f"sqlite:///{path}",
+        "CREDTRACE_KEY_FILE": str(key),
+        "CREDTRACE_ORIGIN": ORIGIN,
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lookup_api.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("server did not start") from None
+            time.sleep(0.2)
+    try:
+        yield url, path, ledger
+    finally:
+        server.terminate()
+        server.wait(10)
+        engine.dispose()
+
+
+def _audit(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", "verify", "--url", url, *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_auditor_verifies_a_live_log_and_follows_it(
+    live: tuple[str, Path, Ledger], tmp_path: Path, signer: Signer
+) -> None:
+    url, _, ledger = live
+    state = tmp_path / "trusted.checkpoint"
+    first = _audit(url, "--key", str(signer.verifier), "--state", str(state), "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["size"] == 1501 and report["redacted"] == 1 and report["proofs_checked"] >= 16
+    ledger.append([entry() for _ in range(300)])
+    second = _audit(url, "--state", str(state), "--json")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["consistent_with_size"] == 1501
+
+
+def test_auditor_rejects_a_wrong_key(live: tuple[str, Path, Ledger]) -> None:
+    url, _, _ = live
+    result = _audit(url, "--key", str(Signer.generate(ORIGIN).verifier))
+    assert result.returncode != 0
+    assert "key" in result.stderr
+
+
+def test_auditor_detects_a_rewritten_log(live: tuple[str, Path, Ledger], tmp_path: Path) -> None:
+    url, path, _ = live
+    state = tmp_path / "trusted.checkpoint"
+    assert _audit(url, "--state", str(state)).returncode == 0
+    con = sqlite3.connect(path)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    payload = con.execute("SELECT payload FROM ledger_entries WHERE idx = 777").fetchone()[0]
+    con.execute(
+        "UPDATE ledger_entries SET payload = ? WHERE idx = 777",
+        (payload.replace(b'"n":', b'"m":'),),
+    )
+    con.commit()
+    con.close()
+    result = _audit(url, "--state", str(state))
+    assert result.returncode == 1
+    assert "entry 777" in result.stderr
+
+
+def test_export_import_round_trip(
+    ledger: Ledger, engine: Engine, signer: Signer, tmp_path: Path
+) -> None:
+    for count in (5, 600, 1):
+        ledger.append([entry() for _ in range(count)])
+    ledger.append([redaction(2)])
+    buffer = io.StringIO()
+    assert export_log(engine, buffer) == 607
+    target = create_db_engine(f"sqlite:///{tmp_path / 'restored.db'}")
+    migrate(target)
+    restored = Ledger(target, signer, ORIGIN)
+    report = import_log(restored, io.StringIO(buffer.getvalue()))
+    assert report.size == 607 and report.checkpoints == 4 and report.redacted == 1
+    again = verify_database(target, signer.verifier, ORIGIN)
+    assert again.root == verify_database(engine, signer.verifier, ORIGIN).root
+    assert restored.index_of_leaf(ledger.entry(300).leaf_hash) == 300  # type: ignore[union-attr]
+    more = restored.append([entry()])  # the restored log goes on
+    assert more.first_index == 607
+    target.dispose()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["payload", "leaf_input", "checkpoint", "drop_line", "truncate", "header_key"],
+)
+def test_import_refuses_a_tampered_export_and_writes_nothing(
+    ledger: Ledger, engine: Engine, signer: Signer, tmp_path: Path, tamper: str
+) -> None:
+    ledger.append([entry() for _ in range(300)])
+    ledger.append([entry() for _ in range(3)])
+    buffer = io.StringIO()
+    export_log(engine, buffer)
+    lines = buffer.getvalue().splitlines()
+    if tamper == "payload":
+        row = json.loads(lines[50])
+        row["payload"] = row["payload"][:-4] + ("AAAA" if row["payload"][-4:] != "AAAA" else "BBBB")
+        lines[50] = json.dumps(row)
+    elif tamper == "leaf_input":
+        row = json.loads(lines[120])
+        row["leaf_input"] = lines[121] and json.loads(lines[121])["leaf_input"]
+        lines[120] = json.dumps(row)
+    elif tamper == "checkpoint":
+        row = json.loads(lines[-1])
+        row["checkpoint"] = row["checkpoint"].replace("\n303\n", "\n302\n")
+        lines[-1] = json.dumps(row)
+    elif tamper == "drop_line":
+        del lines[10]
+    elif tamper == "truncate":
+        lines = lines[:-1]
+    elif tamper == "header_key":
+        header = json.loads(lines[0])
+        header["verifier_key"] = str(Signer.generate(ORIGIN).verifier)
+        lines[0] = json.dumps(header)
+    target = create_db_engine(f"sqlite:///{tmp_path / 'restored.db'}")
+    migrate(target)
+    restored = Ledger(target, signer, ORIGIN)
+    with pytest.raises(ExportFileError):
+        import_log(restored, io.StringIO("\n".join(lines) + "\n"))
+    assert restored.size() == 0
+    with target.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ledger_entries").scalar() == 0
+        assert conn.exec_driver_sql("SELECT count(*) FROM ledger_tiles").scalar() == 0
+    target.dispose()

@@ -1,0 +1,79 @@
+"""Subprocess workers for the crash and concurrency tests (run as ``python -m tests.workers``)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from ledger.checkpoint import TlogProof
+from ledger.db import create_db_engine, migrate
+from ledger.jcs import canonicalize
+from ledger.log import Ledger, NewEntry
+from ledger.note import Signer
+from ledger.service import AppendService
+
+ORIGIN = "test.credtrace.local/ledger"
+
+
+def _ledger(url: str, key: str) -> Ledger:
+    engine = create_db_engine(url)
+    migrate(engine)
+    return Ledger(engine, Signer.parse(key), ORIGIN)
+
+
+def bulk(url: str, key: str, count: int, batch: int) -> None:
+    """Append ``count`` entries; print ACK <last index> after every committed batch."""
+    ledger = _ledger(url, key)
+    start = ledger.size()
+    entries = (
+        NewEntry(
+            "test.bulk",
+            "test:crash",
+            canonicalize({"n": start + i, "pad": "x" * 180}),
+            "system:test",
+        )
+        for i in range(count)
+    )
+    for result in ledger.append_bulk(entries, batch_size=batch):
+        print(f"ACK {result.first_index + len(result.leaf_hashes) - 1}", flush=True)
+
+
+def writer(url: str, key: str, writer_id: int, count: int, threads: int) -> None:
+    """``count`` single appends through the append service from ``threads`` threads."""
+    ledger = _ledger(url, key)
+    service = AppendService(ledger).start()
+    failures: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        try:
+            for seq in range(thread, count, threads):
+                payload = canonicalize({"writer": writer_id, "seq": seq})
+                receipt = service.append(
+                    NewEntry("test.concurrent", f"writer:{writer_id}", payload, "system:test")
+                )
+                TlogProof.parse(receipt.tlog_proof).verify(
+                    receipt.leaf_hash, ledger.verifier, ORIGIN
+                )
+        except BaseException as exc:  # reported to the parent below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    service.close()
+    if failures:
+        print(f"FAILED {failures[0]!r}", flush=True)
+        sys.exit(1)
+    print(f"DONE {service.appended} in {service.batches} batches", flush=True)
+
+
+if __name__ == "__main__":
+    command, url, key, *rest = sys.argv[1:]
+    if command == "bulk":
+        bulk(url, key, int(rest[0]), int(rest[1]))
+    elif command == "writer":
+        writer(url, key, int(rest[0]), int(rest[1]), int(rest[2]))
+    else:
+        raise SystemExit(f"unknown worker {command}")
