@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -35,7 +34,9 @@ PAYLOAD_BYTES = 200
 def payloads(count: int, start: int = 0) -> Iterator[NewEntry]:
     pad = "x" * (PAYLOAD_BYTES - 60)
     for i in range(start, start + count):
-        body = canonicalize({"case_no": f"BENCH-{i:010d}", "item": "ciq.declaration-error", "pad": pad})
+        body = canonicalize(
+            {"case_no": f"BENCH-{i:010d}", "item": "ciq.declaration-error", "pad": pad}
+        )
         yield NewEntry("violation.recorded", "uscc:91440300MA5F0000XB", body, "system:bench")
 
 
@@ -80,7 +81,9 @@ def median_of(label: str, runs: int, once: Callable[[], float], unit: str) -> fl
 
 
 def bench_bulk(kind: str, pg_url: str | None, count: int, runs: int, batch: int) -> None:
-    print(f"bulk append, {count:,} entries of {PAYLOAD_BYTES}-byte payloads, {kind}, batch {batch:,}")
+    print(
+        f"bulk append, {count:,} entries of {PAYLOAD_BYTES}-byte payloads, {kind}, batch {batch:,}"
+    )
     signer = Signer.generate(ORIGIN)
 
     def once() -> float:
@@ -98,52 +101,66 @@ def bench_bulk(kind: str, pg_url: str | None, count: int, runs: int, batch: int)
     median_of("bulk append", runs, once, "entries/s")
 
 
-def bench_group_commit(kind: str, pg_url: str | None, clients: int, seconds: float, runs: int) -> None:
+def _group_commit_run(
+    url: str, signer: Signer, clients: int, seconds: float
+) -> tuple[float, float, float, int]:
+    ledger = open_ledger(url, signer)
+    service = AppendService(ledger).start()
+    service.append(next(payloads(1)))
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client(n: int) -> None:
+        mine = []
+        i = 0
+        while time.perf_counter() < stop:
+            entry = next(payloads(1, n * 1_000_000 + i))
+            t0 = time.perf_counter()
+            receipt = service.append(entry)
+            mine.append(time.perf_counter() - t0)
+            assert receipt.audit_path is not None
+            i += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    service.close()
+    ledger.engine.dispose()
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    return len(latencies) / elapsed, p50, p99, service.batches
+
+
+def bench_group_commit(
+    kind: str, pg_url: str | None, clients: int, seconds: float, runs: int
+) -> None:
     print(f"single appends from {clients} concurrent clients through the append service, {kind}")
     signer = Signer.generate(ORIGIN)
     rates, p50s, p99s = [], [], []
     for run in range(runs):
         with database(kind, pg_url) as url:
-            ledger = open_ledger(url, signer)
-            service = AppendService(ledger).start()
-            service.append(next(payloads(1)))
-            latencies: list[float] = []
-            lock = threading.Lock()
-            stop = time.perf_counter() + seconds
-
-            def client(n: int) -> None:
-                mine = []
-                i = 0
-                while time.perf_counter() < stop:
-                    entry = next(payloads(1, n * 1_000_000 + i))
-                    t0 = time.perf_counter()
-                    receipt = service.append(entry)
-                    mine.append(time.perf_counter() - t0)
-                    assert receipt.audit_path is not None
-                    i += 1
-                with lock:
-                    latencies.extend(mine)
-
-            threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - started
-            service.close()
-            latencies.sort()
-            rate = len(latencies) / elapsed
-            p50 = latencies[len(latencies) // 2] * 1000
-            p99 = latencies[int(len(latencies) * 0.99)] * 1000
-            rates.append(rate)
-            p50s.append(p50)
-            p99s.append(p99)
-            print(f"    run {run + 1}: {rate:,.0f} entries/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"{service.batches} transactions", flush=True)
-            ledger.engine.dispose()
-    print(f"  group commit: median {statistics.median(rates):,.0f} entries/s, "
-          f"p50 {statistics.median(p50s):.1f} ms, p99 {statistics.median(p99s):.1f} ms", flush=True)
+            rate, p50, p99, batches = _group_commit_run(url, signer, clients, seconds)
+        rates.append(rate)
+        p50s.append(p50)
+        p99s.append(p99)
+        print(
+            f"    run {run + 1}: {rate:,.0f} entries/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"{batches} transactions",
+            flush=True,
+        )
+    print(
+        f"  group commit: median {statistics.median(rates):,.0f} entries/s, "
+        f"p50 {statistics.median(p50s):.1f} ms, p99 {statistics.median(p99s):.1f} ms",
+        flush=True,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -158,7 +175,9 @@ def bench_proofs(kind: str, pg_url: str | None, sizes: list[int], queries: int) 
     with database(kind, pg_url) as url:
         ledger = open_ledger(url, signer)
         size = 0
-        print(f"  {'size':>12} {'incl p50':>9} {'incl p99':>9} {'cons p50':>9} {'cons p99':>9}  (ms)")
+        print(
+            f"  {'size':>12} {'incl p50':>9} {'incl p99':>9} {'cons p50':>9} {'cons p99':>9}  (ms)"
+        )
         for target in sizes:
             for _ in ledger.append_bulk(payloads(target - size, size), batch_size=50_000):
                 pass
@@ -174,8 +193,12 @@ def bench_proofs(kind: str, pg_url: str | None, sizes: list[int], queries: int) 
                 t0 = time.perf_counter()
                 reader.consistency_proof(first, size)
                 consistency.append((time.perf_counter() - t0) * 1000)
-            print(f"  {size:>12,} {percentile(inclusion, .5):9.3f} {percentile(inclusion, .99):9.3f} "
-                  f"{percentile(consistency, .5):9.3f} {percentile(consistency, .99):9.3f}", flush=True)
+            print(
+                f"  {size:>12,} {percentile(inclusion, 0.5):9.3f} "
+                f"{percentile(inclusion, 0.99):9.3f} "
+                f"{percentile(consistency, 0.5):9.3f} {percentile(consistency, 0.99):9.3f}",
+                flush=True,
+            )
         ledger.engine.dispose()
 
 
@@ -198,11 +221,16 @@ def bench_verify(kind: str, pg_url: str | None, count: int, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg", default=os.environ.get("CREDTRACE_BENCH_DATABASE_URL"),
-                        help="PostgreSQL URL to benchmark too")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("CREDTRACE_BENCH_DATABASE_URL"),
+        help="PostgreSQL URL to benchmark too",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bulk", type=int, default=1_000_000, help="entries per bulk run (SQLite)")
-    parser.add_argument("--bulk-pg", type=int, default=300_000, help="entries per bulk run (PostgreSQL)")
+    parser.add_argument(
+        "--bulk-pg", type=int, default=300_000, help="entries per bulk run (PostgreSQL)"
+    )
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -215,7 +243,13 @@ def main() -> None:
     only = set(args.only or ["bulk", "group", "proofs", "verify"])
     for kind in kinds:
         if "bulk" in only:
-            bench_bulk(kind, args.pg, args.bulk if kind == "sqlite" else args.bulk_pg, args.runs, args.batch)
+            bench_bulk(
+                kind,
+                args.pg,
+                args.bulk if kind == "sqlite" else args.bulk_pg,
+                args.runs,
+                args.batch,
+            )
         if "group" in only:
             bench_group_commit(kind, args.pg, args.clients, args.seconds, args.runs)
         if "verify" in only and kind == "sqlite":
