@@ -51,6 +51,8 @@ class Checkpoint:
         origin, size_line, root_line, *extensions = lines[:-1]
         if not origin:
             raise CheckpointError("checkpoint origin is empty")
+        if any(not line for line in extensions):
+            raise CheckpointError("checkpoint extension lines must not be empty")
         if not _DECIMAL.fullmatch(size_line):
             raise CheckpointError(f"checkpoint size {size_line!r} is not a decimal number")
         root = unb64(root_line, "checkpoint root")

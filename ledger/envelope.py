@@ -23,9 +23,11 @@ ENVELOPE_VERSION = 1
 
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 TIME_PATTERN = re.compile(
-    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})T(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})\.(?P<ms>\d{3})Z"
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
+    r"T(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})\.(?P<ms>[0-9]{3})Z"
 )
 MAX_LABEL_CHARS = 512
+MAX_INDEX = 2**53 - 1  # I-JSON: indices must stay exact as JSON numbers
 
 _sha256 = hashlib.sha256
 _b64 = base64.b64encode
@@ -56,8 +58,11 @@ class EnvelopeError(ValueError):
 
 def format_time(moment: datetime) -> str:
     """UTC, millisecond precision, ``Z`` suffix."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
 
 
 def now_time() -> str:
@@ -161,6 +166,15 @@ def parse_envelope(leaf_input: bytes) -> Envelope:
     match = match_envelope(leaf_input)
     if not match:
         raise EnvelopeError("leaf input is not a canonical version-1 envelope")
+    try:
+        leaf_input.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError("leaf input is not valid UTF-8") from exc
+    if int(match["index"]) > MAX_INDEX:
+        raise EnvelopeError(f"index {match['index'].decode()} exceeds 2^53-1")
+    for name in ("prev", "payload_hash"):
+        if base64.b64encode(base64.b64decode(match[name])) != match[name]:
+            raise EnvelopeError(f"{name} is not canonical base64")
     return Envelope(
         index=int(match["index"]),
         prev=base64.b64decode(match["prev"]),

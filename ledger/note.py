@@ -36,9 +36,12 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
 def _b64decode(text: str, what: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise NoteError(f"{what} is not valid base64") from exc
+    if base64.b64encode(raw).decode() != text:
+        raise NoteError(f"{what} is not canonical base64")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,11 @@ def sign_note(text: str, signer: Signer) -> str:
 def _check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline")
-    if "\n\n" in text or text.startswith("\n"):
-        raise NoteError("note text must not contain blank lines")
+    if text.startswith("\n"):
+        raise NoteError("note text must not start with an empty line")
+    bad = next((c for c in text if (ord(c) < 0x20 and c != "\n") or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise NoteError(f"note text contains the control character U+{ord(bad):04X}")
 
 
 @dataclass(frozen=True)
