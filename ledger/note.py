@@ -149,9 +149,18 @@ def _check_text(text: str) -> None:
         raise NoteError("note text must end with a newline")
     if text.startswith("\n"):
         raise NoteError("note text must not start with an empty line")
-    bad = next((c for c in text if (ord(c) < 0x20 and c != "\n") or ord(c) == 0x7F), None)
+    _check_characters(text, "note text")
+
+
+def _check_characters(text: str, what: str) -> None:
+    """C2SP: valid UTF-8 and no ASCII control characters other than newline."""
+    bad = next((c for c in text if ord(c) < 0x20 and c != "\n"), None)
     if bad is not None:
-        raise NoteError(f"note text contains the control character U+{ord(bad):04X}")
+        raise NoteError(f"{what} contains the control character U+{ord(bad):04X}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NoteError(f"{what} is not valid Unicode") from exc
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,7 @@ class Signature:
 
 def split_note(note: str) -> tuple[str, list[Signature]]:
     """Split a signed note into its text and parsed signature lines (not yet verified)."""
+    _check_characters(note, "signed note")
     cut = note.rfind("\n\n")
     if cut < 0:
         raise NoteError("signed note has no blank line before its signatures")

@@ -353,7 +353,7 @@ def test_sign_note_refuses_malformed_text(signer: Signer, text: str) -> None:
         sign_note(text, signer)
 
 
-# --- deviations from the C2SP specification ---------------------------------------
+# --- C2SP requirements on the note as a whole ------------------------------------
 
 
 def test_note_text_may_contain_empty_lines(signer: Signer) -> None:
@@ -372,5 +372,31 @@ def test_note_text_may_contain_empty_lines(signer: Signer) -> None:
 def test_control_characters_in_note_are_refused(signer: Signer, control: str) -> None:
     text = f"a{control}b\n"
     note = text + "\n" + signer.sign_line(text)
+    with pytest.raises(NoteError):
+        open_note(note, signer.verifier)
+
+
+def test_at_least_sixteen_signatures_are_accepted(signer: Signer) -> None:
+    # C2SP: verifiers MUST accept at least up to 16 signatures.
+    text = "widely cosigned\n"
+    others = [_fixed_signer(f"witness.example/w{i}", 10 + i) for i in range(15)]
+    note = text + "\n" + "".join(o.sign_line(text) for o in others) + signer.sign_line(text)
+    assert len(split_note(note)[1]) == 16
+    assert open_note(note, signer.verifier) == text
+    assert open_note(note, others[0].verifier) == text
+
+
+@pytest.mark.parametrize("control", ["\x01", "\x1b"])
+def test_control_characters_in_signature_lines_are_refused(signer: Signer, control: str) -> None:
+    text = "hello\n"
+    foreign = f"\u2014 witness{control}.example {base64.b64encode(bytes(68)).decode()}\n"
+    note = text + "\n" + signer.sign_line(text) + foreign
+    with pytest.raises(NoteError):
+        open_note(note, signer.verifier)
+
+
+def test_note_that_is_not_valid_unicode_is_refused(signer: Signer) -> None:
+    text = "hello\n"
+    note = sign_note(text, signer).replace("hello", "he\udc80llo")
     with pytest.raises(NoteError):
         open_note(note, signer.verifier)
