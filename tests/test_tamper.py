@@ -125,6 +125,28 @@ def test_any_changed_checkpoint_is_reported(built: tuple[Path, Signer], size: in
     assert f"size {size}" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("column", "index"), [("leaf_input", 300), ("payload", 511), ("leaf_input", 512), ("salt", 699)]
+)
+def test_parallel_verification_names_the_same_entry(
+    built: tuple[Path, Signer], column: str, index: int
+) -> None:
+    path, signer = built
+    engine = create_db_engine(f"sqlite:///{path}")
+    clean = verify_database(engine, signer.verifier, ORIGIN, workers=2, chunk=256)
+    assert clean.size == SIZE + 1 and clean.checkpoints == 4
+    data = _column(path, f"SELECT {column} FROM ledger_entries WHERE idx = ?", (index,))
+    _attack(
+        path,
+        f"UPDATE ledger_entries SET {column} = ? WHERE idx = ?",
+        (_flip(data, min(40, len(data) - 1)), index),
+    )
+    with pytest.raises(VerificationError) as caught:
+        verify_database(engine, signer.verifier, ORIGIN, workers=2, chunk=256)
+    assert caught.value.index == index, str(caught.value)
+    engine.dispose()
+
+
 def test_deleted_and_inserted_entries_are_reported(built: tuple[Path, Signer]) -> None:
     path, signer = built
     _attack(path, "DELETE FROM ledger_entries WHERE idx = ?", (400,))
