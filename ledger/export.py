@@ -19,10 +19,11 @@ from typing import IO, Any
 from sqlalchemy import Engine
 
 from ledger.db import read_transaction, write_transaction
+from ledger.dbverify import READ_CHUNK
 from ledger.log import Ledger, LedgerError, _ph
 from ledger.note import NoteError, Verifier
 from ledger.tiles import GrowingTile
-from ledger.verify import READ_CHUNK, EntryVerifier, VerificationError, VerifyReport
+from ledger.verify import EntryVerifier, VerificationError, VerifyReport
 
 FORMAT = "credtrace-ledger"
 VERSION = 1

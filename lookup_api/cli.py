@@ -14,10 +14,11 @@ from tqdm import tqdm
 
 from ledger.checkpoint import Checkpoint
 from ledger.db import create_db_engine, migrate
+from ledger.dbverify import verify_database
 from ledger.keys import KeyFileError, load_or_create_signer
 from ledger.log import Ledger, LedgerError
 from ledger.note import Verifier
-from ledger.verify import VerificationError, verify_database
+from ledger.verify import VerificationError
 from lookup_api.settings import Settings
 
 

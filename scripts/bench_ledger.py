@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 
 from ledger.db import create_db_engine, migrate, normalise_url
+from ledger.dbverify import verify_database
 from ledger.jcs import canonicalize
 from ledger.log import Ledger, NewEntry
 from ledger.note import Signer
 from ledger.service import AppendService
-from ledger.verify import verify_database
 
 ORIGIN = "bench.credtrace.local/ledger"
 PAYLOAD_BYTES = 200

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from ledger.db import create_db_engine, migrate
+from ledger.dbverify import verify_database
 from ledger.log import Ledger
 from ledger.note import Signer
-from ledger.verify import verify_database
 from tests.conftest import ORIGIN
 
 ROOT = Path(__file__).resolve().parents[1]

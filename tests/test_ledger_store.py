@@ -11,9 +11,9 @@ from sqlalchemy import Engine, exc
 from ledger import merkle
 from ledger.checkpoint import TlogProof, open_checkpoint
 from ledger.db import write_transaction
+from ledger.dbverify import verify_database
 from ledger.log import EntryRejected, Ledger, LedgerError
 from ledger.note import Signer
-from ledger.verify import verify_database
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import Engine
 
 from ledger.db import create_db_engine, migrate
+from ledger.dbverify import verify_database
 from ledger.export import ExportFileError, export_log, import_log
 from ledger.log import Ledger
 from ledger.note import Signer
-from ledger.verify import verify_database
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 from tests.unit.test_merkle_properties import ref_consistency_ok
@@ -251,3 +251,19 @@ def test_live_proofs_and_checkpoint_verify_with_independent_code(
         # pymerkle's consistency proofs decompose differently; check the served one with
         # a recursive RFC 9162 verifier and pymerkle's root of the earlier tree.
         assert ref_consistency_ok(first, size, proof, other.get_root(first), root)
+
+
+def test_auditor_needs_only_the_ledger_package(live: tuple[str, Path, Ledger]) -> None:
+    url, _, _ = live
+    blocked = ("sqlalchemy", "alembic", "sqlmodel", "psycopg", "msgspec", "litestar", "lookup_api")
+    script = (
+        "import runpy, sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        f"sys.argv = ['ledger', 'verify', '--url', {url!r}]\n"
+        "runpy.run_module('ledger', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK: 1501 entries" in result.stdout

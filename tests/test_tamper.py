@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from ledger.db import create_db_engine, migrate
+from ledger.dbverify import verify_database
 from ledger.log import Ledger
 from ledger.note import Signer
-from ledger.verify import VerificationError, verify_database
+from ledger.verify import VerificationError
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 
