@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 
 from ledger.envelope import parse_envelope
 from ledger.log import Ledger, SignedCheckpoint, StoredEntry
@@ -90,7 +90,11 @@ def _tree_size(ledger: Ledger, tree_size: int | None) -> int:
     return tree_size
 
 
-NonNegative = Annotated[int, Parameter(ge=0, le=2**62)]
+IndexPath = Annotated[int, PathParameter(ge=0, le=2**62)]
+IndexQuery = Annotated[int, QueryParameter(ge=0, le=2**62)]
+SizeQuery = Annotated[int, QueryParameter(ge=1, le=2**62)]
+OptionalIndexQuery = Annotated[int | None, QueryParameter(ge=0, le=2**62)]
+OptionalSizeQuery = Annotated[int | None, QueryParameter(ge=1, le=2**62)]
 
 
 class LedgerController(Controller):
@@ -110,14 +114,14 @@ class LedgerController(Controller):
         return Response(str(services.ledger.verifier) + "\n", media_type=TEXT, headers=IMMUTABLE)
 
     @get("/v1/ledger/checkpoints/{size:int}", media_type=TEXT, sync_to_thread=True)
-    def checkpoint_at(self, services: ServicesDep, size: NonNegative) -> Response[str]:
+    def checkpoint_at(self, services: ServicesDep, size: IndexPath) -> Response[str]:
         checkpoint = services.ledger.checkpoint_at(size)
         if checkpoint is None:
             raise not_found(f"no checkpoint was signed at size {size}")
         return Response(checkpoint.note, media_type=TEXT, headers=IMMUTABLE)
 
     @get("/tile/{path:path}", media_type="application/octet-stream", sync_to_thread=True)
-    def tile(self, services: ServicesDep, path: str) -> Response[bytes]:
+    def tile(self, services: ServicesDep, path: FromPath[str]) -> Response[bytes]:
         try:
             address = parse_tile_path(path.lstrip("/"))
         except TilePathError as exc:
@@ -132,7 +136,7 @@ class LedgerController(Controller):
         return Response(data, media_type="application/octet-stream", headers=IMMUTABLE)
 
     @get("/v1/ledger/entries/{index:int}", sync_to_thread=True)
-    def entry(self, services: ServicesDep, index: NonNegative) -> Response[EntryView]:
+    def entry(self, services: ServicesDep, index: IndexPath) -> Response[EntryView]:
         ledger = services.ledger
         stored = ledger.entry(index)
         if stored is None:
@@ -146,8 +150,8 @@ class LedgerController(Controller):
     def entries(
         self,
         services: ServicesDep,
-        start: NonNegative = 0,
-        end: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
+        start: IndexQuery = 0,
+        end: OptionalSizeQuery = None,
     ) -> EntriesPage:
         ledger = services.ledger
         size = ledger.size()
@@ -169,9 +173,9 @@ class LedgerController(Controller):
     def inclusion(
         self,
         services: ServicesDep,
-        index: Annotated[int | None, Parameter(ge=0, le=2**62)] = None,
-        leaf_hash: str | None = None,
-        tree_size: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
+        index: OptionalIndexQuery = None,
+        leaf_hash: FromQuery[str | None] = None,
+        tree_size: OptionalSizeQuery = None,
     ) -> Response[InclusionProof]:
         ledger = services.ledger
         if (index is None) == (leaf_hash is None):
@@ -204,8 +208,8 @@ class LedgerController(Controller):
     def consistency(
         self,
         services: ServicesDep,
-        first: Annotated[int, Parameter(ge=1, le=2**62)],
-        second: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
+        first: SizeQuery,
+        second: OptionalSizeQuery = None,
     ) -> Response[ConsistencyProof]:
         ledger = services.ledger
         explicit = second is not None
@@ -223,8 +227,8 @@ class LedgerController(Controller):
     def tlog_proof(
         self,
         services: ServicesDep,
-        index: NonNegative,
-        tree_size: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
+        index: IndexPath,
+        tree_size: OptionalSizeQuery = None,
     ) -> Response[str]:
         ledger = services.ledger
         if tree_size is None:
