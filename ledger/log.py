@@ -76,6 +76,7 @@ class NewEntry:
         "actor_json",
         "kind",
         "payload",
+        "record",
         "redacts",
         "subject",
         "subject_json",
@@ -91,6 +92,7 @@ class NewEntry:
         *,
         time: str | None = None,
         redacts: int | None = None,
+        record: Any = None,
     ) -> None:
         self.kind = check_kind(kind)
         self.subject = check_label("subject", subject)
@@ -98,6 +100,7 @@ class NewEntry:
         self.time = check_time(time) if time is not None else None
         self.payload = payload
         self.redacts = redacts
+        self.record = record  # the parsed record, when the caller has it (saves a parse)
         if (kind == REDACTION_KIND) != (redacts is not None):
             raise EnvelopeError("an entry.redacted entry, and only it, names the entry it redacts")
         self.subject_json = json_label(subject)
@@ -139,13 +142,16 @@ class StoredEntry:
 
 
 class BatchHook(Protocol):
-    """Extension point for record validation and projections, run under the write lock."""
+    """Extension point for record rules and projections, run under the write lock."""
 
-    def check(self, conn: Connection, entry: NewEntry, index: int) -> None:
-        """Raise EntryRejected to refuse ``entry`` (which would get ``index``)."""
+    def begin(self, conn: Connection, entries: Sequence[NewEntry]) -> None:
+        """A batch starts: load what its checks will need."""
 
-    def apply(self, conn: Connection, entries: Sequence[NewEntry], first_index: int) -> None:
-        """Write derived state for the accepted entries, in the same transaction."""
+    def check(self, entry: NewEntry, index: int, time: str) -> None:
+        """Raise EntryRejected to refuse ``entry``; otherwise stage its effects."""
+
+    def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
+        """Write the staged effects in the batch's transaction; ``redacted`` payloads are gone."""
 
 
 # --- tile access --------------------------------------------------------------
@@ -379,10 +385,11 @@ class Ledger:
             try:
                 with write_transaction(self.engine) as conn:
                     head = self._current_head(conn)
-                    accepted, rejected, indices = self._screen(conn, head, entries)
+                    now = now_time()
+                    accepted, rejected, indices = self._screen(conn, head, entries, now)
                     if not accepted:
                         return BatchResult(head.size, [], head.checkpoint, rejected, indices)
-                    result, new_head = self._write_batch(conn, head, accepted, index_leaves)
+                    result, new_head = self._write_batch(conn, head, accepted, index_leaves, now)
                 self._head = new_head
                 return BatchResult(
                     result.first_index, result.leaf_hashes, result.checkpoint, rejected, indices
@@ -392,8 +399,10 @@ class Ledger:
                 raise
 
     def _screen(
-        self, conn: Connection, head: _Head, entries: Sequence[NewEntry]
+        self, conn: Connection, head: _Head, entries: Sequence[NewEntry], now: str
     ) -> tuple[list[NewEntry], dict[int, EntryRejected], list[int | None]]:
+        for hook in self.hooks:
+            hook.begin(conn, entries)
         accepted: list[NewEntry] = []
         rejected: dict[int, EntryRejected] = {}
         indices: list[int | None] = []
@@ -404,7 +413,7 @@ class Ledger:
                 if entry.redacts is not None:
                     self._check_redaction(conn, entry.redacts, index, redacting)
                 for hook in self.hooks:
-                    hook.check(conn, entry, index)
+                    hook.check(entry, index, entry.time or now)
             except EntryRejected as exc:
                 rejected[position] = exc
                 indices.append(None)
@@ -435,12 +444,17 @@ class Ledger:
             raise EntryRejected(f"index: entry {target} is already redacted", field="index")
 
     def _write_batch(
-        self, conn: Connection, head: _Head, entries: Sequence[NewEntry], index_leaves: bool
+        self,
+        conn: Connection,
+        head: _Head,
+        entries: Sequence[NewEntry],
+        index_leaves: bool,
+        now_text: str,
     ) -> tuple[BatchResult, _Head]:
         first = head.size
         count = len(entries)
         salts = os.urandom(SALT_SIZE * count)
-        now = now_time().encode()
+        now = now_text.encode()
         prev_b64 = _b64(head.prev)
         rows: list[tuple[int, bytes, bytes, bytes]] = []
         leaf_hashes: list[bytes] = []
@@ -508,7 +522,7 @@ class Ledger:
         if index_leaves:
             self._index_leaves(conn, first, leaf_hashes)
         for hook in self.hooks:
-            hook.apply(conn, entries, first)
+            hook.finish(conn, [target for target, _ in redactions])
 
         for (level, idx), tree in changed.items():
             self.tiles.put(level, idx, tree)

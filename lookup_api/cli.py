@@ -13,12 +13,12 @@ from typing import Any
 from tqdm import tqdm
 
 from ledger.checkpoint import Checkpoint
-from ledger.db import create_db_engine, migrate
 from ledger.dbverify import verify_database
-from ledger.keys import KeyFileError, load_or_create_signer
-from ledger.log import Ledger, LedgerError
+from ledger.keys import KeyFileError
+from ledger.log import LedgerError
 from ledger.note import Verifier
 from ledger.verify import VerificationError
+from lookup_api.services import open_ledger
 from lookup_api.settings import Settings
 
 
@@ -43,13 +43,6 @@ def _progress(total: int | None, desc: str) -> tqdm[Any]:
         disable=None,
         dynamic_ncols=True,
     )
-
-
-def open_ledger(settings: Settings) -> Ledger:
-    engine = create_db_engine(settings.ledger.database_url)
-    migrate(engine)
-    signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
-    return Ledger(engine, signer, settings.ledger.origin)
 
 
 # --- ledger -------------------------------------------------------------------

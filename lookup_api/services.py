@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from litestar.di import NamedDependency
 from sqlalchemy import Engine
 
+from credit.catalogue import DEFAULT_POLICY, load_policy
 from ledger.db import create_db_engine, migrate
 from ledger.keys import load_or_create_signer
 from ledger.log import Ledger
+from ledger.projector import Projector
 from ledger.service import AppendService
 from lookup_api.settings import Settings
+
+
+def violation_item_check(policy_id: str = DEFAULT_POLICY) -> Callable[[str], str | None]:
+    """The ledger's rule for violation items, answered by the active policy's catalogue."""
+    policy = load_policy(policy_id)
+
+    def check(item: str) -> str | None:
+        if policy.item(item) is None:
+            known = ", ".join(sorted(policy.items))
+            return f"{item} is not in the {policy.id} catalogue ({known})"
+        return None
+
+    return check
+
+
+def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
+    """Migrate, load (or create) the signing key and open the log with its projections."""
+    engine = engine or create_db_engine(settings.ledger.database_url)
+    migrate(engine)
+    signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
+    return Ledger(engine, signer, settings.ledger.origin, hooks=[Projector(violation_item_check())])
 
 
 @dataclass
@@ -23,10 +47,8 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
-        engine = create_db_engine(settings.ledger.database_url)
-        migrate(engine)
-        signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
-        ledger = Ledger(engine, signer, settings.ledger.origin)
+        ledger = open_ledger(settings)
+        engine = ledger.engine
         appender = AppendService(ledger, max_batch=settings.max_append_batch)
         return cls(settings, engine, ledger, appender)
 

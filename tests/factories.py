@@ -37,3 +37,28 @@ def redaction(target: int, reason: str = "court order") -> NewEntry:
         "officer:test",
         redacts=target,
     )
+
+
+def uscc(n: int, region: str = "91440300") -> str:
+    """A valid unified social credit code, different for every ``n``."""
+    from ledger.ids import org_code_check_character, uscc_check_character
+
+    body = f"{n:08d}"
+    first17 = region + body + org_code_check_character(body)
+    return first17 + uscc_check_character(first17)
+
+
+def enterprise(n: int, **fields: Any) -> NewEntry:
+    """A valid enterprise.filed record for enterprise number ``n``."""
+    from ledger.records import record_entry
+
+    payload = {
+        "uscc": uscc(n),
+        "name": f"测试进出口贸易有限公司{n}",
+        "roles": ["importer"],
+        "address": "深圳市前海",
+        "country": "CN",
+        "filed_on": "2024-01-01",
+        **fields,
+    }
+    return record_entry("enterprise.filed", payload, "officer:test")

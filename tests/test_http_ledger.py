@@ -18,7 +18,7 @@ from lookup_api.app import create_app
 from lookup_api.services import Services
 from lookup_api.settings import Settings
 from tests.conftest import ORIGIN
-from tests.factories import entry, redaction
+from tests.factories import enterprise, redaction
 
 SIZE = 600
 
@@ -55,7 +55,7 @@ def _independent_inclusion(index: int, size: int, leaf_hash: bytes, path: list[b
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
     services = Services.open(settings)
-    services.ledger.append([entry() for _ in range(SIZE)])
+    services.ledger.append([enterprise(n) for n in range(SIZE)])
     services.ledger.append([redaction(3)])
     with TestClient(create_app(services=services)) as test_client:
         yield test_client

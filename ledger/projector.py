@@ -1,0 +1,223 @@
+"""Keeps the projections in step with the log, and rebuilds them from it.
+
+``Projector`` is the ledger's batch hook: it checks each record against the
+current state, stages its changes, and writes them in the append transaction.
+``replay`` rebuilds every projection from the ledger into fresh tables and
+compares them with the live ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, func, insert, select
+
+from ledger.db import driver_connection, read_transaction, write_transaction
+from ledger.envelope import match_envelope
+from ledger.kinds import RecordError, parse_record
+from ledger.log import EntryRejected, NewEntry
+from ledger.projections import LIVE, Tables, fresh_tables
+from ledger.state import ItemCheck, ProjectionState, apply, check, clear_subject, prefetch
+
+REPLAY_PREFIX = "replay_"
+REPLAY_CHUNK = 20_000
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def record_date(time: str) -> dt.date:
+    """The calendar day in China of an envelope time, for "not in the future" checks."""
+    moment = dt.datetime.strptime(time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return moment.astimezone(CHINA).date()
+
+
+class Projector:
+    """The ledger batch hook for record rules and projections."""
+
+    def __init__(self, item_check: ItemCheck | None = None, tables: Tables = LIVE) -> None:
+        self.item_check = item_check
+        self.tables = tables
+        self._state: ProjectionState | None = None
+
+    def begin(self, conn: Connection, entries: Sequence[NewEntry]) -> None:
+        self._state = ProjectionState(conn, self.tables)
+        records = [(0, e.record) for e in entries if e.record is not None]
+        prefetch(self._state, records)
+
+    def check(self, entry: NewEntry, index: int, time: str) -> None:
+        assert self._state is not None
+        record = entry.record
+        if record is None:
+            try:
+                record = parse_record(entry.kind, entry.payload).record
+            except RecordError as exc:
+                raise EntryRejected(str(exc), field=exc.field) from exc
+        try:
+            check(self._state, record, time, self.item_check)
+        except RecordError as exc:
+            raise EntryRejected(str(exc), field=exc.field) from exc
+        apply(self._state, index, time, record, entry.subject)
+
+    def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
+        assert self._state is not None
+        self._state.flush()
+        self._state = None
+        for target in redacted:
+            rebuild_subject_of(conn, self.tables, target)
+
+
+def _entries_of(conn: Connection, subject: str, tables: Tables) -> list[tuple[int, str]]:
+    table = tables["proj_subject_entries"]
+    rows = conn.execute(
+        select(table.c.idx, table.c.kind).where(table.c.subject == subject).order_by(table.c.idx)
+    ).all()
+    return [(int(i), str(kind)) for i, kind in rows]
+
+
+def _stored(conn: Connection, index: int) -> tuple[bytes, bytes | None]:
+    q = "?" if conn.dialect.name == "sqlite" else "%s"
+    row = conn.exec_driver_sql(
+        f"SELECT leaf_input, payload FROM ledger_entries WHERE idx = {q}", (index,)
+    ).one()
+    return bytes(row[0]), None if row[1] is None else bytes(row[1])
+
+
+def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
+    """After a redaction: rebuild the rows of the redacted entry's subject from the log."""
+    leaf_input, _ = _stored(conn, target)
+    envelope = match_envelope(leaf_input)
+    assert envelope is not None
+    import json
+
+    subject = json.loads(envelope["subject"])
+    clear_subject(conn, tables, subject)
+    state = ProjectionState(conn, tables)
+    for index, kind in _entries_of(conn, subject, tables):
+        leaf, payload = _stored(conn, index)
+        if payload is None:
+            continue
+        m = match_envelope(leaf)
+        assert m is not None
+        parsed = parse_record(kind, payload)
+        apply(state, index, m["time"].decode(), parsed.record, subject)
+    state.subject_entries = []  # already indexed
+    state.flush()
+
+
+@dataclass
+class ReplayReport:
+    entries: int = 0
+    redacted: int = 0
+    differences: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "redacted": self.redacted,
+            "equal": self.equal,
+            "differences": self.differences,
+            "examples": self.examples,
+            "applied": self.applied,
+        }
+
+
+def _replay_into(
+    conn: Connection, tables: Tables, size: int, progress: Callable[[int], object] | None
+) -> ReplayReport:
+    import json
+
+    report = ReplayReport()
+    raw = driver_connection(conn)
+    q = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        "SELECT idx, leaf_input, payload FROM ledger_entries "
+        f"WHERE idx >= {q} AND idx < {q} ORDER BY idx"
+    )
+    for start in range(0, size, REPLAY_CHUNK):
+        cursor = raw.cursor()
+        cursor.execute(sql, (start, min(size, start + REPLAY_CHUNK)))
+        rows = cursor.fetchall()
+        cursor.close()
+        state = ProjectionState(conn, tables)
+        parsed = []
+        for idx, leaf_input, payload in rows:
+            m = match_envelope(bytes(leaf_input))
+            assert m is not None
+            kind, subject, time = m["kind"].decode(), json.loads(m["subject"]), m["time"].decode()
+            if payload is None:
+                report.redacted += 1
+                state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
+                continue
+            parsed.append((int(idx), time, subject, parse_record(kind, bytes(payload)).record))
+        prefetch(state, [(i, r) for i, _, _, r in parsed])
+        for idx, time, subject, record in parsed:
+            apply(state, idx, time, record, subject)
+        state.flush()
+        report.entries += len(rows)
+        if progress:
+            progress(len(rows))
+    return report
+
+
+def _compare(conn: Connection, live: Tables, rebuilt: Tables, report: ReplayReport) -> None:
+    for name in live.names():
+        a, b = live[name], rebuilt[name]
+        order = [c.name for c in a.primary_key.columns]
+        left = conn.execute(select(a).order_by(*(a.c[c] for c in order))).all()
+        right = conn.execute(select(b).order_by(*(b.c[c] for c in order))).all()
+        if [tuple(r) for r in left] != [tuple(r) for r in right]:
+            only_live = set(map(tuple, left)) - set(map(tuple, right))
+            only_rebuilt = set(map(tuple, right)) - set(map(tuple, left))
+            report.differences[name] = len(only_live) + len(only_rebuilt)
+            for row in sorted(only_live, key=repr)[:2]:
+                report.examples.append(f"{name}: live has {row}")
+            for row in sorted(only_rebuilt, key=repr)[:2]:
+                report.examples.append(f"{name}: replay has {row}")
+
+
+def replay(
+    engine: Engine,
+    *,
+    apply_result: bool = False,
+    progress: Callable[[int], object] | None = None,
+) -> ReplayReport:
+    """Rebuild every projection from the ledger into fresh tables and compare with the live ones.
+
+    With ``apply_result`` the live tables are replaced by the rebuilt ones, under
+    the write lock, in one transaction.
+    """
+    meta, rebuilt = fresh_tables(REPLAY_PREFIX)
+    with write_transaction(engine) as conn:
+        _drop(conn, meta)
+        meta.create_all(conn)
+        size = conn.exec_driver_sql("SELECT max(size) FROM ledger_checkpoints").scalar() or 0
+        report = _replay_into(conn, rebuilt, int(size), progress)
+        _compare(conn, LIVE, rebuilt, report)
+        if apply_result and not report.equal:
+            for name in LIVE.names():
+                conn.execute(LIVE[name].delete())
+                conn.execute(
+                    insert(LIVE[name]).from_select(
+                        [c.name for c in rebuilt[name].columns], select(rebuilt[name])
+                    )
+                )
+            report.applied = True
+        _drop(conn, meta)
+    return report
+
+
+def _drop(conn: Connection, meta: MetaData) -> None:
+    meta.drop_all(conn, checkfirst=True)
+
+
+def count_rows(engine: Engine, name: str) -> int:
+    with read_transaction(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(LIVE[name])).scalar_one())
