@@ -33,17 +33,17 @@ Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Address = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 CaseNo = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Batch = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z._-]{1,20}$")]
-Port = Annotated[str, msgspec.Meta(pattern=r"^(?:[A-Z]{2}[A-Z2-9]{3}|[0-9]{4})$")]
-DeclarationNo = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z-]{1,32}$")]
+Batch = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z._-]{1,20}\Z")]
+Port = Annotated[str, msgspec.Meta(pattern=r"^(?:[A-Z]{2}[A-Z2-9]{3}|[0-9]{4})\Z")]
+DeclarationNo = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z-]{1,32}\Z")]
 EntryIndex = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=10**12)]
 Fen = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
-Hash32 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{43}=$")]
-KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{8}$")]
-Serial = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-HJKMNP-TV-Z]{12,26}$")]
-PolicyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")]
-ItemId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")]
+Hash32 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{43}=\Z")]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{8}\Z")]
+Serial = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-HJKMNP-TV-Z]{12,26}\Z")]
+PolicyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}\Z")]
+ItemId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}\Z")]
 
 Role = Literal[
     "producer", "importer", "exporter", "cbec_platform", "customs_broker", "inspection_body"
@@ -51,7 +51,7 @@ Role = Literal[
 RiskClass = Literal["low", "medium", "high"]
 Outcome = Literal["conformant", "non_conformant"]
 Channel = Literal["12365", "platform", "other"]
-Grade = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_+-]{1,32}$")]
+Grade = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_+-]{1,32}\Z")]
 
 
 class RecordError(ValueError):
@@ -67,6 +67,24 @@ def _nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value.strip())
 
 
+def _is_control(c: str) -> bool:
+    code = ord(c)
+    return (code < 0x20 and c not in "\n\t") or 0x7F <= code <= 0x9F
+
+
+def _clean_text(value: str, field: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError("is not valid Unicode (lone surrogate)", field) from exc
+    value = _nfc(value)
+    if not value:
+        raise RecordError("must not be blank", field)
+    if any(_is_control(c) for c in value):
+        raise RecordError("contains a control character", field)
+    return value
+
+
 class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Base of every payload schema."""
 
@@ -78,12 +96,10 @@ class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str):
-                value = _nfc(value)
-                if not value:
-                    raise RecordError("must not be blank", name)
-                if any(ord(c) < 0x20 and c not in "\n\t" for c in value):
-                    raise RecordError("contains a control character", name)
+                value = _clean_text(value, name)
                 setattr(self, name, value)
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                setattr(self, name, [_clean_text(v, f"{name}[{i}]") for i, v in enumerate(value)])
             if isinstance(value, dt.date) and value < EARLIEST_DATE:
                 raise RecordError(f"{value} is before {EARLIEST_DATE}", name)
         self.normalise()
@@ -230,8 +246,6 @@ class InspectionResult(_Batch, kw_only=True):
     def normalise(self) -> None:
         super().normalise()
         _ident(self, "body_uscc", normalise_uscc)
-        if self.items is not None:
-            self.items = [_nfc(i) for i in self.items]
 
 
 class ViolationRecorded(_Uscc, kw_only=True):
@@ -457,12 +471,14 @@ def parse_record(kind: str, payload: Any, today: dt.date | None = None) -> Parse
             record = _convert(kind, payload)
     except RecordError:
         raise
+    except UnicodeError as exc:
+        raise RecordError("is not valid UTF-8 text", "payload") from exc
     except msgspec.ValidationError as exc:
         message = str(exc)
         prefixed = _PREFIXED.match(message)  # raised by a schema's own checks
         if prefixed:
             raise RecordError(prefixed["rest"], prefixed["field"]) from exc
-        raise RecordError(_LOCATION.sub("", message), _field_of(message)) from exc
+        raise RecordError(_LOCATION.sub("", message), _field_of(message) or "payload") from exc
     except msgspec.DecodeError as exc:
         raise RecordError(f"payload is not valid JSON: {exc}", "payload") from exc
     if today is not None:

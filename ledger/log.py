@@ -375,11 +375,18 @@ class Ledger:
 
     # -- appending ----------------------------------------------------------------
 
-    def append(self, entries: Sequence[NewEntry], *, index_leaves: bool = True) -> BatchResult:
+    def append(
+        self,
+        entries: Sequence[NewEntry],
+        *,
+        index_leaves: bool = True,
+        all_or_nothing: bool = False,
+    ) -> BatchResult:
         """Append ``entries`` in one transaction with one checkpoint.
 
         Entries that a check refuses are left out and reported in ``rejected``;
-        the others are appended in order. Raises if nothing could be appended.
+        the others are appended in order. With ``all_or_nothing`` one refusal
+        means nothing of the batch is written.
         """
         with self._sequencer_lock:
             try:
@@ -387,8 +394,10 @@ class Ledger:
                     head = self._current_head(conn)
                     now = now_time()
                     accepted, rejected, indices = self._screen(conn, head, entries, now)
-                    if not accepted:
-                        return BatchResult(head.size, [], head.checkpoint, rejected, indices)
+                    if not accepted or (all_or_nothing and rejected):
+                        return BatchResult(
+                            head.size, [], head.checkpoint, rejected, [None] * len(entries)
+                        )
                     result, new_head = self._write_batch(conn, head, accepted, index_leaves, now)
                 self._head = new_head
                 return BatchResult(
@@ -598,6 +607,7 @@ class Ledger:
         *,
         batch_size: int = DEFAULT_BULK_BATCH,
         progress: Callable[[BatchResult], None] | None = None,
+        all_or_nothing: bool = False,
     ) -> Iterator[BatchResult]:
         """Append a stream in transactions of ``batch_size`` entries, each checkpointed.
 
@@ -608,13 +618,13 @@ class Ledger:
         for entry in entries:
             batch.append(entry)
             if len(batch) >= batch_size:
-                result = self.append(batch, index_leaves=False)
+                result = self.append(batch, index_leaves=False, all_or_nothing=all_or_nothing)
                 if progress:
                     progress(result)
                 yield result
                 batch = []
         if batch:
-            result = self.append(batch, index_leaves=False)
+            result = self.append(batch, index_leaves=False, all_or_nothing=all_or_nothing)
             if progress:
                 progress(result)
             yield result

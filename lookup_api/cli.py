@@ -124,6 +124,76 @@ def cmd_ledger_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ledger_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from ledger.projector import replay
+
+    ledger = open_ledger(settings)
+    with _progress(ledger.size(), "replaying") as bar:
+        report = replay(ledger.engine, apply_result=args.apply, progress=bar.update)
+    if report.equal:
+        text = f"rebuilt the projections from {report.entries} entries: identical to the live state"
+    elif report.applied:
+        text = f"rebuilt from {report.entries} entries; the live state differed and was replaced"
+    else:
+        lines = [f"rebuilt from {report.entries} entries; the live state DIFFERS:"]
+        lines += [f"  {name}: {count} rows" for name, count in report.differences.items()]
+        lines += [f"  {example}" for example in report.examples]
+        lines.append("run again with --apply to replace the live state")
+        text = "\n".join(lines)
+    _emit(args, report.as_json(), text)
+    return 0 if report.equal or report.applied else 1
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.importer import import_records
+
+    ledger = open_ledger(settings)
+    source = Path(args.file)
+    if not source.is_file():
+        raise CommandError(f"{source} does not exist")
+    report_path = Path(args.report) if args.report else source.with_suffix(".rejected.jsonl")
+    with (
+        tqdm(
+            total=source.stat().st_size,
+            desc="importing",
+            unit="B",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        ) as bar,
+        source.open(encoding="utf-8") as handle,
+        report_path.open("w", encoding="utf-8") as rejected,
+    ):
+        report = import_records(
+            ledger,
+            handle,
+            actor=args.actor,
+            batch_size=args.batch,
+            strict=args.strict,
+            report_to=rejected,
+            on_bytes=bar.update,
+        )
+    if not report.rejected:
+        report_path.unlink()
+    data = report.as_json()
+    data["rejections_file"] = str(report_path) if report.rejected else None
+    lines = [
+        f"imported {report.imported} of {report.lines} records in {report.batches} batches"
+        + (f" (entries {report.first_index}..{report.last_index})" if report.imported else "")
+    ]
+    if report.rejected:
+        lines.append(f"refused {report.rejected} lines; all of them are listed in {report_path}:")
+        lines += [
+            f"  line {r.line}: " + (f"{r.field}: " if r.field else "") + r.reason
+            for r in report.examples
+        ]
+        if report.skipped_batches:
+            lines.append(f"{report.skipped_batches} batches were not written (--strict)")
+    _emit(args, data, "\n".join(lines))
+    return 0 if not report.rejected else 1
+
+
 # --- serving --------------------------------------------------------------------
 
 
@@ -199,10 +269,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("file")
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=cmd_ledger_export)
+    rep = lsub.add_parser("replay", help="rebuild the projections from the log and compare")
+    rep.add_argument("--apply", action="store_true", help="replace the live state if it differs")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_ledger_replay)
     imp = lsub.add_parser("import", help="verify FILE completely and restore it into an empty log")
     imp.add_argument("file")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_ledger_import)
+    records = sub.add_parser("import", help="import records from a JSON-lines file")
+    records.add_argument("file", help='one {"kind", "payload"[, "time"]} object per line')
+    records.add_argument("--batch", type=int, default=10_000, help="records per transaction")
+    records.add_argument(
+        "--strict", action="store_true", help="write no part of a batch that holds a refused line"
+    )
+    records.add_argument("--actor", default="system:import")
+    records.add_argument(
+        "--report", help="where to list refused lines (default FILE.rejected.jsonl)"
+    )
+    records.add_argument("--json", action="store_true")
+    records.set_defaults(func=cmd_import)
     return parser
 
 
