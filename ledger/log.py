@@ -78,6 +78,8 @@ class NewEntry:
         "payload",
         "record",
         "redacts",
+        "request_hash",
+        "request_key",
         "subject",
         "subject_json",
         "time",
@@ -93,6 +95,7 @@ class NewEntry:
         time: str | None = None,
         redacts: int | None = None,
         record: Any = None,
+        request_key: str | None = None,
     ) -> None:
         self.kind = check_kind(kind)
         self.subject = check_label("subject", subject)
@@ -101,6 +104,11 @@ class NewEntry:
         self.payload = payload
         self.redacts = redacts
         self.record = record  # the parsed record, when the caller has it (saves a parse)
+        # A caller's key for this request: appending it again returns the first entry.
+        self.request_key = request_key
+        self.request_hash = (
+            hashlib.sha256(kind.encode() + b"\n" + payload).digest() if request_key else None
+        )
         if (kind == REDACTION_KIND) != (redacts is not None):
             raise EnvelopeError("an entry.redacted entry, and only it, names the entry it redacts")
         self.subject_json = json_label(subject)
@@ -123,6 +131,9 @@ class BatchResult:
     checkpoint: SignedCheckpoint | None  # None only when nothing was appended to an empty log
     rejected: dict[int, EntryRejected] = field(default_factory=dict)  # position in batch -> why
     indices: list[int | None] = field(default_factory=list)  # position in batch -> index
+    # Positions whose request key was seen before: they were not appended again,
+    # ``indices`` gives the entry that the first request created.
+    repeated: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -393,15 +404,24 @@ class Ledger:
                 with write_transaction(self.engine) as conn:
                     head = self._current_head(conn)
                     now = now_time()
-                    accepted, rejected, indices = self._screen(conn, head, entries, now)
-                    if not accepted or (all_or_nothing and rejected):
+                    accepted, rejected, indices, repeated = self._screen(conn, head, entries, now)
+                    if all_or_nothing and rejected:
                         return BatchResult(
                             head.size, [], head.checkpoint, rejected, [None] * len(entries)
+                        )
+                    if not accepted:
+                        return BatchResult(
+                            head.size, [], head.checkpoint, rejected, indices, repeated
                         )
                     result, new_head = self._write_batch(conn, head, accepted, index_leaves, now)
                 self._head = new_head
                 return BatchResult(
-                    result.first_index, result.leaf_hashes, result.checkpoint, rejected, indices
+                    result.first_index,
+                    result.leaf_hashes,
+                    result.checkpoint,
+                    rejected,
+                    indices,
+                    repeated,
                 )
             except BaseException:
                 self._head = None  # whatever happened, re-read the edge from the database
@@ -409,15 +429,29 @@ class Ledger:
 
     def _screen(
         self, conn: Connection, head: _Head, entries: Sequence[NewEntry], now: str
-    ) -> tuple[list[NewEntry], dict[int, EntryRejected], list[int | None]]:
+    ) -> tuple[list[NewEntry], dict[int, EntryRejected], list[int | None], set[int]]:
         for hook in self.hooks:
             hook.begin(conn, entries)
         accepted: list[NewEntry] = []
         rejected: dict[int, EntryRejected] = {}
         indices: list[int | None] = []
+        repeated: set[int] = set()
         redacting: set[int] = set()
+        known = self._request_keys(conn, entries)
         for position, entry in enumerate(entries):
             index = head.size + len(accepted)
+            if entry.request_key is not None and entry.request_key in known:
+                first_index, first_hash = known[entry.request_key]
+                if first_hash != entry.request_hash:
+                    rejected[position] = EntryRejected(
+                        "this request key was used before for a different record",
+                        field="Idempotency-Key",
+                    )
+                    indices.append(None)
+                else:
+                    repeated.add(position)
+                    indices.append(first_index)
+                continue
             try:
                 if entry.redacts is not None:
                     self._check_redaction(conn, entry.redacts, index, redacting)
@@ -429,9 +463,46 @@ class Ledger:
                 continue
             if entry.redacts is not None:
                 redacting.add(entry.redacts)
+            if entry.request_key is not None:
+                assert entry.request_hash is not None
+                known[entry.request_key] = (index, entry.request_hash)
             accepted.append(entry)
             indices.append(index)
-        return accepted, rejected, indices
+        return accepted, rejected, indices, repeated
+
+    def _request_keys(
+        self, conn: Connection, entries: Sequence[NewEntry]
+    ) -> dict[str, tuple[int, bytes]]:
+        keys = sorted({e.request_key for e in entries if e.request_key is not None})
+        found: dict[str, tuple[int, bytes]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = conn.exec_driver_sql(
+                _ph(
+                    conn,
+                    f"SELECT request_key, idx, request_hash FROM ledger_request_keys "
+                    f"WHERE request_key IN ({marks})",
+                ),
+                tuple(chunk),
+            ).all()
+            found.update({r[0]: (int(r[1]), bytes(r[2])) for r in rows})
+        return found
+
+    def first_checkpoint_covering(
+        self, index: int, conn: Connection | None = None
+    ) -> SignedCheckpoint | None:
+        """The checkpoint signed with the batch that appended ``index``."""
+        with self._reading(conn) as c:
+            row = c.exec_driver_sql(
+                _ph(
+                    c,
+                    "SELECT size, root, note FROM ledger_checkpoints WHERE size > ? "
+                    "ORDER BY size LIMIT 1",
+                ),
+                (index,),
+            ).first()
+        return SignedCheckpoint(row[0], bytes(row[1]), row[2]) if row else None
 
     def _check_redaction(
         self, conn: Connection, target: int, index: int, pending: set[int]
@@ -527,6 +598,20 @@ class Ledger:
             conn.exec_driver_sql(
                 _ph(conn, "UPDATE ledger_entries SET salt = NULL, payload = NULL WHERE idx = ?"),
                 [(target,) for target, _ in redactions],
+            )
+        request_keys = [
+            (e.request_key, first + i, e.request_hash)
+            for i, e in enumerate(entries)
+            if e.request_key is not None
+        ]
+        if request_keys:
+            conn.exec_driver_sql(
+                _ph(
+                    conn,
+                    "INSERT INTO ledger_request_keys (request_key, idx, request_hash) "
+                    "VALUES (?, ?, ?)",
+                ),
+                request_keys,
             )
         if index_leaves:
             self._index_leaves(conn, first, leaf_hashes)

@@ -56,7 +56,7 @@ def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
             Column("name", Text),
             Column("hs_code", Text),
             Column("origin_country", Text),
-            Column("owner_uscc", Text),
+            Column("owner_uscc", Text, index=True),
             Column("risk_class", Text),
             Column("status", Text, nullable=False),
             Column("filed_entry", BigInteger),
@@ -83,7 +83,7 @@ def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
             f"{p}proj_inspections",
             meta,
             _entry_pk(),
-            Column("gtin", Text, nullable=False, index=True),
+            Column("gtin", Text, nullable=False),
             Column("batch", Text, nullable=False),
             Column("outcome", Text, nullable=False),
             Column("inspected_on", Text, nullable=False),
@@ -195,9 +195,9 @@ def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
             Column("picks", Text, nullable=False),
         ),
     ]
-    # Inspections, code batches and revocations are looked up by batch as well.
+    # Inspections, code batches and revocations are looked up by batch.
     for table in tables:
-        if table.name.endswith(("proj_code_batches", "proj_code_revocations")):
+        if table.name.endswith(("proj_inspections", "proj_code_batches", "proj_code_revocations")):
             Index(f"ix_{table.name}_batch", table.c.gtin, table.c.batch)  # binds to the table
     return {table.name.removeprefix(prefix): table for table in tables}
 

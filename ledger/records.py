@@ -10,7 +10,9 @@ from ledger.log import NewEntry
 from ledger.projector import record_date
 
 
-def record_entry(kind: str, payload: Any, actor: str, time: str | None = None) -> NewEntry:
+def record_entry(
+    kind: str, payload: Any, actor: str, time: str | None = None, request_key: str | None = None
+) -> NewEntry:
     """Validate ``payload`` as a ``kind`` record and wrap it for the ledger.
 
     Raises RecordError naming the field when the payload is refused. Dates may
@@ -28,4 +30,5 @@ def record_entry(kind: str, payload: Any, actor: str, time: str | None = None) -
         time=time,
         redacts=redacts,
         record=parsed.record,
+        request_key=request_key,
     )

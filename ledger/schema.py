@@ -73,6 +73,15 @@ class LedgerProgress(SQLModel, table=True):
     upto: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class LedgerRequestKey(SQLModel, table=True):
+    """A caller's key for an append request, so that a retry returns the first entry."""
+
+    __tablename__ = "ledger_request_keys"
+    request_key: str = Field(sa_column=Column(Text, primary_key=True))
+    idx: int = Field(sa_column=Column(BigInteger, nullable=False))
+    request_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class LedgerLock(SQLModel, table=True):
     """A single row the PostgreSQL sequencer locks (SQLite uses BEGIN IMMEDIATE)."""
 

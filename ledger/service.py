@@ -28,6 +28,7 @@ class Receipt:
     leaf_hash: bytes
     checkpoint: SignedCheckpoint
     audit_path: list[bytes]
+    repeated: bool = False  # a retry: the entry was appended by an earlier request
 
     @property
     def tlog_proof(self) -> str:
@@ -123,9 +124,12 @@ class AppendService:
                     result.rejected.get(position) or EntryRejected("entry refused")
                 )
                 continue
-            assert checkpoint is not None
-            leaf_hash = result.leaf_hashes[index - result.first_index]
             try:
+                if position in result.repeated:
+                    future.set_result(self._first_receipt(index))
+                    continue
+                assert checkpoint is not None
+                leaf_hash = result.leaf_hashes[index - result.first_index]
                 # Proofs come from the tiles the sequencer has just cached: no reads.
                 path = self.ledger.inclusion_proof(index, checkpoint.size)
             except BaseException as exc:  # the entry is committed; report, do not lose it
@@ -133,3 +137,11 @@ class AppendService:
                 continue
             self.appended += 1
             future.set_result(Receipt(index, leaf_hash, checkpoint, path))
+
+    def _first_receipt(self, index: int) -> Receipt:
+        """The receipt the first request got: its entry, under its batch's checkpoint."""
+        checkpoint = self.ledger.first_checkpoint_covering(index)
+        stored = self.ledger.entry(index)
+        assert checkpoint is not None and stored is not None
+        path = self.ledger.inclusion_proof(index, checkpoint.size)
+        return Receipt(index, stored.leaf_hash, checkpoint, path, repeated=True)

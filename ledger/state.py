@@ -409,15 +409,20 @@ def apply(state: ProjectionState, index: int, time: str, record: k.Record, subje
                 "items": None if r.items is None else json.dumps(r.items, ensure_ascii=False),
             },
         )
-        state.put(
-            "proj_batches",
-            {
-                **_batch_row(state, r.gtin, r.batch),
-                "outcome": r.outcome,
-                "inspected_on": _date(r.inspected_on),
-                "inspection_entry": index,
-            },
-        )
+        row = _batch_row(state, r.gtin, r.batch)
+        # The batch shows its latest inspection by date: a backfilled older one does not win.
+        inspected_on = _date(r.inspected_on)
+        assert inspected_on is not None
+        if row["inspected_on"] is None or inspected_on >= row["inspected_on"]:
+            state.put(
+                "proj_batches",
+                {
+                    **row,
+                    "outcome": r.outcome,
+                    "inspected_on": inspected_on,
+                    "inspection_entry": index,
+                },
+            )
     elif isinstance(record, k.ViolationRecorded):
         state.put(
             "proj_violations",

@@ -10,6 +10,8 @@ from litestar.openapi import OpenAPIConfig
 
 from lookup_api.problems import problem_handler
 from lookup_api.routes.ledger import LedgerController
+from lookup_api.routes.records import RecordsController
+from lookup_api.routes.state import StateController
 from lookup_api.routes.system import SystemController
 from lookup_api.services import Services
 from lookup_api.settings import Settings
@@ -32,12 +34,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return result
 
     return Litestar(
-        route_handlers=[SystemController, LedgerController],
+        route_handlers=[SystemController, LedgerController, RecordsController, StateController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: problem_handler},
-        cors_config=CORSConfig(allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"]),
+        cors_config=CORSConfig(
+            allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS", "POST"]
+        ),
         openapi_config=OpenAPIConfig(title="credtrace", version="0.1.0", path="/schema"),
     )
 

@@ -18,6 +18,7 @@ from ledger.keys import KeyFileError
 from ledger.log import LedgerError
 from ledger.note import Verifier
 from ledger.verify import VerificationError
+from lookup_api.auth import AuthError
 from lookup_api.services import open_ledger
 from lookup_api.settings import Settings
 
@@ -194,6 +195,43 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not report.rejected else 1
 
 
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.auth import create_key
+
+    ledger = open_ledger(settings)
+    key, token = create_key(ledger.engine, args.role, args.uscc, args.label)
+    data = {"key_id": key.key_id, "role": key.role, "uscc": key.uscc, "token": token}
+    text = (
+        f"created {key.role} key {key.key_id}"
+        + (f" for {key.uscc}" if key.uscc else "")
+        + f"\n{token}\nkeep it secret: it is shown this once and stored only as a hash"
+    )
+    _emit(args, data, text)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.auth import list_keys
+
+    keys = list_keys(open_ledger(settings).engine)
+    rows = [
+        f"{k['key_id']}  {k['role']:<10} {k['uscc'] or '-':<18} {k['created_at']}"
+        + ("  revoked " + str(k["revoked_at"]) if k["revoked_at"] else "")
+        for k in keys
+    ]
+    _emit(args, {"keys": keys}, "\n".join(rows) or "no keys")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.auth import revoke_key
+
+    if not revoke_key(open_ledger(settings).engine, args.key_id):
+        raise CommandError(f"no active key {args.key_id}")
+    _emit(args, {"revoked": args.key_id}, f"revoked {args.key_id}")
+    return 0
+
+
 # --- serving --------------------------------------------------------------------
 
 
@@ -277,6 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_ledger_import)
+    keys = sub.add_parser("keys", help="API keys: create, list, revoke")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    create = ksub.add_parser("create", help="create a key (its token is shown once)")
+    create.add_argument(
+        "--role", required=True, choices=["officer", "enterprise", "platform", "auditor"]
+    )
+    create.add_argument("--uscc", help="the enterprise an enterprise key is bound to")
+    create.add_argument("--label", help="who or what the key is for")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_keys_create)
+    klist = ksub.add_parser("list", help="list keys (never their secrets)")
+    klist.add_argument("--json", action="store_true")
+    klist.set_defaults(func=cmd_keys_list)
+    revoke = ksub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(func=cmd_keys_revoke)
+
     records = sub.add_parser("import", help="import records from a JSON-lines file")
     records.add_argument("file", help='one {"kind", "payload"[, "time"]} object per line')
     records.add_argument("--batch", type=int, default=10_000, help="records per transaction")
@@ -297,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         result: int = args.func(args, settings)
-    except (CommandError, LedgerError, KeyFileError, VerificationError, OSError) as exc:
+    except (CommandError, LedgerError, KeyFileError, VerificationError, AuthError, OSError) as exc:
         print(f"credtrace: error: {exc}", file=sys.stderr)
         return 2
     return result

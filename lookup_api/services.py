@@ -14,6 +14,8 @@ from ledger.keys import load_or_create_signer
 from ledger.log import Ledger
 from ledger.projector import Projector
 from ledger.service import AppendService
+from lookup_api.auth import KeyStore
+from lookup_api.auth import migrate as migrate_app
 from lookup_api.settings import Settings
 
 
@@ -34,6 +36,7 @@ def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
     """Migrate, load (or create) the signing key and open the log with its projections."""
     engine = engine or create_db_engine(settings.ledger.database_url)
     migrate(engine)
+    migrate_app(engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
     return Ledger(engine, signer, settings.ledger.origin, hooks=[Projector(violation_item_check())])
 
@@ -44,13 +47,14 @@ class Services:
     engine: Engine
     ledger: Ledger
     appender: AppendService
+    keys: KeyStore
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         ledger = open_ledger(settings)
         engine = ledger.engine
         appender = AppendService(ledger, max_batch=settings.max_append_batch)
-        return cls(settings, engine, ledger, appender)
+        return cls(settings, engine, ledger, appender, KeyStore(engine))
 
     def close(self) -> None:
         self.appender.close()

@@ -1,0 +1,163 @@
+"""API keys: created once and shown once, stored as SHA-256 of a 256-bit secret.
+
+A key reads ``ct_<key id>_<secret>``. Roles: officer, enterprise (bound to one
+USCC), platform, auditor. The key id (never the secret) names the actor in the
+ledger, so every entry says which key wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from ledger.db import WRITE_OPTION, is_sqlite, write_transaction
+from ledger.envelope import now_time
+from ledger.ids import IdentifierError, normalise_uscc
+
+Role = Literal["officer", "enterprise", "platform", "auditor"]
+ROLES: tuple[Role, ...] = ("officer", "enterprise", "platform", "auditor")
+PREFIX = "ct_"
+CACHE_SECONDS = 30.0
+
+
+class AuthError(Exception):
+    """A key is missing, malformed, unknown, revoked or not allowed to do this."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    role: Role
+    uscc: str | None
+    label: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.key_id}"
+
+
+def migrate(engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", "lookup_api:migrations")
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+        postgres = not is_sqlite(engine)
+        if postgres:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext(current_schema() || '.app'))")
+            conn.commit()
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            if postgres:
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_unlock(hashtext(current_schema() || '.app'))"
+                )
+                conn.commit()
+
+
+def _hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _ph(engine: Engine, sql: str) -> str:
+    return sql if is_sqlite(engine) else sql.replace("?", "%s")
+
+
+def create_key(
+    engine: Engine, role: str, uscc: str | None = None, label: str | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it and the token, which is shown this once and never stored."""
+    if role not in ROLES:
+        raise AuthError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if role == "enterprise":
+        if not uscc:
+            raise AuthError("an enterprise key is bound to one enterprise: give --uscc")
+        try:
+            uscc = normalise_uscc(uscc)
+        except IdentifierError as exc:
+            raise AuthError(f"uscc: {exc}") from exc
+    elif uscc:
+        raise AuthError("only enterprise keys are bound to a USCC")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql(
+            _ph(
+                engine,
+                "INSERT INTO api_keys (key_id, secret_hash, role, uscc, label, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+            ),
+            (key_id, _hash(secret), role, uscc, label, now_time()),
+        )
+    return ApiKey(key_id, role, uscc, label), f"{PREFIX}{key_id}_{secret}"
+
+
+def revoke_key(engine: Engine, key_id: str) -> bool:
+    with write_transaction(engine) as conn:
+        result = conn.exec_driver_sql(
+            _ph(
+                engine, "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
+            ),
+            (now_time(), key_id),
+        )
+        return bool(result.rowcount)
+
+
+def list_keys(engine: Engine) -> list[dict[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT key_id, role, uscc, label, created_at, revoked_at FROM api_keys "
+            "ORDER BY created_at"
+        ).all()
+    names = ("key_id", "role", "uscc", "label", "created_at", "revoked_at")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+class KeyStore:
+    """Checks bearer tokens; keys are cached briefly, so a revocation applies within 30 s."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cache: dict[str, tuple[float, bytes, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, authorization: str | None) -> ApiKey:
+        if not authorization:
+            raise AuthError("this route needs an API key: Authorization: Bearer ct_...")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.startswith(PREFIX):
+            raise AuthError("the Authorization header must be 'Bearer ct_<key id>_<secret>'")
+        key_id, _, secret = token[len(PREFIX) :].partition("_")
+        if not key_id or not secret:
+            raise AuthError("malformed API key")
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key_id)
+        if cached is None or cached[0] < now:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql(
+                    _ph(
+                        self.engine,
+                        "SELECT secret_hash, role, uscc, label, revoked_at FROM api_keys "
+                        "WHERE key_id = ?",
+                    ),
+                    (key_id,),
+                ).first()
+            if row is None or row[4] is not None:
+                raise AuthError("unknown or revoked API key")
+            cached = (now + CACHE_SECONDS, bytes(row[0]), ApiKey(key_id, row[1], row[2], row[3]))
+            with self._lock:
+                self._cache[key_id] = cached
+        if not hmac.compare_digest(cached[1], _hash(secret)):
+            raise AuthError("unknown or revoked API key")
+        return cached[2]

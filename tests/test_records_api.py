@@ -1,0 +1,236 @@
+"""POST /v1/records over the real app: auth, validation, rules, proofs, idempotency."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from ledger.checkpoint import TlogProof
+from ledger.config import LedgerConfig
+from ledger.merkle import verify_inclusion
+from lookup_api.app import create_app
+from lookup_api.auth import create_key
+from lookup_api.services import Services
+from lookup_api.settings import Settings
+from tests.conftest import ORIGIN
+from tests.factories import uscc
+
+OFFICER_USCC = uscc(1)
+
+
+def enterprise_payload(n: int) -> dict[str, Any]:
+    return {
+        "uscc": uscc(n),
+        "name": f"企业{n}",
+        "roles": ["importer"],
+        "address": "深圳",
+        "country": "CN",
+        "filed_on": "2024-05-01",
+    }
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Services, dict[str, str]]]:  # type: ignore[type-arg]
+    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+    services = Services.open(settings)
+    tokens = {
+        role: create_key(services.engine, role, uscc(7) if role == "enterprise" else None)[1]
+        for role in ("officer", "enterprise", "platform")
+    }
+    with TestClient(create_app(services=services)) as client:
+        yield client, services, tokens
+    services.close()
+
+
+def post(client: TestClient, token: str | None, body: Any, **headers: str) -> Any:  # type: ignore[type-arg]
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return client.post("/v1/records", json=body, headers=headers)
+
+
+def test_officer_appends_and_gets_a_verifiable_receipt(api: Any) -> None:
+    client, services, tokens = api
+    response = post(
+        client, tokens["officer"], {"kind": "enterprise.filed", "payload": enterprise_payload(1)}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["index"] == 0 and body["subject"] == f"uscc:{OFFICER_USCC}"
+    proof = body["inclusion_proof"]
+    root = base64.b64decode(body["checkpoint"].split("\n")[2])
+    verify_inclusion(
+        0,
+        proof["tree_size"],
+        base64.b64decode(body["leaf_hash"]),
+        [base64.b64decode(h) for h in proof["audit_path"]],
+        root,
+    )
+    TlogProof.parse(body["tlog_proof"]).verify(
+        base64.b64decode(body["leaf_hash"]), services.ledger.verifier, ORIGIN
+    )
+    assert response.headers["location"] == "/v1/ledger/entries/0"
+    entry = client.get("/v1/ledger/entries/0").json()
+    assert entry["envelope"]["actor"].startswith("officer:")
+    assert entry["payload"]["name"] == "企业1"
+
+
+def test_idempotency_key_returns_the_first_result(api: Any) -> None:
+    client, services, tokens = api
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(2)}
+    first = post(client, tokens["officer"], body, **{"Idempotency-Key": "req-1"})
+    again = post(client, tokens["officer"], body, **{"Idempotency-Key": "req-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert services.ledger.size() == 1
+    other = post(
+        client,
+        tokens["officer"],
+        {"kind": "enterprise.filed", "payload": enterprise_payload(3)},
+        **{"Idempotency-Key": "req-1"},
+    )
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert services.ledger.size() == 1
+
+
+def test_concurrent_retries_make_one_entry(api: Any) -> None:
+    client, services, tokens = api
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(4)}
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        responses = list(
+            pool.map(
+                lambda _: post(client, tokens["officer"], body, **{"Idempotency-Key": "same"}),
+                range(6),
+            )
+        )
+    assert {r.status_code for r in responses} == {201}
+    assert {r.json()["index"] for r in responses} == {0}
+    assert services.ledger.size() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (
+            {
+                "kind": "enterprise.filed",
+                "payload": {**enterprise_payload(1), "uscc": "91440300MA5F0000XC"},
+            },
+            400,
+            "uscc",
+        ),
+        (
+            {
+                "kind": "enterprise.filed",
+                "payload": {**enterprise_payload(1), "filed_on": "2099-01-01"},
+            },
+            400,
+            "filed_on",
+        ),
+        (
+            {"kind": "enterprise.filed", "payload": {**enterprise_payload(1), "roles": ["pilot"]}},
+            400,
+            "roles[0]",
+        ),
+        ({"kind": "no.such", "payload": {}}, 400, "kind"),
+        (
+            {
+                "kind": "product.filed",
+                "payload": {
+                    "gtin": "6901234567892",
+                    "name": "P",
+                    "hs_code": "190110",
+                    "origin_country": "NZ",
+                    "owner_uscc": uscc(99),
+                    "risk_class": "low",
+                },
+            },
+            422,
+            "owner_uscc",
+        ),
+        (
+            {
+                "kind": "violation.recorded",
+                "payload": {
+                    "uscc": uscc(99),
+                    "item": "ciq.adulteration",
+                    "occurred_on": "2025-01-01",
+                    "case_no": "x",
+                },
+            },
+            422,
+            "uscc",
+        ),
+    ],
+)
+def test_bad_records_are_refused_naming_the_field(
+    api: Any, body: Any, status: int, field: str
+) -> None:
+    client, services, tokens = api
+    response = post(client, tokens["officer"], body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"][0]["field"] == field
+    assert services.ledger.size() == 0
+
+
+def test_malformed_bodies_are_400(api: Any) -> None:
+    client, _, tokens = api
+    headers = {"Authorization": f"Bearer {tokens['officer']}", "Content-Type": "application/json"}
+    for raw in (b"{", b"[]", b'{"kind": "enterprise.filed"}', b'{"kind": 1, "payload": {}}'):
+        response = client.post("/v1/records", content=raw, headers=headers)
+        assert response.status_code == 400, (raw, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_writes_need_a_key_with_the_right_role(api: Any) -> None:
+    client, services, tokens = api
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(5)}
+    assert post(client, None, body).status_code == 401
+    assert post(client, "ct_nope_nope", body).status_code == 401
+    assert post(client, tokens["officer"] + "x", body).status_code == 401
+    assert post(client, tokens["platform"], body).status_code == 403
+    assert post(client, tokens["enterprise"], body).status_code == 403  # enterprises do not file
+    assert services.ledger.size() == 0
+
+
+def test_an_enterprise_key_writes_only_its_own_records(api: Any) -> None:
+    client, services, tokens = api
+    assert (
+        post(
+            client,
+            tokens["officer"],
+            {"kind": "enterprise.filed", "payload": enterprise_payload(7)},
+        ).status_code
+        == 201
+    )
+    assert (
+        post(
+            client,
+            tokens["officer"],
+            {"kind": "enterprise.filed", "payload": enterprise_payload(8)},
+        ).status_code
+        == 201
+    )
+    own = {
+        "gtin": "6901234567892",
+        "name": "P",
+        "hs_code": "190110",
+        "origin_country": "NZ",
+        "owner_uscc": uscc(7),
+        "risk_class": "low",
+    }
+    response = post(client, tokens["enterprise"], {"kind": "product.filed", "payload": own})
+    assert response.status_code == 201, response.text
+    theirs = {**own, "gtin": "09506000134352", "owner_uscc": uscc(8)}
+    response = post(client, tokens["enterprise"], {"kind": "product.filed", "payload": theirs})
+    assert response.status_code == 403
+    assert "owner_uscc" in response.json()["detail"]
+    assert services.ledger.size() == 3
