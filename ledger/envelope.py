@@ -27,6 +27,7 @@ TIME_PATTERN = re.compile(
     r"T(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})\.(?P<ms>[0-9]{3})Z"
 )
 MAX_LABEL_CHARS = 512
+_LABEL_CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_INDEX = 2**53 - 1  # I-JSON: indices must stay exact as JSON numbers
 
 _sha256 = hashlib.sha256
@@ -101,7 +102,7 @@ def check_label(name: str, value: str) -> str:
         raise EnvelopeError(f"{name} is empty")
     if len(value) > MAX_LABEL_CHARS:
         raise EnvelopeError(f"{name} is longer than {MAX_LABEL_CHARS} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _LABEL_CONTROL.search(value):
         raise EnvelopeError(f"{name} contains a control character")
     encode_string(value)  # refuses lone surrogates
     return value

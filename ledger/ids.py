@@ -7,6 +7,7 @@ what is wrong.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
@@ -289,6 +290,7 @@ def org_code_check_character(body8: str) -> str:
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
+@lru_cache(maxsize=1 << 16)  # identifiers repeat a lot in bulk imports
 def normalise_uscc(value: str) -> str:
     """An 18-character unified social credit code, upper case, both check characters valid.
 
@@ -320,6 +322,7 @@ def gtin_check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=1 << 16)  # identifiers repeat a lot in bulk imports
 def normalise_gtin(value: str) -> str:
     """A GTIN-8, -12, -13 or -14 with a valid check digit, stored as 14 digits."""
     digits = value.strip()
@@ -333,6 +336,7 @@ def normalise_gtin(value: str) -> str:
     return digits.zfill(14)
 
 
+@lru_cache(maxsize=1 << 16)  # identifiers repeat a lot in bulk imports
 def normalise_hs_code(value: str) -> str:
     code = value.strip().replace(".", "")
     if not _HS.fullmatch(code):
@@ -340,6 +344,7 @@ def normalise_hs_code(value: str) -> str:
     return code
 
 
+@lru_cache(maxsize=1 << 16)  # identifiers repeat a lot in bulk imports
 def normalise_country(value: str) -> str:
     code = value.strip().upper()
     if code not in ISO_3166_ALPHA2:

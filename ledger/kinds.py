@@ -63,13 +63,14 @@ class RecordError(ValueError):
         self.reason = message
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _nfc(value: str) -> str:
-    return unicodedata.normalize("NFC", value.strip())
-
-
-def _is_control(c: str) -> bool:
-    code = ord(c)
-    return (code < 0x20 and c not in "\n\t") or 0x7F <= code <= 0x9F
+    value = value.strip()
+    if value.isascii() or unicodedata.is_normalized("NFC", value):
+        return value
+    return unicodedata.normalize("NFC", value)
 
 
 def _clean_text(value: str, field: str) -> str:
@@ -80,7 +81,7 @@ def _clean_text(value: str, field: str) -> str:
     value = _nfc(value)
     if not value:
         raise RecordError("must not be blank", field)
-    if any(_is_control(c) for c in value):
+    if _CONTROL.search(value):
         raise RecordError("contains a control character", field)
     return value
 

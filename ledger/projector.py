@@ -20,7 +20,16 @@ from ledger.envelope import match_envelope
 from ledger.kinds import RecordError, parse_record
 from ledger.log import EntryRejected, NewEntry
 from ledger.projections import LIVE, Tables, fresh_tables
-from ledger.state import ItemCheck, ProjectionState, apply, check, clear_subject, prefetch
+from ledger.state import (
+    ItemCheck,
+    Payload,
+    ProjectionState,
+    apply,
+    check,
+    clear_subject,
+    decode_payload,
+    prefetch,
+)
 
 REPLAY_PREFIX = "replay_"
 REPLAY_CHUNK = 20_000
@@ -28,9 +37,9 @@ CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def record_date(time: str) -> dt.date:
-    """The calendar day in China of an envelope time, for "not in the future" checks."""
-    moment = dt.datetime.strptime(time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    return moment.astimezone(CHINA).date()
+    """The calendar day in China (UTC+8) of an envelope time, for "not in the future" checks."""
+    day = dt.date(int(time[0:4]), int(time[5:7]), int(time[8:10]))
+    return day + dt.timedelta(days=1) if int(time[11:13]) >= 16 else day
 
 
 class Projector:
@@ -43,22 +52,30 @@ class Projector:
 
     def begin(self, conn: Connection, entries: Sequence[NewEntry]) -> None:
         self._state = ProjectionState(conn, self.tables)
-        records = [(0, e.record) for e in entries if e.record is not None]
+        self._payloads: dict[int, Payload | RecordError] = {}
+        records = []
+        for entry in entries:
+            if entry.record is None:  # not validated by the caller: validate here
+                try:
+                    parse_record(entry.kind, entry.payload)
+                except RecordError as exc:
+                    self._payloads[id(entry)] = exc
+                    continue
+            payload = decode_payload(entry.payload)
+            self._payloads[id(entry)] = payload
+            records.append((entry.kind, payload))
         prefetch(self._state, records)
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         assert self._state is not None
-        record = entry.record
-        if record is None:
-            try:
-                record = parse_record(entry.kind, entry.payload).record
-            except RecordError as exc:
-                raise EntryRejected(str(exc), field=exc.field) from exc
+        payload = self._payloads[id(entry)]
+        if isinstance(payload, RecordError):
+            raise EntryRejected(str(payload), field=payload.field)
         try:
-            check(self._state, record, time, self.item_check)
+            check(self._state, entry.kind, payload, time, self.item_check)
         except RecordError as exc:
             raise EntryRejected(str(exc), field=exc.field) from exc
-        apply(self._state, index, time, record, entry.subject)
+        apply(self._state, index, time, entry.kind, payload, entry.subject)
 
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         assert self._state is not None
@@ -100,8 +117,7 @@ def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
             continue
         m = match_envelope(leaf)
         assert m is not None
-        parsed = parse_record(kind, payload)
-        apply(state, index, m["time"].decode(), parsed.record, subject)
+        apply(state, index, m["time"].decode(), kind, decode_payload(payload), subject)
     state.subject_entries = []  # already indexed
     state.flush()
 
@@ -156,10 +172,10 @@ def _replay_into(
                 report.redacted += 1
                 state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
                 continue
-            parsed.append((int(idx), time, subject, parse_record(kind, bytes(payload)).record))
-        prefetch(state, [(i, r) for i, _, _, r in parsed])
-        for idx, time, subject, record in parsed:
-            apply(state, idx, time, record, subject)
+            parsed.append((int(idx), time, subject, kind, decode_payload(bytes(payload))))
+        prefetch(state, [(kind, record) for _, _, _, kind, record in parsed])
+        for idx, time, subject, kind, record in parsed:
+            apply(state, idx, time, kind, record, subject)
         state.flush()
         report.entries += len(rows)
         if progress:

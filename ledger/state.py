@@ -13,16 +13,30 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+import msgspec
+from sqlalchemy import Connection, Table, delete
 
-from ledger import kinds as k
 from ledger.kinds import RecordError
 from ledger.projections import LIVE, OWNER, Tables, subject_keys
 
 Row = dict[str, Any]
+
+
+Payload = dict[str, Any]
+"""A canonical payload as decoded JSON (optional fields may be absent: read them with get)."""
+
+
+def decode_payload(payload: bytes) -> Payload:
+    result: Payload = _decode(payload)
+    return result
+
+
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
 Key = tuple[Any, ...]
 BLACKLIST_WAIT = dt.timedelta(days=30)  # 20 days of notice and 10 of defence
 _CHUNK = 500
@@ -39,15 +53,63 @@ def _pk(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.primary_key.columns)
 
 
+@lru_cache(maxsize=256)
+def _upsert_sql(table: Table, sqlite: bool) -> str:
+    """INSERT ... ON CONFLICT (pk) DO UPDATE, for the driver's executemany (the hot path)."""
+    pk = _pk(table)
+    columns = [c.name for c in table.columns]
+    mark = "?" if sqlite else "%s"
+    others = [c for c in columns if c not in pk]
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others)
+        if others
+        else "DO NOTHING"
+    )
+    marks = ", ".join([mark] * len(columns))
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(pk)}) {action}"
+    )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the hot paths need to know of a table, worked out once."""
+
+    name: str
+    columns: tuple[str, ...]
+    pk: tuple[str, ...]
+    key_of: Callable[[Row], Key]
+    values_of: Callable[[Row], tuple[Any, ...]]
+
+
+@lru_cache(maxsize=256)
+def _shape(table: Table) -> _Shape:
+    columns = tuple(c.name for c in table.columns)
+    pk = _pk(table)
+    key_getter = itemgetter(*pk)
+    values_getter = itemgetter(*columns)
+
+    def key_of(row: Row) -> Key:
+        key = key_getter(row)
+        return key if len(pk) > 1 else (key,)
+
+    return _Shape(table.name, columns, pk, key_of, values_getter)
+
+
 class ProjectionState:
     """Rows of one set of projection tables, cached for a batch and written back at once."""
 
     def __init__(self, conn: Connection, tables: Tables = LIVE) -> None:
         self.conn = conn
         self.tables = tables
+        self.sqlite = conn.dialect.name == "sqlite"
         self.rows: dict[str, dict[Key, Row | None]] = defaultdict(dict)
         self.dirty: dict[str, set[Key]] = defaultdict(set)
         self.subject_entries: list[Row] = []
+
+    def _cursor(self) -> Any:
+        return self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
     # -- reading -------------------------------------------------------------------
 
@@ -57,30 +119,40 @@ class ProjectionState:
         missing = sorted({key for key in keys if key not in known})
         if not missing:
             return
-        table = self.tables[name]
-        pk = _pk(table)
-        columns = [table.c[c] for c in pk]
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start : start + _CHUNK]
-            if len(pk) == 1:
-                where = columns[0].in_([key[0] for key in chunk])
-            else:
-                where = tuple_(*columns).in_(chunk)
-            for row in self.conn.execute(select(table).where(where)).mappings():
-                known[tuple(row[c] for c in pk)] = dict(row)
-            for key in chunk:
-                known.setdefault(key, None)
+        shape = _shape(self.tables[name])
+        mark = "?" if self.sqlite else "%s"
+        cursor = self._cursor()
+        try:
+            for start in range(0, len(missing), _CHUNK):
+                chunk = missing[start : start + _CHUNK]
+                if len(shape.pk) == 1:
+                    where = f"{shape.pk[0]} IN ({', '.join([mark] * len(chunk))})"
+                    params: list[Any] = [key[0] for key in chunk]
+                else:
+                    one = "(" + " AND ".join(f"{c} = {mark}" for c in shape.pk) + ")"
+                    where = " OR ".join([one] * len(chunk))
+                    params = [value for key in chunk for value in key]
+                cursor.execute(
+                    f"SELECT {', '.join(shape.columns)} FROM {shape.name} WHERE {where}", params
+                )
+                for values in cursor.fetchall():
+                    row = dict(zip(shape.columns, values, strict=True))
+                    known[shape.key_of(row)] = row
+                for key in chunk:
+                    known.setdefault(key, None)
+        finally:
+            cursor.close()
 
     def get(self, name: str, key: Key) -> Row | None:
-        if key not in self.rows[name]:
+        rows = self.rows[name]
+        if key not in rows:
             self.load(name, [key])
-        return self.rows[name][key]
+        return rows[key]
 
     # -- writing -------------------------------------------------------------------
 
     def put(self, name: str, row: Row) -> None:
-        table = self.tables[name]
-        key = tuple(row[c] for c in _pk(table))
+        key = _shape(self.tables[name]).key_of(row)
         self.rows[name][key] = row
         self.dirty[name].add(key)
 
@@ -97,44 +169,38 @@ class ProjectionState:
         if not rows:
             return
         table = self.tables[name]
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table)
-        pk = _pk(table)
-        others = [c.name for c in table.columns if c.name not in pk]
-        if others:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(pk), set_={c: stmt.excluded[c] for c in others}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(pk))
-        columns = [c.name for c in table.columns]
-        self.conn.execute(stmt, [{c: row.get(c) for c in columns} for row in rows])
+        shape = _shape(table)
+        cursor = self._cursor()
+        try:
+            cursor.executemany(_upsert_sql(table, self.sqlite), [shape.values_of(r) for r in rows])
+        finally:
+            cursor.close()
 
 
 # --- what each kind references, to load a batch's rows up front --------------------
 
 
-def prefetch(state: ProjectionState, records: Sequence[tuple[int, k.Record]]) -> None:
+def prefetch(state: ProjectionState, records: Sequence[tuple[str, Payload]]) -> None:
     enterprises: set[Key] = set()
     products: set[Key] = set()
     batches: set[Key] = set()
     entries: dict[str, set[Key]] = defaultdict(set)
-    for _, record in records:
+    for kind, record in records:
         for name in ("uscc", "owner_uscc", "declarant_uscc", "body_uscc"):
-            value = getattr(record, name, None)
+            value = record.get(name)
             if value:
                 enterprises.add((value,))
-        gtin = getattr(record, "gtin", None)
+        gtin = record.get("gtin")
         if gtin:
             products.add((gtin,))
-            if isinstance(record, k.RecallIssued):
-                batches.update((gtin, b) for b in record.batches)
-            batch = getattr(record, "batch", None)
+            if kind == "recall.issued":
+                batches.update((gtin, b) for b in record["batches"])
+            batch = record.get("batch")
             if batch:
                 batches.add((gtin, batch))
-        target = _REFERENCED.get(type(record))
+        target = _REFERENCED.get(kind)
         if target:
-            entries[target[0]].add((getattr(record, target[1]),))
+            entries[target[0]].add((record[target[1]],))
     state.load("proj_enterprises", enterprises)
     state.load("proj_products", products)
     state.load("proj_batches", batches)
@@ -142,11 +208,11 @@ def prefetch(state: ProjectionState, records: Sequence[tuple[int, k.Record]]) ->
         state.load(name, keys)
 
 
-_REFERENCED: dict[type, tuple[str, str]] = {
-    k.ViolationRevoked: ("proj_violations", "entry"),
-    k.ComplaintVerified: ("proj_complaints", "entry"),
-    k.RecallClosed: ("proj_recalls", "entry"),
-    k.RepairDecided: ("proj_repairs", "request"),
+_REFERENCED: dict[str, tuple[str, str]] = {
+    "violation.revoked": ("proj_violations", "entry"),
+    "complaint.verified": ("proj_complaints", "entry"),
+    "recall.closed": ("proj_recalls", "entry"),
+    "credit.repair_decided": ("proj_repairs", "request"),
 }
 
 
@@ -189,86 +255,96 @@ def _referenced(
 
 
 def check(
-    state: ProjectionState, record: k.Record, time: str, item_check: ItemCheck | None
+    state: ProjectionState, kind: str, record: Payload, time: str, item_check: ItemCheck | None
 ) -> None:
     """Raise RecordError if ``record`` breaks a rule given the current state."""
-    if isinstance(record, k.EnterpriseFiled):
-        row = state.get("proj_enterprises", (record.uscc,))
+    if kind == "enterprise.filed":
+        row = state.get("proj_enterprises", (record["uscc"],))
         if row is not None:
             raise RecordError(
-                f"enterprise {record.uscc} is already filed (entry {row['filed_entry']}); "
+                f"enterprise {record.get('uscc')} is already filed (entry {row['filed_entry']}); "
                 "record an enterprise.amended instead",
                 "uscc",
             )
         return
-    if isinstance(record, k.ProductFiled):
-        if state.get("proj_products", (record.gtin,)) is not None:
-            raise RecordError(f"product {record.gtin} is already filed", "gtin")
-        _enterprise(state, record.owner_uscc, "owner_uscc")
+    if kind == "product.filed":
+        if state.get("proj_products", (record["gtin"],)) is not None:
+            raise RecordError(f"product {record.get('gtin')} is already filed", "gtin")
+        _enterprise(state, record["owner_uscc"], "owner_uscc")
         return
-    if isinstance(record, k.ProductRevoked):
-        _product(state, record.gtin)
+    if kind == "product.revoked":
+        _product(state, record["gtin"])
         return
-    if isinstance(record, k.BatchDeclared):
-        _product(state, record.gtin)
-        _enterprise(state, record.declarant_uscc, "declarant_uscc")
-        existing = state.get("proj_batches", (record.gtin, record.batch))
+    if kind == "batch.declared":
+        _product(state, record["gtin"])
+        _enterprise(state, record["declarant_uscc"], "declarant_uscc")
+        existing = state.get("proj_batches", (record["gtin"], record["batch"]))
         if existing is not None and existing["declared_entry"] is not None:
-            raise RecordError(f"batch {record.batch} of {record.gtin} is already declared", "batch")
+            raise RecordError(
+                f"batch {record.get('batch')} of {record.get('gtin')} is already declared", "batch"
+            )
         return
-    if isinstance(record, k.InspectionResult):
-        _batch(state, record.gtin, record.batch)
-        if record.body_uscc:
-            _enterprise(state, record.body_uscc, "body_uscc")
+    if kind == "inspection.result":
+        _batch(state, record["gtin"], record["batch"])
+        if record.get("body_uscc"):
+            _enterprise(state, record["body_uscc"], "body_uscc")
         return
-    if isinstance(record, k.CodesIssued):
-        _batch(state, record.gtin, record.batch)
+    if kind == "codes.issued":
+        _batch(state, record["gtin"], record["batch"])
         return
-    if isinstance(record, k.CodesRevoked):
-        row = _batch(state, record.gtin, record.batch)
+    if kind == "codes.revoked":
+        row = _batch(state, record["gtin"], record["batch"])
         if not row["codes"]:
-            raise RecordError(f"no codes were issued for batch {record.batch}", "batch")
+            raise RecordError(f"no codes were issued for batch {record.get('batch')}", "batch")
         return
-    if isinstance(record, k.RecallIssued):
-        _product(state, record.gtin)
-        for batch in record.batches:
-            _batch(state, record.gtin, batch, "batches")
+    if kind == "recall.issued":
+        _product(state, record["gtin"])
+        for batch in record["batches"]:
+            _batch(state, record["gtin"], batch, "batches")
         return
-    if isinstance(record, k.RecallClosed):
-        row = _referenced(state, "proj_recalls", record.entry, "recall", "entry", gtin=record.gtin)
+    if kind == "recall.closed":
+        row = _referenced(
+            state, "proj_recalls", record["entry"], "recall", "entry", gtin=record["gtin"]
+        )
         if row["closed_entry"] is not None:
             raise RecordError(
-                f"recall {record.entry} was closed by entry {row['closed_entry']}", "entry"
+                f"recall {record.get('entry')} was closed by entry {row['closed_entry']}", "entry"
             )
         return
-    if isinstance(record, k.DrawMade | k.EntryRedacted):
+    if kind in ("draw.made", "entry.redacted"):
         return
     # Everything else is about one enterprise, which must be filed and not revoked.
-    uscc = getattr(record, "uscc")  # noqa: B009 - every remaining kind has one
+    uscc = record["uscc"]  # every remaining kind has one
     enterprise = _enterprise(state, uscc, "uscc")
-    if isinstance(record, k.ViolationRecorded):
-        why = item_check(record.item) if item_check else None
+    if kind == "violation.recorded":
+        why = item_check(record["item"]) if item_check else None
         if why:
             raise RecordError(why, "item")
-    elif isinstance(record, k.ViolationRevoked):
-        row = _referenced(state, "proj_violations", record.entry, "violation", "entry", uscc=uscc)
+    elif kind == "violation.revoked":
+        row = _referenced(
+            state, "proj_violations", record["entry"], "violation", "entry", uscc=uscc
+        )
         if row["revoked_entry"] is not None:
             raise RecordError(
-                f"violation {record.entry} was revoked by entry {row['revoked_entry']}", "entry"
+                f"violation {record.get('entry')} was revoked by entry {row['revoked_entry']}",
+                "entry",
             )
-    elif isinstance(record, k.ComplaintReceived):
-        if record.gtin:
-            _product(state, record.gtin)
-    elif isinstance(record, k.ComplaintVerified):
-        row = _referenced(state, "proj_complaints", record.entry, "complaint", "entry", uscc=uscc)
+    elif kind == "complaint.received":
+        if record.get("gtin"):
+            _product(state, record["gtin"])
+    elif kind == "complaint.verified":
+        row = _referenced(
+            state, "proj_complaints", record["entry"], "complaint", "entry", uscc=uscc
+        )
         if row["verified_entry"] is not None:
             raise RecordError(
-                f"complaint {record.entry} was verified by entry {row['verified_entry']}", "entry"
+                f"complaint {record.get('entry')} was verified by entry {row['verified_entry']}",
+                "entry",
             )
-    elif isinstance(record, k.BlacklistNoticed):
+    elif kind == "blacklist.noticed":
         if enterprise["blacklist"] != "none":
             raise RecordError(f"enterprise {uscc} is already {enterprise['blacklist']}", "uscc")
-    elif isinstance(record, k.BlacklistListed):
+    elif kind == "blacklist.listed":
         if enterprise["blacklist"] != "noticed":
             raise RecordError(f"enterprise {uscc} must be noticed before it is listed", "uscc")
         earliest = _time(enterprise["noticed_time"]) + BLACKLIST_WAIT
@@ -278,16 +354,17 @@ def check(
                 f"(entry {enterprise['blacklist_entry']}), not before {earliest.date()}",
                 "blacklist.listed",
             )
-    elif isinstance(record, k.BlacklistRemoved):
+    elif kind == "blacklist.removed":
         if enterprise["blacklist"] == "none":
             raise RecordError(f"enterprise {uscc} is not on the blacklist", "uscc")
-    elif isinstance(record, k.RepairDecided):
+    elif kind == "credit.repair_decided":
         row = _referenced(
-            state, "proj_repairs", record.request, "repair request", "request", uscc=uscc
+            state, "proj_repairs", record["request"], "repair request", "request", uscc=uscc
         )
         if row["decided_entry"] is not None:
             raise RecordError(
-                f"request {record.request} was decided by entry {row['decided_entry']}", "request"
+                f"request {record.get('request')} was decided by entry {row['decided_entry']}",
+                "request",
             )
 
 
@@ -318,24 +395,26 @@ def _batch_row(state: ProjectionState, gtin: str, batch: str) -> Row:
     }
 
 
-def _date(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _date(value: str | None) -> str | None:
+    return value  # canonical payloads already hold ISO dates
 
 
-def apply(state: ProjectionState, index: int, time: str, record: k.Record, subject: str) -> None:
-    """Change the state as ``record``, entry ``index`` recorded at ``time``, says."""
-    state.subject_entries.append({"subject": subject, "idx": index, "kind": record.kind})
-    r: Any = record
-    if isinstance(record, k.EnterpriseFiled):
+def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
+    state: ProjectionState, index: int, time: str, kind: str, record: Payload, subject: str
+) -> None:
+    """Change the state as ``record`` (a ``kind``, entry ``index`` recorded at ``time``) says."""
+    state.subject_entries.append({"subject": subject, "idx": index, "kind": kind})
+    r = record
+    if kind == "enterprise.filed":
         state.put(
             "proj_enterprises",
             {
-                "uscc": r.uscc,
-                "name": r.name,
-                "roles": json.dumps(r.roles),
-                "address": r.address,
-                "country": r.country,
-                "filed_on": _date(r.filed_on),
+                "uscc": r["uscc"],
+                "name": r.get("name"),
+                "roles": json.dumps(r.get("roles")),
+                "address": r.get("address"),
+                "country": r.get("country"),
+                "filed_on": _date(r["filed_on"]),
                 "status": "active",
                 "filed_entry": index,
                 "updated_entry": index,
@@ -348,148 +427,154 @@ def apply(state: ProjectionState, index: int, time: str, record: k.Record, subje
                 "graded_entry": None,
             },
         )
-    elif isinstance(record, k.EnterpriseAmended):
-        changes = {
-            f: getattr(r, f) for f in ("name", "address", "country") if getattr(r, f) is not None
-        }
-        if r.roles is not None:
-            changes["roles"] = json.dumps(r.roles)
-        _update(state, "proj_enterprises", (r.uscc,), updated_entry=index, **changes)
-    elif isinstance(record, k.EnterpriseRevoked):
+    elif kind == "enterprise.amended":
+        changes = {f: r[f] for f in ("name", "address", "country") if r.get(f) is not None}
+        if r.get("roles") is not None:
+            changes["roles"] = json.dumps(r.get("roles"))
+        _update(state, "proj_enterprises", (r["uscc"],), updated_entry=index, **changes)
+    elif kind == "enterprise.revoked":
         _update(
             state,
             "proj_enterprises",
-            (r.uscc,),
+            (r["uscc"],),
             status="revoked",
             revoked_entry=index,
             updated_entry=index,
         )
-    elif isinstance(record, k.ProductFiled):
+    elif kind == "product.filed":
         state.put(
             "proj_products",
             {
-                "gtin": r.gtin,
-                "name": r.name,
-                "hs_code": r.hs_code,
-                "origin_country": r.origin_country,
-                "owner_uscc": r.owner_uscc,
-                "risk_class": r.risk_class,
+                "gtin": r["gtin"],
+                "name": r.get("name"),
+                "hs_code": r["hs_code"],
+                "origin_country": r["origin_country"],
+                "owner_uscc": r["owner_uscc"],
+                "risk_class": r["risk_class"],
                 "status": "active",
                 "filed_entry": index,
                 "revoked_entry": None,
             },
         )
-    elif isinstance(record, k.ProductRevoked):
-        _update(state, "proj_products", (r.gtin,), status="revoked", revoked_entry=index)
-    elif isinstance(record, k.BatchDeclared):
+    elif kind == "product.revoked":
+        _update(state, "proj_products", (r["gtin"],), status="revoked", revoked_entry=index)
+    elif kind == "batch.declared":
         state.put(
             "proj_batches",
             {
-                **_batch_row(state, r.gtin, r.batch),
-                "quantity": r.quantity,
-                "produced_on": _date(r.produced_on),
-                "expires_on": _date(r.expires_on),
-                "port": r.port,
-                "declaration_no": r.declaration_no,
-                "declarant_uscc": r.declarant_uscc,
+                **_batch_row(state, r["gtin"], r["batch"]),
+                "quantity": r["quantity"],
+                "produced_on": _date(r["produced_on"]),
+                "expires_on": _date(r.get("expires_on")),
+                "port": r["port"],
+                "declaration_no": r["declaration_no"],
+                "declarant_uscc": r["declarant_uscc"],
                 "declared_entry": index,
             },
         )
-    elif isinstance(record, k.InspectionResult):
+    elif kind == "inspection.result":
         state.put(
             "proj_inspections",
             {
                 "entry": index,
-                "gtin": r.gtin,
-                "batch": r.batch,
-                "outcome": r.outcome,
-                "inspected_on": _date(r.inspected_on),
-                "body_uscc": r.body_uscc,
-                "accepted_third_party": r.accepted_third_party,
-                "items": None if r.items is None else json.dumps(r.items, ensure_ascii=False),
+                "gtin": r["gtin"],
+                "batch": r["batch"],
+                "outcome": r["outcome"],
+                "inspected_on": _date(r["inspected_on"]),
+                "body_uscc": r.get("body_uscc"),
+                "accepted_third_party": r["accepted_third_party"],
+                "items": None
+                if r.get("items") is None
+                else json.dumps(r["items"], ensure_ascii=False),
             },
         )
-        row = _batch_row(state, r.gtin, r.batch)
+        row = _batch_row(state, r["gtin"], r["batch"])
         # The batch shows its latest inspection by date: a backfilled older one does not win.
-        inspected_on = _date(r.inspected_on)
+        inspected_on = _date(r["inspected_on"])
         assert inspected_on is not None
         if row["inspected_on"] is None or inspected_on >= row["inspected_on"]:
             state.put(
                 "proj_batches",
                 {
                     **row,
-                    "outcome": r.outcome,
+                    "outcome": r["outcome"],
                     "inspected_on": inspected_on,
                     "inspection_entry": index,
                 },
             )
-    elif isinstance(record, k.ViolationRecorded):
+    elif kind == "violation.recorded":
         state.put(
             "proj_violations",
             {
                 "entry": index,
-                "uscc": r.uscc,
-                "item": r.item,
-                "occurred_on": _date(r.occurred_on),
-                "case_no": r.case_no,
-                "fine_fen": r.fine_fen,
-                "basis": r.basis,
-                "note": r.note,
+                "uscc": r["uscc"],
+                "item": r["item"],
+                "occurred_on": _date(r["occurred_on"]),
+                "case_no": r["case_no"],
+                "fine_fen": r.get("fine_fen"),
+                "basis": r.get("basis"),
+                "note": r.get("note"),
                 "revoked_entry": None,
                 "revoked_reason": None,
             },
         )
-    elif isinstance(record, k.ViolationRevoked):
-        _update(state, "proj_violations", (r.entry,), revoked_entry=index, revoked_reason=r.reason)
-    elif isinstance(record, k.ComplaintReceived):
+    elif kind == "violation.revoked":
+        _update(
+            state,
+            "proj_violations",
+            (r["entry"],),
+            revoked_entry=index,
+            revoked_reason=r["reason"],
+        )
+    elif kind == "complaint.received":
         state.put(
             "proj_complaints",
             {
                 "entry": index,
-                "uscc": r.uscc,
-                "channel": r.channel,
-                "gtin": r.gtin,
-                "summary": r.summary,
+                "uscc": r["uscc"],
+                "channel": r["channel"],
+                "gtin": r.get("gtin"),
+                "summary": r["summary"],
                 "verified_entry": None,
             },
         )
-    elif isinstance(record, k.ComplaintVerified):
-        _update(state, "proj_complaints", (r.entry,), verified_entry=index)
-    elif isinstance(record, k.RecallIssued):
+    elif kind == "complaint.verified":
+        _update(state, "proj_complaints", (r["entry"],), verified_entry=index)
+    elif kind == "recall.issued":
         state.put(
             "proj_recalls",
             {
                 "entry": index,
-                "gtin": r.gtin,
-                "batches": json.dumps(r.batches),
-                "reason": r.reason,
-                "issued_on": _date(r.issued_on),
+                "gtin": r["gtin"],
+                "batches": json.dumps(r["batches"]),
+                "reason": r["reason"],
+                "issued_on": _date(r["issued_on"]),
                 "closed_entry": None,
             },
         )
-    elif isinstance(record, k.RecallClosed):
-        _update(state, "proj_recalls", (r.entry,), closed_entry=index)
-    elif isinstance(record, k.SanctionYellowCard | k.SanctionInterview):
+    elif kind == "recall.closed":
+        _update(state, "proj_recalls", (r["entry"],), closed_entry=index)
+    elif kind in ("sanction.yellow_card", "sanction.interview"):
         state.put(
             "proj_sanctions",
             {
                 "entry": index,
-                "uscc": r.uscc,
-                "kind": record.kind,
-                "reason": r.reason,
-                "on_date": _date(r.on),
+                "uscc": r["uscc"],
+                "kind": kind,
+                "reason": r["reason"],
+                "on_date": _date(r["on"]),
             },
         )
-    elif isinstance(record, k.BlacklistNoticed | k.BlacklistListed | k.BlacklistRemoved):
-        event = record.kind.split(".")[1]
+    elif kind in ("blacklist.noticed", "blacklist.listed", "blacklist.removed"):
+        event = kind.split(".")[1]
         state.put(
             "proj_blacklist_events",
             {
                 "entry": index,
-                "uscc": r.uscc,
+                "uscc": r["uscc"],
                 "event": event,
-                "reason": r.reason,
-                "basis": r.basis,
+                "reason": r["reason"],
+                "basis": r.get("basis"),
                 "time": time,
             },
         )
@@ -497,94 +582,105 @@ def apply(state: ProjectionState, index: int, time: str, record: k.Record, subje
             _update(
                 state,
                 "proj_enterprises",
-                (r.uscc,),
+                (r["uscc"],),
                 blacklist="noticed",
                 blacklist_entry=index,
                 noticed_time=time,
             )
         elif event == "listed":
-            _update(state, "proj_enterprises", (r.uscc,), blacklist="listed", blacklist_entry=index)
+            _update(
+                state,
+                "proj_enterprises",
+                (r["uscc"],),
+                blacklist="listed",
+                blacklist_entry=index,
+            )
         else:
             _update(
                 state,
                 "proj_enterprises",
-                (r.uscc,),
+                (r["uscc"],),
                 blacklist="none",
                 blacklist_entry=index,
                 noticed_time=None,
             )
-    elif isinstance(record, k.RepairRequested):
+    elif kind == "credit.repair_requested":
         state.put(
             "proj_repairs",
             {
                 "entry": index,
-                "uscc": r.uscc,
-                "grounds": r.grounds,
+                "uscc": r["uscc"],
+                "grounds": r["grounds"],
                 "decided_entry": None,
                 "approved": None,
                 "note": None,
             },
         )
-    elif isinstance(record, k.RepairDecided):
+    elif kind == "credit.repair_decided":
         _update(
             state,
             "proj_repairs",
-            (r.request,),
+            (r["request"],),
             decided_entry=index,
-            approved=r.approved,
-            note=r.note,
+            approved=r["approved"],
+            note=r.get("note"),
         )
-    elif isinstance(record, k.CreditGraded):
+    elif kind == "credit.graded":
         state.put(
             "proj_grades",
             {
                 "entry": index,
-                "uscc": r.uscc,
-                "grade": r.grade,
-                "score": r.score,
-                "policy": r.policy,
-                "as_of_size": r.as_of_size,
-                "reasons_digest": r.reasons_digest,
+                "uscc": r["uscc"],
+                "grade": r["grade"],
+                "score": r["score"],
+                "policy": r["policy"],
+                "as_of_size": r["as_of_size"],
+                "reasons_digest": r["reasons_digest"],
             },
         )
         _update(
-            state, "proj_enterprises", (r.uscc,), grade=r.grade, score=r.score, graded_entry=index
+            state,
+            "proj_enterprises",
+            (r["uscc"],),
+            grade=r["grade"],
+            score=r["score"],
+            graded_entry=index,
         )
-    elif isinstance(record, k.CodesIssued):
+    elif kind == "codes.issued":
         state.put(
             "proj_code_batches",
             {
                 "entry": index,
-                "gtin": r.gtin,
-                "batch": r.batch,
-                "count": r.count,
-                "serials_root": r.serials_root,
-                "key_id": r.key_id,
+                "gtin": r["gtin"],
+                "batch": r["batch"],
+                "count": r["count"],
+                "serials_root": r["serials_root"],
+                "key_id": r["key_id"],
             },
         )
-        row = _batch_row(state, r.gtin, r.batch)
-        state.put("proj_batches", {**row, "codes": (row["codes"] or 0) + r.count})
-    elif isinstance(record, k.CodesRevoked):
+        row = _batch_row(state, r["gtin"], r["batch"])
+        state.put("proj_batches", {**row, "codes": (row["codes"] or 0) + r["count"]})
+    elif kind == "codes.revoked":
         state.put(
             "proj_code_revocations",
             {
                 "entry": index,
-                "gtin": r.gtin,
-                "batch": r.batch,
-                "serials": json.dumps(r.serials),
-                "reason": r.reason,
+                "gtin": r["gtin"],
+                "batch": r["batch"],
+                "serials": json.dumps(r["serials"]),
+                "reason": r["reason"],
             },
         )
-    elif isinstance(record, k.DrawMade):
+    elif kind == "draw.made":
         state.put(
             "proj_draws",
             {
                 "entry": index,
                 "draw_id": subject.removeprefix("draw:"),
-                "population": r.population,
-                "count": r.count,
-                "seed_size": r.seed_size,
-                "picks": json.dumps(r.picks),
+                "population": r["population"],
+                "count": r["count"],
+                "seed_size": r["seed_size"],
+                "picks": json.dumps(r["picks"]),
             },
         )
     # entry.redacted changes no row of its own; the ledger rebuilds the target's subject.
