@@ -83,6 +83,7 @@ class NewEntry:
         "subject",
         "subject_json",
         "time",
+        "validated",
     )
 
     def __init__(
@@ -103,7 +104,9 @@ class NewEntry:
         self.time = check_time(time) if time is not None else None
         self.payload = payload
         self.redacts = redacts
-        self.record = record  # the parsed record, when the caller has it (saves a parse)
+        self.record = record  # the parsed record, when the caller has it
+        # True once the payload passed its kind's schema (record_entry, or a trusted pipeline).
+        self.validated = record is not None
         # A caller's key for this request: appending it again returns the first entry.
         self.request_key = request_key
         self.request_hash = (
@@ -113,6 +116,27 @@ class NewEntry:
             raise EnvelopeError("an entry.redacted entry, and only it, names the entry it redacts")
         self.subject_json = json_label(subject)
         self.actor_json = json_label(actor)
+
+
+def trusted_entry(
+    kind: str, subject: str, payload: bytes, actor: str, time: str | None
+) -> NewEntry:
+    """A NewEntry from fields another process has already validated (bulk pipelines)."""
+    entry = NewEntry.__new__(NewEntry)
+    entry.kind, entry.subject, entry.payload, entry.actor, entry.time = (
+        kind,
+        subject,
+        payload,
+        actor,
+        time,
+    )
+    entry.redacts = None
+    entry.record = None
+    entry.validated = True
+    entry.request_key = entry.request_hash = None
+    entry.subject_json = json_label(subject)
+    entry.actor_json = json_label(actor)
+    return entry
 
 
 @dataclass(frozen=True)

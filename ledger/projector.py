@@ -55,7 +55,7 @@ class Projector:
         self._payloads: dict[int, Payload | RecordError] = {}
         records = []
         for entry in entries:
-            if entry.record is None:  # not validated by the caller: validate here
+            if not entry.validated:  # not validated by the caller: validate here
                 try:
                     parse_record(entry.kind, entry.payload)
                 except RecordError as exc:

@@ -371,10 +371,10 @@ def check(
 # --- apply: one function per kind ---------------------------------------------------
 
 
-def _update(state: ProjectionState, name: str, key: Key, **changes: Any) -> None:
-    row = state.get(name, key)
+def _update(state: ProjectionState, table: str, key: Key, /, **changes: Any) -> None:
+    row = state.get(table, key)
     if row is not None:  # its subject's earlier entry may have been redacted
-        state.put(name, {**row, **changes})
+        state.put(table, {**row, **changes})
 
 
 def _batch_row(state: ProjectionState, gtin: str, batch: str) -> Row:

@@ -163,12 +163,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             disable=None,
             dynamic_ncols=True,
         ) as bar,
-        source.open(encoding="utf-8") as handle,
         report_path.open("w", encoding="utf-8") as rejected,
     ):
         report = import_records(
             ledger,
-            handle,
+            source,
             actor=args.actor,
             batch_size=args.batch,
             strict=args.strict,
@@ -235,6 +234,25 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 # --- serving --------------------------------------------------------------------
 
 
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.seed import estimated_records, seed_ledger
+
+    ledger = open_ledger(settings)
+    with _progress(estimated_records(args.enterprises), "seeding") as bar:
+        summary = seed_ledger(ledger, args.enterprises, args.seed, progress=bar.update)
+    data = summary.as_json()
+    data["tree_size"] = ledger.size()
+    text = (
+        f"seeded {summary.records} records: {summary.enterprises} enterprises, "
+        f"{summary.products} products, {summary.batches} batches "
+        f"({summary.non_conformant / max(1, summary.inspections):.2%} non-conformant), "
+        f"{summary.violations} violations, {summary.complaints} complaints, "
+        f"{summary.recalls} recalls, {summary.blacklisted} blacklisted; log size {ledger.size()}"
+    )
+    _emit(args, data, text)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -253,23 +271,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.demo import seed_demo
+    from lookup_api.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
 
     ledger = open_ledger(settings)
     seeded = seed_demo(ledger)
     base = f"http://{args.host}:{args.port}"
     print(f"demo log: {ledger.size()} entries ({seeded} added now)")
     print("try:")
-    for path in (
-        "/checkpoint",
-        "/v1/ledger/key",
-        "/v1/ledger/entries/1",
-        "/v1/ledger/proof/inclusion?index=1",
-        "/v1/ledger/entries/1/proof",
-        "/tile/0/000.p/" + str(min(ledger.size(), 255)) if ledger.size() < 256 else "/tile/0/000",
-        "/schema",
+    for what, path in (
+        ("the signed checkpoint", "/checkpoint"),
+        ("the log's verifier key", "/v1/ledger/key"),
+        ("an entry", "/v1/ledger/entries/1"),
+        ("its inclusion proof", "/v1/ledger/proof/inclusion?index=1"),
+        ("its offline proof (C2SP tlog-proof)", "/v1/ledger/entries/1/proof"),
+        ("a tile", "/tile/0/000"),
+        ("an enterprise", f"/v1/enterprises/{EXAMPLE_USCC}"),
+        ("a product", f"/v1/products/{EXAMPLE_GTIN}"),
+        ("a batch", f"/v1/batches/{EXAMPLE_GTIN}/{EXAMPLE_BATCH}"),
+        ("the API", "/schema"),
     ):
-        print(f"  {base}{path}")
+        print(f"  {what:<38} {base}{path}")
     print(f"verify it yourself:  python -m ledger verify --url {base}")
     ledger.engine.dispose()
     args.workers = 1
@@ -315,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_ledger_import)
+    seed = sub.add_parser("seed", help="generate a realistic synthetic data set into the log")
+    seed.add_argument("--enterprises", type=int, default=1000)
+    seed.add_argument("--seed", type=int, default=1, help="same seed, same records")
+    seed.add_argument("--json", action="store_true")
+    seed.set_defaults(func=cmd_seed)
+
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     create = ksub.add_parser("create", help="create a key (its token is shown once)")

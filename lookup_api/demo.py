@@ -93,13 +93,22 @@ def _records() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+DEMO_ENTERPRISES = 40  # synthetic ones around the named examples; seeds in a few seconds
+EXAMPLE_USCC = "914401011904735291"
+EXAMPLE_GTIN = "09506000134352"
+EXAMPLE_BATCH = "NZ2611A"
+
+
 def seed_demo(ledger: Ledger) -> int:
-    """Append the demo records if the log is empty; returns how many were added."""
+    """Seed the demo log if it is empty; returns how many entries were added."""
     if ledger.size():
         return 0
+    from lookup_api.seed import seed_ledger
+
+    seed_ledger(ledger, DEMO_ENTERPRISES, seed=2026)
     entries = [record_entry(kind, payload, DEMO_ACTOR) for kind, payload in _records()]
     result = ledger.append(entries)
     if result.rejected:
         position, why = next(iter(result.rejected.items()))
         raise ValueError(f"demo record {position} was refused: {why}")
-    return len(result.leaf_hashes)
+    return ledger.size()

@@ -3,20 +3,20 @@
 Each line is ``{"kind": ..., "payload": {...}[, "time": "...Z"]}``. Every batch is
 one transaction with its own checkpoint. A refused line (bad JSON, a schema
 error, a broken rule) is reported with its line number and reason; with
-``strict`` a batch holding any refused line is not written at all.
+``strict`` a batch holding any refused line is not written at all. Parsing and
+validation run in a second process while this one sequences (see pipeline).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
-from ledger.envelope import EnvelopeError
-from ledger.kinds import RecordError
 from ledger.log import Ledger, NewEntry
-from ledger.records import record_entry
+from lookup_api.pipeline import Chunk, Pipeline, batched
 
 DEFAULT_BATCH = 10_000
 KEPT_EXAMPLES = 20
@@ -56,58 +56,9 @@ class ImportReport:
         }
 
 
-def _entries(
-    source: IO[str],
-    actor: str,
-    reject: Callable[[Rejection], None],
-    report: ImportReport,
-    on_bytes: Callable[[int], object] | None,
-) -> Iterator[tuple[int, NewEntry]]:
-    for line_no, line in enumerate(source, start=1):
-        if on_bytes:
-            on_bytes(len(line.encode("utf-8")))
-        if not line.strip():
-            continue
-        report.lines += 1
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            reject(Rejection(line_no, None, f"not JSON: {exc}"))
-            continue
-        if not isinstance(item, dict):
-            reject(Rejection(line_no, None, "a line must be a JSON object"))
-            continue
-        unknown = sorted(set(item) - {"kind", "payload", "time"})
-        if unknown:
-            reject(
-                Rejection(
-                    line_no, unknown[0], f"unknown key {unknown[0]!r}; use kind, payload, time"
-                )
-            )
-            continue
-        kind, payload, time = item.get("kind"), item.get("payload"), item.get("time")
-        if not isinstance(kind, str):
-            reject(Rejection(line_no, "kind", "kind must be a string"))
-            continue
-        if not isinstance(payload, dict):
-            reject(Rejection(line_no, "payload", "payload must be a JSON object"))
-            continue
-        if time is not None and not isinstance(time, str):
-            reject(
-                Rejection(line_no, "time", "time must be a string like 2026-11-22T10:00:00.000Z")
-            )
-            continue
-        try:
-            yield line_no, record_entry(kind, payload, actor, time)
-        except RecordError as exc:
-            reject(Rejection(line_no, exc.field, exc.reason))
-        except EnvelopeError as exc:
-            reject(Rejection(line_no, "time", str(exc)))
-
-
 def import_records(
     ledger: Ledger,
-    source: IO[str],
+    path: Path,
     *,
     actor: str = "system:import",
     batch_size: int = DEFAULT_BATCH,
@@ -116,6 +67,7 @@ def import_records(
     on_bytes: Callable[[int], object] | None = None,
 ) -> ImportReport:
     report = ImportReport()
+    refused_lines: set[int] = set()  # strict mode only needs those not yet written
 
     def reject(rejection: Rejection) -> None:
         report.rejected += 1
@@ -124,47 +76,37 @@ def import_records(
         if report_to is not None:
             report_to.write(json.dumps(rejection.as_json(), ensure_ascii=False) + "\n")
 
-    pending: list[tuple[int, NewEntry]] = []
-    pending_rejections = 0
+    def on_chunk(chunk: Chunk) -> None:
+        report.lines += len(chunk.entries) + len(chunk.refusals)
+        for line, field_name, reason in chunk.refusals:
+            reject(Rejection(line, field_name, reason))
+            if strict:
+                refused_lines.add(line)
+        if on_bytes:
+            on_bytes(chunk.bytes_read)
 
-    def commit() -> None:
-        nonlocal pending_rejections
-        if not pending:
-            return
-        result = (
-            ledger.append(
-                [entry for _, entry in pending],
-                index_leaves=False,
-                all_or_nothing=strict and pending_rejections == 0,
-            )
-            if not (strict and pending_rejections)
-            else None
-        )
-        if result is None:  # strict: a line of this batch was already refused
+    def commit(batch: list[tuple[int, NewEntry]]) -> None:
+        first_line, last_line = batch[0][0], batch[-1][0]
+        if strict and any(first_line <= line <= last_line for line in refused_lines):
             report.skipped_batches += 1
-        else:
-            for position, why in sorted(result.rejected.items()):
-                reason = str(why).removeprefix(f"{why.field}: ") if why.field else str(why)
-                reject(Rejection(pending[position][0], why.field, reason))
-            if result.leaf_hashes:
-                report.batches += 1
-                report.imported += len(result.leaf_hashes)
-                if report.first_index is None:
-                    report.first_index = result.first_index
-                report.last_index = result.first_index + len(result.leaf_hashes) - 1
-            elif result.rejected:
-                report.skipped_batches += 1
-        pending.clear()
-        pending_rejections = 0
+            return
+        result = ledger.append(
+            [entry for _, entry in batch], index_leaves=False, all_or_nothing=strict
+        )
+        for position, why in sorted(result.rejected.items()):
+            reason = str(why).removeprefix(f"{why.field}: ") if why.field else str(why)
+            reject(Rejection(batch[position][0], why.field, reason))
+        if result.leaf_hashes:
+            report.batches += 1
+            report.imported += len(result.leaf_hashes)
+            if report.first_index is None:
+                report.first_index = result.first_index
+            report.last_index = result.first_index + len(result.leaf_hashes) - 1
+        elif result.rejected:
+            report.skipped_batches += 1
 
-    before = report.rejected
-    for line_no, entry in _entries(source, actor, reject, report, on_bytes):
-        pending_rejections += report.rejected - before
-        before = report.rejected
-        pending.append((line_no, entry))
-        if len(pending) >= batch_size:
-            commit()
-    pending_rejections += report.rejected - before
-    commit()
+    pipeline = Pipeline("file", str(path), actor)
+    for batch in batched(iter(pipeline), batch_size, on_chunk):
+        commit(batch)
     ledger.catch_up_leaf_index()
     return report

@@ -25,6 +25,8 @@ from ledger.ids import (
 )
 
 SEED_ANCHOR = dt.date(2026, 11, 1)  # the data set ends here, so a seed reproduces forever
+SEED_ACTOR = "system:seed"
+PIPELINE_FROM = 500  # enterprises; below this a second process costs more than it saves
 
 CITIES = [
     ("440300", "深圳市"),
@@ -77,6 +79,8 @@ PRODUCTS = [
     ("燕窝", "0410009010", ["MY", "ID", "TH"], "high"),
     ("蜂蜜", "0409000000", ["NZ", "AU", "CA"], "medium"),
 ]
+MODELS = ["A", "B", "C", "Pro", "Plus"]
+CASE_PREFIXES = ["深", "沪", "穗", "甬", "厦"]
 PORTS = ["CNSZX", "CNSHA", "CNCAN", "CNNGB", "CNXMN", "CNTXG", "CNTAO", "CNDLC", "5316", "2248"]
 INSPECTION_ITEMS = ["标签", "微生物", "重金属", "农药残留", "感官", "包装", "添加剂", "证书核查"]
 NON_CONFORMITY = 0.0217
@@ -148,7 +152,7 @@ class Generator:
 
     def __init__(self, enterprises: int, seed: int = 1, until: dt.date = SEED_ANCHOR) -> None:
         self.count = enterprises
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
         self.until = until
         self.start = until - dt.timedelta(days=183)
         self.summary = SeedSummary()
@@ -248,7 +252,7 @@ class Generator:
                 "product.filed",
                 {
                     "gtin": gtin,
-                    "name": f"{name} {rng.choice(['A', 'B', 'C', 'Pro', 'Plus'])}{rng.randrange(100, 999)}",
+                    "name": f"{name} {rng.choice(MODELS)}{rng.randrange(100, 999)}",
                     "hs_code": hs,
                     "origin_country": rng.choice(origins),
                     "owner_uscc": owner,
@@ -327,7 +331,7 @@ class Generator:
                     "uscc": uscc,
                     "item": item,
                     "occurred_on": (day - dt.timedelta(days=rng.randrange(0, 20))).isoformat(),
-                    "case_no": f"{rng.choice(['深', '沪', '穗', '甬', '厦'])}检罚〔{day.year}〕{rng.randrange(1, 9999)}号",
+                    "case_no": _case_no(rng, day),
                     "fine_fen": rng.choice([0, 200000, 500000, 1000000, 3000000]),
                 },
                 _time(day, rng),
@@ -396,6 +400,10 @@ class Generator:
             )
 
 
+def _case_no(rng: random.Random, day: dt.date) -> str:
+    return f"{rng.choice(CASE_PREFIXES)}检罚〔{day.year}〕{rng.randrange(1, 9999)}号"
+
+
 def _poisson(rng: random.Random, mean: float) -> int:
     """A small Poisson draw (Knuth), enough for daily incident counts."""
     if mean <= 0:
@@ -410,6 +418,11 @@ def _poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
+def estimated_records(enterprises: int) -> int:
+    """Roughly how many records a seed of this size makes (for progress bars)."""
+    return round(enterprises * (1 + PRODUCTS_PER_ENTERPRISE + 2 * BATCHES_PER_ENTERPRISE + 0.1))
+
+
 def seed_ledger(
     ledger: Any,
     enterprises: int,
@@ -418,19 +431,37 @@ def seed_ledger(
     batch_size: int = 10_000,
     progress: Any = None,
 ) -> SeedSummary:
-    """Generate and append the data set; every record goes through validation and the rules."""
-    from ledger.records import record_entry
+    """Generate and append the data set; every record goes through validation and the rules.
 
-    generator = Generator(enterprises, seed)
-    entries = (
-        record_entry(kind, payload, "system:seed", time)
-        for kind, payload, time in generator.records()
-    )
+    Large seeds generate and validate in a second process while this one appends.
+    """
+    if enterprises < PIPELINE_FROM:
+        from ledger.records import record_entry
+
+        generator = Generator(enterprises, seed)
+        entries: Iterator[Any] = (
+            record_entry(kind, payload, SEED_ACTOR, time)
+            for kind, payload, time in generator.records()
+        )
+        _append_all(ledger, entries, batch_size, progress)
+        summary = generator.summary
+    else:
+        from lookup_api.pipeline import Pipeline, batched
+
+        pipeline = Pipeline("seed", enterprises, seed, SEED_ACTOR)
+        batches = batched(iter(pipeline), batch_size, lambda chunk: None)
+        _append_all(
+            ledger, (entry for batch in batches for _, entry in batch), batch_size, progress
+        )
+        summary = pipeline.extra["summary"]
+    ledger.catch_up_leaf_index()
+    return summary
+
+
+def _append_all(ledger: Any, entries: Iterator[Any], batch_size: int, progress: Any) -> None:
     for result in ledger.append_bulk(entries, batch_size=batch_size, all_or_nothing=True):
         if result.rejected:
             position, why = next(iter(result.rejected.items()))
             raise RuntimeError(f"seed record refused (batch position {position}): {why}")
         if progress is not None:
             progress(len(result.leaf_hashes))
-    ledger.catch_up_leaf_index()
-    return generator.summary

@@ -1,0 +1,185 @@
+"""Bulk pipelines: one process parses and validates, this one sequences and projects.
+
+The sequencer (hash chain, tree, projections) is inherently serial; parsing and
+schema validation are not. A worker process does the latter and hands over
+ready entries in chunks through a bounded queue, so both cores work and memory
+stays flat however long the input is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_module
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ledger.envelope import EnvelopeError, check_time, now_time
+from ledger.kinds import RecordError, parse_record
+from ledger.log import NewEntry, trusted_entry
+from ledger.projector import record_date
+
+CHUNK = 2_000
+QUEUE_CHUNKS = 8
+
+Prepared = tuple[int, str, str, bytes, str, str | None]  # line, kind, subject, payload, actor, time
+Refusal = tuple[int, str | None, str]  # line, field, reason
+
+
+@dataclass
+class Chunk:
+    entries: list[Prepared]
+    refusals: list[Refusal]
+    bytes_read: int = 0
+
+
+class PipelineError(RuntimeError):
+    """The worker process failed; the message carries its traceback."""
+
+
+def _prepare(  # noqa: PLR0917 - one record's fields, as they come
+    line_no: int, kind: str, payload: Any, actor: str, time: str | None, chunk: Chunk
+) -> None:
+    """Validate one record (payload as a dict or as raw JSON) into a ready entry or a refusal."""
+    try:
+        if time is not None:
+            check_time(time)
+        parsed = parse_record(kind, payload, today=record_date(time or now_time()))
+    except RecordError as exc:
+        chunk.refusals.append((line_no, exc.field, exc.reason))
+        return
+    except EnvelopeError as exc:
+        chunk.refusals.append((line_no, "time", str(exc)))
+        return
+    if kind == "entry.redacted":  # a redaction names its target: it goes through the API
+        chunk.refusals.append((line_no, "kind", "entry.redacted cannot be imported; use the API"))
+        return
+    chunk.entries.append((line_no, kind, parsed.subject, parsed.payload, actor, time))
+
+
+class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
+    kind: str
+    payload: msgspec.Raw
+    time: str | None = None
+
+
+_decode_line = msgspec.json.Decoder(ImportLine).decode
+
+
+def parse_line(line_no: int, line: bytes, actor: str, chunk: Chunk) -> None:
+    """One import line: ``{"kind", "payload"[, "time"]}``; refusals name the line and field."""
+    try:
+        item = _decode_line(line)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        field = message.split("`")[1].removeprefix("$.") if "`" in message else None
+        chunk.refusals.append((line_no, field, message.split(" - at ", maxsplit=1)[0]))
+        return
+    except msgspec.DecodeError as exc:
+        chunk.refusals.append((line_no, None, f"not JSON: {exc}"))
+        return
+    raw = bytes(item.payload)
+    if not raw.startswith(b"{"):
+        chunk.refusals.append((line_no, "payload", "payload must be a JSON object"))
+        return
+    _prepare(line_no, item.kind, raw, actor, item.time, chunk)
+
+
+def _file_chunks(path: str, actor: str) -> Iterator[Chunk]:
+    chunk = Chunk([], [])
+    with open(path, "rb") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            chunk.bytes_read += len(line)
+            if line.strip():
+                parse_line(line_no, line, actor, chunk)
+            if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
+                yield chunk
+                chunk = Chunk([], [])
+    yield chunk
+
+
+def _seed_chunks(enterprises: int, seed: int, actor: str, out: dict[str, Any]) -> Iterator[Chunk]:
+    from lookup_api.seed import Generator
+
+    generator = Generator(enterprises, seed)
+    chunk = Chunk([], [])
+    for n, (kind, payload, time) in enumerate(generator.records(), start=1):
+        _prepare(n, kind, payload, actor, time, chunk)
+        if len(chunk.entries) >= CHUNK:
+            yield chunk
+            chunk = Chunk([], [])
+    yield chunk
+    out["summary"] = generator.summary
+
+
+def _worker(out: Any, source: str, args: tuple[Any, ...]) -> None:
+    extra: dict[str, Any] = {}
+    try:
+        if source == "file":
+            chunks = _file_chunks(str(args[0]), str(args[1]))
+        else:
+            chunks = _seed_chunks(int(args[0]), int(args[1]), str(args[2]), extra)
+        for chunk in chunks:
+            out.put(("chunk", chunk))
+        out.put(("done", extra))
+    except BaseException:  # report every failure to the parent, then stop
+        out.put(("error", traceback.format_exc()))
+
+
+class Pipeline:
+    """Runs a producer in a worker process; iterate to get its chunks in order."""
+
+    def __init__(self, source: str, *args: Any) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._queue: Any = context.Queue(QUEUE_CHUNKS)
+        self._process = context.Process(
+            target=_worker, args=(self._queue, source, args), daemon=True
+        )
+        self.extra: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[Chunk]:
+        self._process.start()
+        try:
+            while True:
+                try:
+                    tag, value = self._queue.get(timeout=5)
+                except queue_module.Empty:
+                    if not self._process.is_alive():
+                        raise PipelineError("the worker process died") from None
+                    continue
+                if tag == "chunk":
+                    yield value
+                elif tag == "done":
+                    self.extra = value
+                    return
+                else:
+                    raise PipelineError(f"the worker process failed:\n{value}")
+        finally:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join(10)
+
+
+def entries_of(chunk: Chunk) -> list[tuple[int, NewEntry]]:
+    return [
+        (line, trusted_entry(kind, subject, payload, actor, time))
+        for line, kind, subject, payload, actor, time in chunk.entries
+    ]
+
+
+def batched(
+    chunks: Iterator[Chunk], size: int, on_chunk: Callable[[Chunk], None]
+) -> Iterator[list[tuple[int, NewEntry]]]:
+    """Regroup the worker's chunks into batches of ``size`` entries."""
+    batch: list[tuple[int, NewEntry]] = []
+    for chunk in chunks:
+        on_chunk(chunk)
+        batch.extend(entries_of(chunk))
+        while len(batch) >= size:
+            yield batch[:size]
+            batch = batch[size:]
+    if batch:
+        yield batch
