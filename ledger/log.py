@@ -179,8 +179,12 @@ class StoredEntry:
 class BatchHook(Protocol):
     """Extension point for record rules and projections, run under the write lock."""
 
-    def begin(self, conn: Connection, entries: Sequence[NewEntry]) -> None:
-        """A batch starts: load what its checks will need."""
+    def begin(self, conn: Connection, entries: Sequence[NewEntry], continuing: bool) -> None:
+        """A batch starts: load what its checks will need.
+
+        ``continuing`` is true when nothing but this process's own committed batches
+        came since the last one, so state cached from them is still exact.
+        """
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         """Raise EntryRejected to refuse ``entry``; otherwise stage its effects."""
@@ -426,9 +430,13 @@ class Ledger:
         with self._sequencer_lock:
             try:
                 with write_transaction(self.engine) as conn:
+                    continuing = self._head is not None
                     head = self._current_head(conn)
+                    continuing = continuing and head is self._head
                     now = now_time()
-                    accepted, rejected, indices, repeated = self._screen(conn, head, entries, now)
+                    accepted, rejected, indices, repeated = self._screen(
+                        conn, head, entries, now, continuing
+                    )
                     if all_or_nothing and rejected:
                         return BatchResult(
                             head.size, [], head.checkpoint, rejected, [None] * len(entries)
@@ -452,10 +460,15 @@ class Ledger:
                 raise
 
     def _screen(
-        self, conn: Connection, head: _Head, entries: Sequence[NewEntry], now: str
+        self,
+        conn: Connection,
+        head: _Head,
+        entries: Sequence[NewEntry],
+        now: str,
+        continuing: bool,
     ) -> tuple[list[NewEntry], dict[int, EntryRejected], list[int | None], set[int]]:
         for hook in self.hooks:
-            hook.begin(conn, entries)
+            hook.begin(conn, entries, continuing)
         accepted: list[NewEntry] = []
         rejected: dict[int, EntryRejected] = {}
         indices: list[int | None] = []

@@ -32,6 +32,7 @@ from ledger.state import (
 )
 
 REPLAY_PREFIX = "replay_"
+CACHE_ROWS = 150_000  # projection rows kept between batches of one sequencer
 REPLAY_CHUNK = 20_000
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -49,9 +50,14 @@ class Projector:
         self.item_check = item_check
         self.tables = tables
         self._state: ProjectionState | None = None
+        self._cache: dict[str, dict[Any, Any]] | None = None
 
-    def begin(self, conn: Connection, entries: Sequence[NewEntry]) -> None:
+    def begin(self, conn: Connection, entries: Sequence[NewEntry], continuing: bool) -> None:
         self._state = ProjectionState(conn, self.tables)
+        if continuing and self._cache is not None:
+            # Rows read or written by earlier batches are still exact: no other writer came.
+            self._state.rows = self._cache
+        self._cache = None
         self._payloads: dict[int, Payload | RecordError] = {}
         records = []
         for entry in entries:
@@ -80,9 +86,13 @@ class Projector:
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         assert self._state is not None
         self._state.flush()
+        rows = self._state.rows
         self._state = None
         for target in redacted:
             rebuild_subject_of(conn, self.tables, target)
+        cached = sum(len(table) for table in rows.values())
+        # Kept for the next batch unless a rebuild changed rows behind it, or it grew large.
+        self._cache = rows if not redacted and cached <= CACHE_ROWS else None
 
 
 def _entries_of(conn: Connection, subject: str, tables: Tables) -> list[tuple[int, str]]:
