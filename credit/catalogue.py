@@ -32,6 +32,8 @@ class Policy:
     id: str
     title: str
     items: dict[str, CatalogueItem]
+    # How long the public sees a violation of each severity, from its occurrence (0: never).
+    disclose_days: dict[str, int]
 
     def item(self, item_id: str) -> CatalogueItem | None:
         return self.items.get(item_id)
@@ -54,4 +56,8 @@ def load_policy(policy_id: str = DEFAULT_POLICY) -> Policy:
         )
     if data.get("id") != policy_id:
         raise PolicyError(f"{path.name} declares id {data.get('id')!r}")
-    return Policy(policy_id, data.get("title", policy_id), items)
+    disclose = {name: int(spec["disclose_days"]) for name, spec in data.get("severity", {}).items()}
+    missing = {"minor", "general", "serious"} - disclose.keys()
+    if missing:
+        raise PolicyError(f"{policy_id}: no disclose_days for {', '.join(sorted(missing))}")
+    return Policy(policy_id, data.get("title", policy_id), items, disclose)

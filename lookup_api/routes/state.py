@@ -33,9 +33,6 @@ from lookup_api.services import ServicesDep
 
 CACHE = {"Cache-Control": "public, max-age=30"}
 
-# How long after occurrence a violation of each severity is shown to the public
-# (mirrors DESIGN.md and the [severity.*] disclose_days of cn-ciq-2014.toml).
-DISCLOSE_DAYS: dict[str, int] = {"minor": 0, "general": 365, "serious": 1095}
 _BATCH_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-")
 _BATCH_MAX = 20
 
@@ -190,9 +187,12 @@ def today_in_china() -> dt.date:
     return dt.datetime.now(CHINA).date()
 
 
-def is_disclosed(severity: str | None, occurred_on: dt.date, today: dt.date) -> bool:
+def is_disclosed(
+    severity: str | None, occurred_on: dt.date, today: dt.date, policy: Policy | None = None
+) -> bool:
     """Whether a violation of ``severity`` that occurred on ``occurred_on`` is public today."""
-    days = DISCLOSE_DAYS.get(severity or "", 0)  # unknown severity or item: never shown
+    windows = (policy or load_policy()).disclose_days
+    days = windows.get(severity or "", 0)  # unknown severity or item: never shown
     return days > 0 and today < occurred_on + dt.timedelta(days=days)
 
 
@@ -205,7 +205,7 @@ def public_violations(rows: Iterable[Any], policy: Policy, today: dt.date) -> li
         item = policy.item(str(row["item"]))
         severity = item.severity if item else None
         occurred_on = dt.date.fromisoformat(str(row["occurred_on"]))
-        if not is_disclosed(severity, occurred_on, today):
+        if not is_disclosed(severity, occurred_on, today, policy):
             continue
         assert severity is not None
         shown.append(
