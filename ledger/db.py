@@ -69,14 +69,22 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the ledger's tables to the latest revision (idempotent)."""
+    run_migrations(engine, "ledger:migrations", "ledger")
+
+
+def run_migrations(engine: Engine, script_location: str, name: str) -> None:
+    """Upgrade one Alembic environment to head, safely when several processes start at once.
+
+    SQLite takes the write lock up front; PostgreSQL serialises on an advisory lock
+    scoped to the schema and ``name``.
+    """
     config = Config()
-    config.set_main_option("script_location", "ledger:migrations")
-    # Several processes may start at once: SQLite takes the write lock up front,
-    # PostgreSQL serialises on an advisory lock scoped to the schema.
+    config.set_main_option("script_location", script_location)
+    lock = f"hashtext(current_schema() || '.{name}')"
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
         postgres = not is_sqlite(engine)
         if postgres:
-            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext(current_schema() || '.ledger'))")
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({lock})")
             conn.commit()
         try:
             config.attributes["connection"] = conn
@@ -84,9 +92,7 @@ def migrate(engine: Engine) -> None:
             conn.commit()
         finally:
             if postgres:
-                conn.exec_driver_sql(
-                    "SELECT pg_advisory_unlock(hashtext(current_schema() || '.ledger'))"
-                )
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock})")
                 conn.commit()
 
 

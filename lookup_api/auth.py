@@ -15,11 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
 
-from ledger.db import WRITE_OPTION, is_sqlite, write_transaction
+from ledger.db import is_sqlite, run_migrations, write_transaction
 from ledger.envelope import now_time
 from ledger.ids import IdentifierError, normalise_uscc
 
@@ -46,23 +44,7 @@ class ApiKey:
 
 
 def migrate(engine: Engine) -> None:
-    config = Config()
-    config.set_main_option("script_location", "lookup_api:migrations")
-    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
-        postgres = not is_sqlite(engine)
-        if postgres:
-            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext(current_schema() || '.app'))")
-            conn.commit()
-        try:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-            conn.commit()
-        finally:
-            if postgres:
-                conn.exec_driver_sql(
-                    "SELECT pg_advisory_unlock(hashtext(current_schema() || '.app'))"
-                )
-                conn.commit()
+    run_migrations(engine, "lookup_api:migrations", "app")
 
 
 def _hash(secret: str) -> bytes:

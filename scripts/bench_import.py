@@ -17,15 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from benchdb import fresh_database
 
-from ledger.db import normalise_url
 from lookup_api.seed import Generator
 
-RECORDS_PER_ENTERPRISE = 32.4  # what the seed generator makes per enterprise
+RECORDS_PER_ENTERPRISE = 31.5  # what the seed generator makes per enterprise
 
 
 def write_records(path: Path, count: int) -> int:
@@ -41,27 +39,6 @@ def write_records(path: Path, count: int) -> int:
             if written >= count:
                 break
     return written
-
-
-def database(kind: str, pg_url: str | None, workdir: Path) -> tuple[str, object]:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}", None
-    assert pg_url
-    admin = create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in pg_url else "?"
-    return f"{pg_url}{sep}options=-csearch_path%3D{schema}", (admin, schema)
-
-
-def drop(handle: object) -> None:
-    if handle is None:
-        return
-    admin, schema = handle  # type: ignore[misc]
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def run_cli(args: list[str], url: str, workdir: Path) -> tuple[float, float, str]:
@@ -98,12 +75,9 @@ def bench_import(kind: str, pg_url: str | None, count: int, runs: int) -> None:
         for run in range(runs):
             workdir = Path(tmp) / f"run{run}"
             workdir.mkdir()
-            url, handle = database(kind, pg_url, workdir)
-            try:
+            with fresh_database(kind, pg_url, workdir) as url:
                 elapsed, peak, line = run_cli(["import", str(records)], url, workdir)
-            finally:
-                drop(handle)
-                shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)
             rates.append(written / elapsed)
             print(
                 f"    run {run + 1}: {written / elapsed:,.0f} records/s, {elapsed:.1f} s, "

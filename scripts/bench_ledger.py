@@ -9,18 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from benchdb import fresh_database
 
-from ledger.db import create_db_engine, migrate, normalise_url
+from ledger.db import create_db_engine, migrate
 from ledger.dbverify import verify_database
 from ledger.jcs import canonicalize
 from ledger.log import Ledger, NewEntry
@@ -42,25 +41,11 @@ def payloads(count: int, start: int = 0) -> Iterator[NewEntry]:
 
 @contextmanager
 def database(kind: str, pg_url: str | None) -> Iterator[str]:
-    if kind == "sqlite":
-        tmp = tempfile.mkdtemp(prefix="credtrace-bench-")
-        try:
-            yield f"sqlite:///{tmp}/bench.db"
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
-    assert pg_url
-    admin = create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in pg_url else "?"
-    try:
-        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with (
+        tempfile.TemporaryDirectory(prefix="credtrace-bench-") as tmp,
+        fresh_database(kind, pg_url, Path(tmp)) as url,
+    ):
+        yield url
 
 
 def open_ledger(url: str, signer: Signer) -> Ledger:

@@ -48,11 +48,9 @@ def uscc(n: int, region: str = "91440300") -> str:
     return first17 + uscc_check_character(first17)
 
 
-def enterprise(n: int, **fields: Any) -> NewEntry:
-    """A valid enterprise.filed record for enterprise number ``n``."""
-    from ledger.records import record_entry
-
-    payload = {
+def enterprise_payload(n: int, **fields: Any) -> dict[str, Any]:
+    """The payload of a valid enterprise.filed record for enterprise number ``n``."""
+    return {
         "uscc": uscc(n),
         "name": f"测试进出口贸易有限公司{n}",
         "roles": ["importer"],
@@ -61,4 +59,10 @@ def enterprise(n: int, **fields: Any) -> NewEntry:
         "filed_on": "2024-01-01",
         **fields,
     }
-    return record_entry("enterprise.filed", payload, "officer:test")
+
+
+def enterprise(n: int, **fields: Any) -> NewEntry:
+    """A valid enterprise.filed record for enterprise number ``n``."""
+    from ledger.records import record_entry
+
+    return record_entry("enterprise.filed", enterprise_payload(n, **fields), "officer:test")

@@ -19,20 +19,9 @@ from lookup_api.auth import create_key
 from lookup_api.services import Services
 from lookup_api.settings import Settings
 from tests.conftest import ORIGIN
-from tests.factories import uscc
+from tests.factories import enterprise_payload, uscc
 
 OFFICER_USCC = uscc(1)
-
-
-def enterprise_payload(n: int) -> dict[str, Any]:
-    return {
-        "uscc": uscc(n),
-        "name": f"企业{n}",
-        "roles": ["importer"],
-        "address": "深圳",
-        "country": "CN",
-        "filed_on": "2024-05-01",
-    }
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from lookup_api.importer import import_records
 from lookup_api.seed import seed_ledger
 from lookup_api.services import violation_item_check
 from tests.conftest import ORIGIN
-from tests.factories import uscc
+from tests.factories import enterprise_payload, uscc
 
 OFFICER = "officer:test"
 SERIALS_ROOT = base64.b64encode(bytes(range(32))).decode()
@@ -49,18 +49,6 @@ def refused(ledger: Ledger, kind: str, payload: dict[str, Any], time: str | None
 def rows(ledger: Ledger, table: str, where: str = "1 = 1") -> list[tuple[Any, ...]]:
     with ledger.engine.connect() as conn:
         return [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table} WHERE {where}")]
-
-
-def enterprise(n: int, **over: Any) -> dict[str, Any]:
-    return {
-        "uscc": uscc(n),
-        "name": f"企业{n}",
-        "roles": ["importer"],
-        "address": "深圳",
-        "country": "CN",
-        "filed_on": "2024-01-01",
-        **over,
-    }
 
 
 def product(gtin: str, owner: str) -> dict[str, Any]:
@@ -91,8 +79,8 @@ GTIN = "06901234567892"
 
 def test_every_kind_lands_in_its_projection(projected: Ledger) -> None:
     a, body = uscc(1), uscc(2)
-    add(projected, "enterprise.filed", enterprise(1))
-    add(projected, "enterprise.filed", enterprise(2, roles=["inspection_body"]))
+    add(projected, "enterprise.filed", enterprise_payload(1))
+    add(projected, "enterprise.filed", enterprise_payload(2, roles=["inspection_body"]))
     add(projected, "enterprise.amended", {"uscc": a, "name": "新名字"})
     add(projected, "product.filed", product(GTIN, a))
     add(projected, "batch.declared", batch(GTIN, "B1", a))
@@ -216,8 +204,8 @@ def test_every_kind_lands_in_its_projection(projected: Ledger) -> None:
 def test_cross_record_rules_refuse_and_write_nothing(projected: Ledger) -> None:
     a = uscc(1)
     assert "not filed" in refused(projected, "product.filed", product(GTIN, a))
-    add(projected, "enterprise.filed", enterprise(1))
-    assert "already filed" in refused(projected, "enterprise.filed", enterprise(1))
+    add(projected, "enterprise.filed", enterprise_payload(1))
+    assert "already filed" in refused(projected, "enterprise.filed", enterprise_payload(1))
     assert "not filed" in refused(projected, "batch.declared", batch(GTIN, "B1", a))
     add(projected, "product.filed", product(GTIN, a))
     assert "not declared" in refused(
@@ -374,7 +362,7 @@ def test_replay_notices_and_repairs_a_damaged_projection(projected: Ledger) -> N
 
 def test_redaction_rebuilds_the_subject_and_keeps_proofs(projected: Ledger) -> None:
     a = uscc(1)
-    add(projected, "enterprise.filed", enterprise(1))
+    add(projected, "enterprise.filed", enterprise_payload(1))
     complaint = add(
         projected,
         "complaint.received",
@@ -423,10 +411,10 @@ def import_file(tmp_path: Path) -> Path:
     return _write_lines(
         tmp_path / "records.jsonl",
         [
-            {"kind": "enterprise.filed", "payload": enterprise(1)},  # 1 ok
+            {"kind": "enterprise.filed", "payload": enterprise_payload(1)},  # 1 ok
             {
                 "kind": "enterprise.filed",
-                "payload": {**enterprise(2), "uscc": "91440300000000021X"},
+                "payload": {**enterprise_payload(2), "uscc": "91440300000000021X"},
             },  # 2 bad check
             "this is not json",  # 3
             {"kind": "product.filed", "payload": product(GTIN, uscc(9))},  # 4 owner not filed
@@ -444,7 +432,7 @@ def import_file(tmp_path: Path) -> Path:
             {"kind": "batch.declared", "payload": batch(GTIN, "B1", a)},  # 9 ok
             {
                 "kind": "enterprise.filed",
-                "payload": enterprise(3),
+                "payload": enterprise_payload(3),
                 "time": "yesterday",
             },  # 10 bad time
         ],
@@ -482,13 +470,13 @@ def test_strict_import_writes_no_part_of_a_batch_with_a_refused_line(
     clean = _write_lines(
         tmp_path / "clean.jsonl",
         [
-            {"kind": "enterprise.filed", "payload": enterprise(1)},
+            {"kind": "enterprise.filed", "payload": enterprise_payload(1)},
             {"kind": "product.filed", "payload": product(GTIN, a)},
             {
                 "kind": "product.filed",
                 "payload": product("09506000134352", uscc(9)),
             },  # owner unknown
-            {"kind": "enterprise.filed", "payload": enterprise(2)},
+            {"kind": "enterprise.filed", "payload": enterprise_payload(2)},
         ],
     )
     report = import_records(projected, clean, strict=True, batch_size=2)
