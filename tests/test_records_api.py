@@ -66,7 +66,7 @@ def test_officer_appends_and_gets_a_verifiable_receipt(api: Any) -> None:
     assert response.headers["location"] == "/v1/ledger/entries/0"
     entry = client.get("/v1/ledger/entries/0").json()
     assert entry["envelope"]["actor"].startswith("officer:")
-    assert entry["payload"]["name"] == "企业1"
+    assert entry["payload"]["name"] == enterprise_payload(1)["name"]
 
 
 def test_idempotency_key_returns_the_first_result(api: Any) -> None:
