@@ -244,6 +244,24 @@ def _batch(state: ProjectionState, gtin: str, batch: str, field: str = "batch") 
     return row
 
 
+# Records that follow up an earlier entry of the same subject, once:
+# kind -> (table, field naming the entry, what it is, column set by the follow-up, owner field)
+FOLLOW_UPS: dict[str, tuple[str, str, str, str, str]] = {
+    "violation.revoked": ("proj_violations", "entry", "violation", "revoked_entry", "uscc"),
+    "complaint.verified": ("proj_complaints", "entry", "complaint", "verified_entry", "uscc"),
+    "recall.closed": ("proj_recalls", "entry", "recall", "closed_entry", "gtin"),
+    "credit.repair_decided": ("proj_repairs", "request", "repair request", "decided_entry", "uscc"),
+}
+
+
+def _follow_up(state: ProjectionState, kind: str, record: Payload) -> None:
+    table, field, what, done, owner = FOLLOW_UPS[kind]
+    entry = record[field]
+    row = _referenced(state, table, entry, what, field, **{owner: record[owner]})
+    if row[done] is not None:
+        raise RecordError(f"{what} {entry} was already followed up by entry {row[done]}", field)
+
+
 def _referenced(
     state: ProjectionState, name: str, entry: int, what: str, field: str, **match: Any
 ) -> Row:
@@ -302,16 +320,9 @@ def check(
         for batch in record["batches"]:
             _batch(state, record["gtin"], batch, "batches")
         return
-    if kind == "recall.closed":
-        row = _referenced(
-            state, "proj_recalls", record["entry"], "recall", "entry", gtin=record["gtin"]
-        )
-        if row["closed_entry"] is not None:
-            raise RecordError(
-                f"recall {record.get('entry')} was closed by entry {row['closed_entry']}", "entry"
-            )
-        return
-    if kind in ("draw.made", "entry.redacted"):
+    if kind in FOLLOW_UPS:
+        _follow_up(state, kind, record)
+    if kind in ("recall.closed", "draw.made", "entry.redacted"):
         return
     # Everything else is about one enterprise, which must be filed and not revoked.
     uscc = record["uscc"]  # every remaining kind has one
@@ -320,27 +331,9 @@ def check(
         why = item_check(record["item"]) if item_check else None
         if why:
             raise RecordError(why, "item")
-    elif kind == "violation.revoked":
-        row = _referenced(
-            state, "proj_violations", record["entry"], "violation", "entry", uscc=uscc
-        )
-        if row["revoked_entry"] is not None:
-            raise RecordError(
-                f"violation {record.get('entry')} was revoked by entry {row['revoked_entry']}",
-                "entry",
-            )
     elif kind == "complaint.received":
         if record.get("gtin"):
             _product(state, record["gtin"])
-    elif kind == "complaint.verified":
-        row = _referenced(
-            state, "proj_complaints", record["entry"], "complaint", "entry", uscc=uscc
-        )
-        if row["verified_entry"] is not None:
-            raise RecordError(
-                f"complaint {record.get('entry')} was verified by entry {row['verified_entry']}",
-                "entry",
-            )
     elif kind == "blacklist.noticed":
         if enterprise["blacklist"] != "none":
             raise RecordError(f"enterprise {uscc} is already {enterprise['blacklist']}", "uscc")
@@ -354,18 +347,8 @@ def check(
                 f"(entry {enterprise['blacklist_entry']}), not before {earliest.date()}",
                 "blacklist.listed",
             )
-    elif kind == "blacklist.removed":
-        if enterprise["blacklist"] == "none":
-            raise RecordError(f"enterprise {uscc} is not on the blacklist", "uscc")
-    elif kind == "credit.repair_decided":
-        row = _referenced(
-            state, "proj_repairs", record["request"], "repair request", "request", uscc=uscc
-        )
-        if row["decided_entry"] is not None:
-            raise RecordError(
-                f"request {record.get('request')} was decided by entry {row['decided_entry']}",
-                "request",
-            )
+    elif kind == "blacklist.removed" and enterprise["blacklist"] == "none":
+        raise RecordError(f"enterprise {uscc} is not on the blacklist", "uscc")
 
 
 # --- apply: one function per kind ---------------------------------------------------
