@@ -118,8 +118,14 @@ class NewEntry:
         self.actor_json = json_label(actor)
 
 
-def trusted_entry(
-    kind: str, subject: str, payload: bytes, actor: str, time: str | None
+def trusted_entry(  # noqa: PLR0917 - the envelope's fields, in order
+    kind: str,
+    subject: str,
+    payload: bytes,
+    actor: str,
+    time: str | None,
+    subject_json: bytes | None = None,
+    actor_json: bytes | None = None,
 ) -> NewEntry:
     """A NewEntry from fields another process has already validated (bulk pipelines)."""
     entry = NewEntry.__new__(NewEntry)
@@ -134,8 +140,8 @@ def trusted_entry(
     entry.record = None
     entry.validated = True
     entry.request_key = entry.request_hash = None
-    entry.subject_json = json_label(subject)
-    entry.actor_json = json_label(actor)
+    entry.subject_json = subject_json or json_label(subject)
+    entry.actor_json = actor_json or json_label(actor)
     return entry
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ledger.envelope import EnvelopeError, check_time, now_time
+from ledger.envelope import EnvelopeError, check_time, json_label, now_time
 from ledger.kinds import RecordError, parse_record
 from ledger.log import NewEntry, trusted_entry
 from ledger.projector import record_date
@@ -25,7 +25,8 @@ from ledger.projector import record_date
 CHUNK = 2_000
 QUEUE_CHUNKS = 8
 
-Prepared = tuple[int, str, str, bytes, str, str | None]  # line, kind, subject, payload, actor, time
+# line, kind, subject, payload, actor, time, subject as a JSON string
+Prepared = tuple[int, str, str, bytes, str, str | None, bytes]
 Refusal = tuple[int, str | None, str]  # line, field, reason
 
 
@@ -57,7 +58,9 @@ def _prepare(  # noqa: PLR0917 - one record's fields, as they come
     if kind == "entry.redacted":  # a redaction names its target: it goes through the API
         chunk.refusals.append((line_no, "kind", "entry.redacted cannot be imported; use the API"))
         return
-    chunk.entries.append((line_no, kind, parsed.subject, parsed.payload, actor, time))
+    chunk.entries.append(
+        (line_no, kind, parsed.subject, parsed.payload, actor, time, json_label(parsed.subject))
+    )
 
 
 class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -164,10 +167,13 @@ class Pipeline:
 
 
 def entries_of(chunk: Chunk) -> list[tuple[int, NewEntry]]:
-    return [
-        (line, trusted_entry(kind, subject, payload, actor, time))
-        for line, kind, subject, payload, actor, time in chunk.entries
-    ]
+    actors: dict[str, bytes] = {}
+    out = []
+    for line, kind, subject, payload, actor, time, subject_json in chunk.entries:
+        actor_json = actors.get(actor) or actors.setdefault(actor, json_label(actor))
+        entry = trusted_entry(kind, subject, payload, actor, time, subject_json, actor_json)
+        out.append((line, entry))
+    return out
 
 
 def batched(
