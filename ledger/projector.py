@@ -9,13 +9,14 @@ compares them with the live ones.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, func, insert, select
+from sqlalchemy import Connection, Engine, MetaData, insert, select
 
-from ledger.db import driver_connection, read_transaction, write_transaction
+from ledger.db import driver_connection, write_transaction
 from ledger.envelope import match_envelope
 from ledger.kinds import RecordError, parse_record
 from ledger.log import EntryRejected, NewEntry
@@ -116,8 +117,6 @@ def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
     leaf_input, _ = _stored(conn, target)
     envelope = match_envelope(leaf_input)
     assert envelope is not None
-    import json
-
     subject = json.loads(envelope["subject"])
     clear_subject(conn, tables, subject)
     state = ProjectionState(conn, tables)
@@ -158,8 +157,6 @@ class ReplayReport:
 def _replay_into(
     conn: Connection, tables: Tables, size: int, progress: Callable[[int], object] | None
 ) -> ReplayReport:
-    import json
-
     report = ReplayReport()
     raw = driver_connection(conn)
     q = "?" if conn.dialect.name == "sqlite" else "%s"
@@ -242,8 +239,3 @@ def replay(
 
 def _drop(conn: Connection, meta: MetaData) -> None:
     meta.drop_all(conn, checkfirst=True)
-
-
-def count_rows(engine: Engine, name: str) -> int:
-    with read_transaction(engine) as conn:
-        return int(conn.execute(select(func.count()).select_from(LIVE[name])).scalar_one())

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.params import HeaderParameter, JSONBody
 
+from ledger.envelope import parse_envelope
 from lookup_api.auth import AuthError
 from lookup_api.problems import Problem
 from lookup_api.records import submit
@@ -59,8 +60,6 @@ class RecordsController(Controller):
         receipt = await submit(services, key, data.kind, data.payload, idempotency_key)
         stored = services.ledger.entry(receipt.index)
         assert stored is not None
-        from ledger.envelope import parse_envelope
-
         envelope = parse_envelope(stored.leaf_input)
         body = RecordReceipt(
             index=receipt.index,
