@@ -6,7 +6,7 @@ import argparse
 import base64
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +300,16 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 # --- parser ---------------------------------------------------------------------
 
 
+def _command(
+    sub: Any, name: str, func: Callable[[argparse.Namespace, Settings], int], help_text: str
+) -> argparse.ArgumentParser:
+    """A command that answers a question: it always takes --json."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credtrace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,52 +325,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.set_defaults(func=cmd_demo)
 
-    ledger = sub.add_parser("ledger", help="the log: verify, checkpoint, export, import")
+    ledger = sub.add_parser("ledger", help="the log: verify, checkpoint, export, import, replay")
     lsub = ledger.add_subparsers(dest="ledger_command", required=True)
-    verify = lsub.add_parser("verify", help="verify chain, tree, tiles and every checkpoint")
+    verify = _command(
+        lsub, "verify", cmd_ledger_verify, "verify chain, tree, tiles and checkpoints"
+    )
     verify.add_argument("--key", help="verifier key to check against (default: this log's)")
-    verify.add_argument("--json", action="store_true")
-    verify.set_defaults(func=cmd_ledger_verify)
-    checkpoint = lsub.add_parser("checkpoint", help="print the latest signed checkpoint")
-    checkpoint.add_argument("--json", action="store_true")
-    checkpoint.set_defaults(func=cmd_ledger_checkpoint)
-    export = lsub.add_parser("export", help="write the whole log to FILE")
-    export.add_argument("file")
-    export.add_argument("--json", action="store_true")
-    export.set_defaults(func=cmd_ledger_export)
-    rep = lsub.add_parser("replay", help="rebuild the projections from the log and compare")
-    rep.add_argument("--apply", action="store_true", help="replace the live state if it differs")
-    rep.add_argument("--json", action="store_true")
-    rep.set_defaults(func=cmd_ledger_replay)
-    imp = lsub.add_parser("import", help="verify FILE completely and restore it into an empty log")
-    imp.add_argument("file")
-    imp.add_argument("--json", action="store_true")
-    imp.set_defaults(func=cmd_ledger_import)
-    seed = sub.add_parser("seed", help="generate a realistic synthetic data set into the log")
+    _command(lsub, "checkpoint", cmd_ledger_checkpoint, "print the latest signed checkpoint")
+    _command(lsub, "export", cmd_ledger_export, "write the whole log to FILE").add_argument("file")
+    replay = _command(lsub, "replay", cmd_ledger_replay, "rebuild the projections and compare")
+    replay.add_argument("--apply", action="store_true", help="replace the live state if it differs")
+    restore = _command(
+        lsub, "import", cmd_ledger_import, "verify FILE, restore it into an empty log"
+    )
+    restore.add_argument("file")
+
+    seed = _command(sub, "seed", cmd_seed, "generate a realistic synthetic data set into the log")
     seed.add_argument("--enterprises", type=int, default=1000)
     seed.add_argument("--seed", type=int, default=1, help="same seed, same records")
-    seed.add_argument("--json", action="store_true")
-    seed.set_defaults(func=cmd_seed)
 
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
-    create = ksub.add_parser("create", help="create a key (its token is shown once)")
+    create = _command(ksub, "create", cmd_keys_create, "create a key (its token is shown once)")
     create.add_argument(
         "--role", required=True, choices=["officer", "enterprise", "platform", "auditor"]
     )
     create.add_argument("--uscc", help="the enterprise an enterprise key is bound to")
     create.add_argument("--label", help="who or what the key is for")
-    create.add_argument("--json", action="store_true")
-    create.set_defaults(func=cmd_keys_create)
-    klist = ksub.add_parser("list", help="list keys (never their secrets)")
-    klist.add_argument("--json", action="store_true")
-    klist.set_defaults(func=cmd_keys_list)
-    revoke = ksub.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("key_id")
-    revoke.add_argument("--json", action="store_true")
-    revoke.set_defaults(func=cmd_keys_revoke)
+    _command(ksub, "list", cmd_keys_list, "list keys (never their secrets)")
+    _command(ksub, "revoke", cmd_keys_revoke, "revoke a key").add_argument("key_id")
 
-    records = sub.add_parser("import", help="import records from a JSON-lines file")
+    records = _command(sub, "import", cmd_import, "import records from a JSON-lines file")
     records.add_argument("file", help='one {"kind", "payload"[, "time"]} object per line')
     records.add_argument("--batch", type=int, default=10_000, help="records per transaction")
     records.add_argument(
@@ -370,8 +365,6 @@ def build_parser() -> argparse.ArgumentParser:
     records.add_argument(
         "--report", help="where to list refused lines (default FILE.rejected.jsonl)"
     )
-    records.add_argument("--json", action="store_true")
-    records.set_defaults(func=cmd_import)
     return parser
 
 

@@ -1,0 +1,84 @@
+"""The credtrace command line: exit codes, --json output, the commands end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.factories import enterprise_payload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "CREDTRACE_DATABASE_URL": db_url,
+        "CREDTRACE_KEY_FILE": str(tmp_path / "ledger.key"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lookup_api.cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run
+
+
+def test_seed_verify_replay_and_keys(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    seeded = cli("seed", "--enterprises", "20", "--seed", "3", "--json")
+    assert seeded.returncode == 0, seeded.stderr
+    summary = json.loads(seeded.stdout)
+    assert summary["enterprises"] == 20 and summary["tree_size"] == summary["records"]
+    verified = cli("ledger", "verify", "--json")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["size"] == summary["records"]
+    replayed = cli("ledger", "replay", "--json")
+    assert replayed.returncode == 0 and json.loads(replayed.stdout)["equal"] is True
+    key = json.loads(cli("keys", "create", "--role", "officer", "--json").stdout)
+    assert key["token"].startswith("ct_") and key["role"] == "officer"
+    listed = json.loads(cli("keys", "list", "--json").stdout)["keys"]
+    assert [k["key_id"] for k in listed] == [key["key_id"]]
+    assert key["token"] not in cli("keys", "list").stdout
+    bad = cli("keys", "create", "--role", "enterprise")
+    assert bad.returncode == 2 and "--uscc" in bad.stderr
+
+
+def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        json.dumps({"kind": "enterprise.filed", "payload": enterprise_payload(1)}) + "\n"
+    )
+    done = cli("import", str(good), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == 1
+    assert not (tmp_path / "good.rejected.jsonl").exists()
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(
+        json.dumps({"kind": "enterprise.filed", "payload": enterprise_payload(2)})
+        + "\n"
+        + json.dumps({"kind": "enterprise.filed", "payload": enterprise_payload(1)})
+        + "\n"
+        + "{broken\n"
+    )
+    partial = cli("import", str(mixed))
+    assert partial.returncode == 1
+    assert "refused 2 lines" in partial.stdout
+    rejected = [
+        json.loads(line) for line in (tmp_path / "mixed.rejected.jsonl").read_text().splitlines()
+    ]
+    assert sorted((r["line"], str(r["field"])) for r in rejected) == [(2, "uscc"), (3, "None")]
+    assert any("already filed" in r["reason"] for r in rejected)
+    assert cli("import", str(tmp_path / "missing.jsonl")).returncode == 2
+    checkpoint = json.loads(cli("ledger", "checkpoint", "--json").stdout)
+    assert checkpoint["size"] == 2
