@@ -213,5 +213,4 @@ def import_log(
         except VerificationError as exc:
             raise ExportFileError(f"verification failed: {exc}") from exc
     ledger.reset()
-    ledger.catch_up_leaf_index()
     return report

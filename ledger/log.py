@@ -708,11 +708,14 @@ class Ledger:
         )
 
     def catch_up_leaf_index(
-        self, chunk: int = 262_144, progress: Callable[[int], object] | None = None
+        self,
+        chunk: int = 262_144,
+        progress: Callable[[int], object] | None = None,
+        stop: threading.Event | None = None,
     ) -> int:
         """Index leaf hashes that bulk appends left out; returns how many were added."""
         added = 0
-        while True:
+        while stop is None or not stop.is_set():
             with write_transaction(self.engine) as conn:
                 upto = conn.exec_driver_sql(
                     "SELECT upto FROM ledger_progress WHERE name = 'leaf_index'"
@@ -728,6 +731,7 @@ class Ledger:
             added += end - upto
             if progress:
                 progress(end - upto)
+        return added
 
     def append_bulk(
         self,

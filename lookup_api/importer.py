@@ -108,5 +108,5 @@ def import_records(
     pipeline = Pipeline("file", str(path), actor)
     for batch in batched(iter(pipeline), batch_size, on_chunk):
         commit(batch)
-    ledger.catch_up_leaf_index()
+    # The leaf-hash index catches up lazily (the service does it in the background).
     return report

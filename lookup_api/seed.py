@@ -454,7 +454,6 @@ def seed_ledger(
             ledger, (entry for batch in batches for _, entry in batch), batch_size, progress
         )
         summary = pipeline.extra["summary"]
-    ledger.catch_up_leaf_index()
     return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from ledger.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
 from lookup_api.settings import Settings
+
+LEAF_INDEX_STEP = 16_384  # entries per transaction, so appends never wait long
 
 
 def violation_item_check(policy_id: str = DEFAULT_POLICY) -> Callable[[str], str | None]:
@@ -48,15 +51,29 @@ class Services:
     ledger: Ledger
     appender: AppendService
     keys: KeyStore
+    stop: threading.Event
+    indexer: threading.Thread
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         ledger = open_ledger(settings)
         engine = ledger.engine
         appender = AppendService(ledger, max_batch=settings.max_append_batch)
-        return cls(settings, engine, ledger, appender, KeyStore(engine))
+        # Bulk imports leave the leaf-hash index behind; fill it in small steps, off the
+        # request path (a proof by leaf hash catches up on its own if asked first).
+        stop = threading.Event()
+        indexer = threading.Thread(
+            target=ledger.catch_up_leaf_index,
+            kwargs={"chunk": LEAF_INDEX_STEP, "stop": stop},
+            name="leaf-index",
+            daemon=True,
+        )
+        indexer.start()
+        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer)
 
     def close(self) -> None:
+        self.stop.set()
+        self.indexer.join(30)
         self.appender.close()
         self.engine.dispose()
 
