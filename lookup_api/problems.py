@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -102,4 +102,4 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
     return _response(request, body, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-__all__ = ["PROBLEM_JSON", "MediaType", "Problem", "bad_request", "not_found", "problem_handler"]
+__all__ = ["PROBLEM_JSON", "Problem", "bad_request", "not_found", "problem_handler"]
