@@ -177,3 +177,37 @@ def test_entry_json_view_round_trips(ledger: Ledger) -> None:
     stored = ledger.entry(0)
     assert stored is not None and stored.payload is not None
     assert json.loads(stored.payload)["name"] == "北京"
+
+
+def test_the_service_catches_up_the_leaf_index_in_the_background(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from ledger.config import LedgerConfig
+    from lookup_api.services import Services, open_ledger
+    from lookup_api.settings import Settings
+
+    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+    bulk = open_ledger(settings)
+    bulk.hooks = []  # plain entries; the projections are not what this is about
+    list(bulk.append_bulk((entry() for _ in range(40_000)), batch_size=10_000))
+    bulk.engine.dispose()
+
+    def indexed(engine: Engine) -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT upto FROM ledger_progress WHERE name = 'leaf_index'"
+                ).scalar_one()
+            )
+
+    services = Services.open(settings)
+    try:
+        deadline = time.monotonic() + 60
+        while indexed(services.engine) < 40_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert indexed(services.engine) == 40_000
+        leaf = services.ledger.entry(31_337)
+        assert leaf is not None
+        assert services.ledger.index_of_leaf(leaf.leaf_hash) == 31_337
+    finally:
+        services.close()
