@@ -33,7 +33,7 @@ MAX_INDEX = 2**53 - 1  # I-JSON: indices must stay exact as JSON numbers
 _sha256 = hashlib.sha256
 _b64 = base64.b64encode
 
-_ENVELOPE_FORMAT = (
+ENVELOPE_FORMAT = (
     b'{"actor":%s,"index":%d,"kind":"%s","payload_hash":"%s","prev":"%s",'
     b'"subject":%s,"time":"%s","v":1}'
 )
@@ -124,7 +124,7 @@ def build_envelope(
     payload_hash_b64: bytes,
 ) -> bytes:
     """The canonical envelope bytes; string fields are pre-encoded JSON (see ``json_label``)."""
-    return _ENVELOPE_FORMAT % (
+    return ENVELOPE_FORMAT % (
         actor_json,
         index,
         kind.encode(),

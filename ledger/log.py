@@ -25,6 +25,7 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint, format_tlog_proof
 from ledger.db import driver_connection, is_sqlite, read_transaction, write_transaction
 from ledger.envelope import (
+    ENVELOPE_FORMAT,
     ZERO_HASH,
     EnvelopeError,
     check_kind,
@@ -46,10 +47,6 @@ _HASH = merkle.HASH_SIZE
 
 _sha256 = hashlib.sha256
 _b64 = base64.b64encode
-_ENVELOPE_FORMAT = (
-    b'{"actor":%s,"index":%d,"kind":"%s","payload_hash":"%s","prev":"%s",'
-    b'"subject":%s,"time":"%s","v":1}'
-)
 
 
 class LedgerError(RuntimeError):
@@ -581,7 +578,7 @@ class Ledger:
         prev_b64 = _b64(head.prev)
         rows: list[tuple[int, bytes, bytes, bytes]] = []
         leaf_hashes: list[bytes] = []
-        fmt = _ENVELOPE_FORMAT
+        fmt = ENVELOPE_FORMAT  # build_envelope's format, inlined on the hot path
         sha = _sha256
         b64 = _b64
         index = first
@@ -707,6 +704,14 @@ class Ledger:
             (first + len(leaf_hashes),),
         )
 
+    def _leaf_index_behind(self) -> bool:
+        with read_transaction(self.engine) as conn:
+            upto = conn.exec_driver_sql(
+                "SELECT upto FROM ledger_progress WHERE name = 'leaf_index'"
+            ).scalar_one()
+            size = conn.exec_driver_sql("SELECT max(size) FROM ledger_checkpoints").scalar() or 0
+        return bool(upto < size)
+
     def catch_up_leaf_index(
         self,
         chunk: int = 262_144,
@@ -812,7 +817,8 @@ class Ledger:
     def index_of_leaf(self, leaf_hash: bytes, conn: Connection | None = None) -> int | None:
         if len(leaf_hash) != _HASH:
             return None
-        self.catch_up_leaf_index()
+        if self._leaf_index_behind():
+            self.catch_up_leaf_index()
         prefix = int.from_bytes(leaf_hash[:8], "big", signed=True)
         with self._reading(conn) as c:
             candidates = (

@@ -98,11 +98,12 @@ def build_entry(key: ApiKey, kind: str, payload: Any, idempotency_key: str | Non
 
 async def submit(
     services: Services, key: ApiKey, kind: str, payload: Any, idempotency_key: str | None
-) -> Receipt:
+) -> tuple[NewEntry, Receipt]:
     entry = build_entry(key, kind, payload, idempotency_key)
     authorise(services, key, entry)
     try:
-        return await services.appender.append_async(entry)
+        # A repeated request names the same kind and payload, hence the same subject.
+        return entry, await services.appender.append_async(entry)
     except EntryRejected as exc:
         reason = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
         raise invalid_record(RecordError(reason, exc.field), status=422) from exc

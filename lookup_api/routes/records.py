@@ -9,7 +9,6 @@ import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.params import HeaderParameter, JSONBody
 
-from ledger.envelope import parse_envelope
 from lookup_api.auth import AuthError
 from lookup_api.problems import Problem
 from lookup_api.records import submit
@@ -57,14 +56,11 @@ class RecordsController(Controller):
                 type_="/problems/unauthorized",
                 headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
             ) from exc
-        receipt = await submit(services, key, data.kind, data.payload, idempotency_key)
-        stored = services.ledger.entry(receipt.index)
-        assert stored is not None
-        envelope = parse_envelope(stored.leaf_input)
+        entry, receipt = await submit(services, key, data.kind, data.payload, idempotency_key)
         body = RecordReceipt(
             index=receipt.index,
-            kind=envelope.kind,
-            subject=envelope.subject,
+            kind=entry.kind,
+            subject=entry.subject,
             leaf_hash=_b64(receipt.leaf_hash),
             checkpoint=receipt.checkpoint.note,
             inclusion_proof=InclusionProof(
