@@ -13,14 +13,18 @@ from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Ta
 
 metadata = MetaData()
 
+# On SQLite only INTEGER PRIMARY KEY is the row id itself; any other type adds an index.
+_ENTRY_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
 
 def _entry_pk() -> Column[int]:
-    return Column("entry", BigInteger, primary_key=True, autoincrement=False)
+    return Column("entry", _ENTRY_TYPE, primary_key=True, autoincrement=False)
 
 
 def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
     p = prefix
     tables = [
+        # The entries of each subject that leave no row of their own (see ENTRY_COLUMN).
         Table(
             f"{p}proj_subject_entries",
             meta,
@@ -240,6 +244,15 @@ OWNER: dict[str, tuple[str, tuple[str, ...]]] = {
     "proj_code_batches": ("batch", ("gtin", "batch")),
     "proj_code_revocations": ("batch", ("gtin", "batch")),
     "proj_draws": ("draw", ("draw_id",)),
+}
+
+
+# The column of each table that names the entry which created the row. Together with
+# proj_subject_entries they find every entry of a subject, for a rebuild after a redaction.
+ENTRY_COLUMN: dict[str, str] = {name: "entry" for name in OWNER} | {
+    "proj_enterprises": "filed_entry",
+    "proj_products": "filed_entry",
+    "proj_batches": "declared_entry",
 }
 
 

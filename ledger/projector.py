@@ -20,8 +20,9 @@ from ledger.db import driver_connection, write_transaction
 from ledger.envelope import match_envelope
 from ledger.kinds import RecordError, parse_record
 from ledger.log import EntryRejected, NewEntry
-from ledger.projections import LIVE, Tables, fresh_tables
+from ledger.projections import ENTRY_COLUMN, LIVE, OWNER, Tables, fresh_tables, subject_keys
 from ledger.state import (
+    ROW_KINDS,
     ItemCheck,
     Payload,
     ProjectionState,
@@ -57,7 +58,7 @@ class Projector:
         self._state = ProjectionState(conn, self.tables)
         if continuing and self._cache is not None:
             # Rows read or written by earlier batches are still exact: no other writer came.
-            self._state.rows = self._cache
+            self._state.rows.update(self._cache)
         self._cache = None
         self._payloads: dict[int, Payload | RecordError] = {}
         records = []
@@ -87,21 +88,29 @@ class Projector:
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         assert self._state is not None
         self._state.flush()
-        rows = self._state.rows
-        self._state = None
+        state, self._state = self._state, None
         for target in redacted:
             rebuild_subject_of(conn, self.tables, target)
-        cached = sum(len(table) for table in rows.values())
-        # Kept for the next batch unless a rebuild changed rows behind it, or it grew large.
-        self._cache = rows if not redacted and cached <= CACHE_ROWS else None
+        # Kept for the next batch unless a rebuild changed rows behind it.
+        self._cache = None if redacted else state.kept(CACHE_ROWS)
 
 
-def _entries_of(conn: Connection, subject: str, tables: Tables) -> list[tuple[int, str]]:
-    table = tables["proj_subject_entries"]
-    rows = conn.execute(
-        select(table.c.idx, table.c.kind).where(table.c.subject == subject).order_by(table.c.idx)
-    ).all()
-    return [(int(i), str(kind)) for i, kind in rows]
+def subject_entries(conn: Connection, subject: str, tables: Tables = LIVE) -> list[int]:
+    """The entries of ``subject`` in log order: every one not redacted, perhaps some that are."""
+    family, values = subject_keys(subject)
+    found: set[int] = set()
+    for name, (owner, columns) in OWNER.items():
+        if owner != family:
+            continue
+        table = tables[name]
+        column = table.c[ENTRY_COLUMN[name]]
+        where = [table.c[c] == v for c, v in zip(columns, values, strict=True)]
+        found.update(i for (i,) in conn.execute(select(column).where(*where)) if i is not None)
+    listed = tables["proj_subject_entries"]
+    found.update(
+        i for (i,) in conn.execute(select(listed.c.idx).where(listed.c.subject == subject))
+    )
+    return sorted(found)
 
 
 def _stored(conn: Connection, index: int) -> tuple[bytes, bytes | None]:
@@ -118,14 +127,16 @@ def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
     envelope = match_envelope(leaf_input)
     assert envelope is not None
     subject = json.loads(envelope["subject"])
+    entries = subject_entries(conn, subject, tables)
     clear_subject(conn, tables, subject)
     state = ProjectionState(conn, tables)
-    for index, kind in _entries_of(conn, subject, tables):
+    for index in entries:
         leaf, payload = _stored(conn, index)
         if payload is None:
             continue
         m = match_envelope(leaf)
         assert m is not None
+        kind = m["kind"].decode()
         apply(state, index, m["time"].decode(), kind, decode_payload(payload), subject)
     state.subject_entries = []  # already indexed
     state.flush()
@@ -177,7 +188,8 @@ def _replay_into(
             kind, subject, time = m["kind"].decode(), json.loads(m["subject"]), m["time"].decode()
             if payload is None:
                 report.redacted += 1
-                state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
+                if kind not in ROW_KINDS:  # as when it was applied (apply lists it)
+                    state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
                 continue
             parsed.append((int(idx), time, subject, kind, decode_payload(bytes(payload))))
         prefetch(state, [(kind, record) for _, _, _, kind, record in parsed])

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -72,6 +73,14 @@ def _upsert_sql(table: Table, sqlite: bool) -> str:
     )
 
 
+@lru_cache(maxsize=256)
+def _insert_sql(table: Table) -> str:
+    """A plain INSERT (SQLite), for rows known not to be stored yet."""
+    columns = [c.name for c in table.columns]
+    marks = ", ".join(["?"] * len(columns))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+
+
 @dataclass(frozen=True)
 class _Shape:
     """What the hot paths need to know of a table, worked out once."""
@@ -97,6 +106,45 @@ def _shape(table: Table) -> _Shape:
     return _Shape(table.name, columns, pk, key_of, values_getter)
 
 
+# Tables the rules and apply functions read back; the others are only ever written.
+READ_TABLES = frozenset(
+    {
+        "proj_enterprises",
+        "proj_products",
+        "proj_batches",
+        "proj_violations",
+        "proj_complaints",
+        "proj_recalls",
+        "proj_repairs",
+    }
+)
+
+
+def _load_queries(shape: _Shape, keys: list[Key], sqlite: bool) -> Iterator[tuple[str, list[Any]]]:
+    """SELECTs that fetch the rows with these primary keys."""
+    columns = ", ".join(shape.columns)
+    if not sqlite:
+        # One query with an array per key column: the plan does not depend on how many.
+        arrays = [list(column) for column in zip(*keys, strict=True)]
+        casts = ["%s::bigint[]" if isinstance(a[0], int) else "%s::text[]" for a in arrays]
+        if len(shape.pk) == 1:
+            where = f"{shape.pk[0]} = ANY({casts[0]})"
+        else:
+            where = f"({', '.join(shape.pk)}) IN (SELECT * FROM unnest({', '.join(casts)}))"
+        yield f"SELECT {columns} FROM {shape.name} WHERE {where}", arrays
+        return
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        if len(shape.pk) == 1:
+            where = f"{shape.pk[0]} IN ({', '.join(['?'] * len(chunk))})"
+            params: list[Any] = [key[0] for key in chunk]
+        else:
+            one = "(" + " AND ".join(f"{c} = ?" for c in shape.pk) + ")"
+            where = " OR ".join([one] * len(chunk))
+            params = [value for key in chunk for value in key]
+        yield f"SELECT {columns} FROM {shape.name} WHERE {where}", params
+
+
 class ProjectionState:
     """Rows of one set of projection tables, cached for a batch and written back at once."""
 
@@ -106,7 +154,9 @@ class ProjectionState:
         self.sqlite = conn.dialect.name == "sqlite"
         self.rows: dict[str, dict[Key, Row | None]] = defaultdict(dict)
         self.dirty: dict[str, set[Key]] = defaultdict(set)
+        self.created: dict[str, set[Key]] = defaultdict(set)
         self.subject_entries: list[Row] = []
+        self._key_of = {name: _shape(tables[name]).key_of for name in tables.names()}
 
     def _cursor(self) -> Any:
         return self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -120,61 +170,90 @@ class ProjectionState:
         if not missing:
             return
         shape = _shape(self.tables[name])
-        mark = "?" if self.sqlite else "%s"
         cursor = self._cursor()
         try:
-            for start in range(0, len(missing), _CHUNK):
-                chunk = missing[start : start + _CHUNK]
-                if len(shape.pk) == 1:
-                    where = f"{shape.pk[0]} IN ({', '.join([mark] * len(chunk))})"
-                    params: list[Any] = [key[0] for key in chunk]
-                else:
-                    one = "(" + " AND ".join(f"{c} = {mark}" for c in shape.pk) + ")"
-                    where = " OR ".join([one] * len(chunk))
-                    params = [value for key in chunk for value in key]
-                cursor.execute(
-                    f"SELECT {', '.join(shape.columns)} FROM {shape.name} WHERE {where}", params
-                )
+            for sql, params in _load_queries(shape, missing, self.sqlite):
+                cursor.execute(sql, params)
                 for values in cursor.fetchall():
                     row = dict(zip(shape.columns, values, strict=True))
                     known[shape.key_of(row)] = row
-                for key in chunk:
-                    known.setdefault(key, None)
         finally:
             cursor.close()
+        for key in missing:
+            known.setdefault(key, None)
 
     def get(self, name: str, key: Key) -> Row | None:
         rows = self.rows[name]
-        if key not in rows:
+        try:
+            return rows[key]
+        except KeyError:
             self.load(name, [key])
-        return rows[key]
+            return rows[key]
 
     # -- writing -------------------------------------------------------------------
 
-    def put(self, name: str, row: Row) -> None:
-        key = _shape(self.tables[name]).key_of(row)
-        self.rows[name][key] = row
-        self.dirty[name].add(key)
+    def put(self, name: str, row: Row, key: Key | None = None) -> None:
+        """Stage ``row`` (new, or changed in place) to be written by ``flush``."""
+        if key is None:
+            key = self._key_of[name](row)
+        rows = self.rows[name]
+        dirty = self.dirty[name]
+        if key not in dirty:
+            dirty.add(key)
+            # Not a stored row (known to be absent, or keyed by a new entry): insert it.
+            if rows.get(key) is None:
+                self.created[name].add(key)
+        rows[key] = row
 
     def flush(self) -> None:
         if self.subject_entries:
-            self._upsert("proj_subject_entries", self.subject_entries)
+            self._write("proj_subject_entries", self.subject_entries, [])
             self.subject_entries = []
         for name, keys in self.dirty.items():
-            rows = [self.rows[name][key] for key in sorted(keys)]
-            self._upsert(name, [r for r in rows if r is not None])
+            rows, created = self.rows[name], self.created[name]
+            new: list[Row] = []
+            changed: list[Row] = []
+            for key in sorted(keys):
+                row = rows[key]
+                if row is not None:
+                    (new if key in created else changed).append(row)
+            self._write(name, new, changed)
         self.dirty.clear()
+        self.created.clear()
 
-    def _upsert(self, name: str, rows: list[Row]) -> None:
-        if not rows:
-            return
+    def _write(self, name: str, new: list[Row], changed: list[Row]) -> None:
         table = self.tables[name]
         shape = _shape(table)
         cursor = self._cursor()
         try:
-            cursor.executemany(_upsert_sql(table, self.sqlite), [shape.values_of(r) for r in rows])
+            if changed:
+                cursor.executemany(
+                    _upsert_sql(table, self.sqlite), list(map(shape.values_of, changed))
+                )
+            if new and self.sqlite:
+                cursor.executemany(_insert_sql(table), list(map(shape.values_of, new)))
+            elif new:
+                with cursor.copy(
+                    f"COPY {shape.name} ({', '.join(shape.columns)}) FROM STDIN"
+                ) as copy:
+                    for row in new:
+                        copy.write_row(shape.values_of(row))
         finally:
             cursor.close()
+
+    def kept(self, limit: int) -> dict[str, dict[Key, Row | None]]:
+        """The rows worth keeping for the next batch: those read back, the newest ``limit``."""
+        kept = {name: rows for name, rows in self.rows.items() if name in READ_TABLES}
+        excess = sum(len(rows) for rows in kept.values()) - limit
+        for rows in sorted(kept.values(), key=len, reverse=True):
+            if excess <= 0:
+                break
+            # Dicts keep insertion order: the oldest rows go first.
+            drop = min(excess, len(rows))
+            for key in list(islice(rows, drop)):
+                del rows[key]
+            excess -= drop
+        return kept
 
 
 # --- what each kind references, to load a batch's rows up front --------------------
@@ -186,6 +265,17 @@ def prefetch(state: ProjectionState, records: Sequence[tuple[str, Payload]]) -> 
     batches: set[Key] = set()
     entries: dict[str, set[Key]] = defaultdict(set)
     for kind, record in records:
+        # The two kinds that make up most of a bulk import first, by hand.
+        if kind == "inspection.result":
+            batches.add((record["gtin"], record["batch"]))
+            if body := record.get("body_uscc"):
+                enterprises.add((body,))
+            continue
+        if kind == "batch.declared":
+            products.add((record["gtin"],))
+            enterprises.add((record["declarant_uscc"],))
+            batches.add((record["gtin"], record["batch"]))
+            continue
         for name in ("uscc", "owner_uscc", "declarant_uscc", "body_uscc"):
             value = record.get(name)
             if value:
@@ -276,6 +366,20 @@ def check(
     state: ProjectionState, kind: str, record: Payload, time: str, item_check: ItemCheck | None
 ) -> None:
     """Raise RecordError if ``record`` breaks a rule given the current state."""
+    if kind == "inspection.result":
+        _batch(state, record["gtin"], record["batch"])
+        if record.get("body_uscc"):
+            _enterprise(state, record["body_uscc"], "body_uscc")
+        return
+    if kind == "batch.declared":
+        _product(state, record["gtin"])
+        _enterprise(state, record["declarant_uscc"], "declarant_uscc")
+        existing = state.get("proj_batches", (record["gtin"], record["batch"]))
+        if existing is not None and existing["declared_entry"] is not None:
+            raise RecordError(
+                f"batch {record.get('batch')} of {record.get('gtin')} is already declared", "batch"
+            )
+        return
     if kind == "enterprise.filed":
         row = state.get("proj_enterprises", (record["uscc"],))
         if row is not None:
@@ -292,20 +396,6 @@ def check(
         return
     if kind == "product.revoked":
         _product(state, record["gtin"])
-        return
-    if kind == "batch.declared":
-        _product(state, record["gtin"])
-        _enterprise(state, record["declarant_uscc"], "declarant_uscc")
-        existing = state.get("proj_batches", (record["gtin"], record["batch"]))
-        if existing is not None and existing["declared_entry"] is not None:
-            raise RecordError(
-                f"batch {record.get('batch')} of {record.get('gtin')} is already declared", "batch"
-            )
-        return
-    if kind == "inspection.result":
-        _batch(state, record["gtin"], record["batch"])
-        if record.get("body_uscc"):
-            _enterprise(state, record["body_uscc"], "body_uscc")
         return
     if kind == "codes.issued":
         _batch(state, record["gtin"], record["batch"])
@@ -354,16 +444,43 @@ def check(
 # --- apply: one function per kind ---------------------------------------------------
 
 
+# Kinds whose entry creates a row that names it (projections.ENTRY_COLUMN); the entries
+# of every other kind are listed in proj_subject_entries.
+ROW_KINDS = frozenset(
+    {
+        "enterprise.filed",
+        "product.filed",
+        "batch.declared",
+        "inspection.result",
+        "violation.recorded",
+        "complaint.received",
+        "recall.issued",
+        "sanction.yellow_card",
+        "sanction.interview",
+        "blacklist.noticed",
+        "blacklist.listed",
+        "blacklist.removed",
+        "credit.repair_requested",
+        "credit.graded",
+        "codes.issued",
+        "codes.revoked",
+        "draw.made",
+    }
+)
+
+
 def _update(state: ProjectionState, table: str, key: Key, /, **changes: Any) -> None:
     row = state.get(table, key)
     if row is not None:  # its subject's earlier entry may have been redacted
-        state.put(table, {**row, **changes})
+        row.update(changes)
+        state.put(table, row, key)
 
 
-def _batch_row(state: ProjectionState, gtin: str, batch: str) -> Row:
-    return state.get("proj_batches", (gtin, batch)) or {
-        "gtin": gtin,
-        "batch": batch,
+def _batch_row(state: ProjectionState, key: Key) -> Row:
+    """The batch's row, or a new empty one (not yet staged)."""
+    return state.get("proj_batches", key) or {
+        "gtin": key[0],
+        "batch": key[1],
         "quantity": None,
         "produced_on": None,
         "expires_on": None,
@@ -378,17 +495,51 @@ def _batch_row(state: ProjectionState, gtin: str, batch: str) -> Row:
     }
 
 
-def _date(value: str | None) -> str | None:
-    return value  # canonical payloads already hold ISO dates
-
-
 def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
     state: ProjectionState, index: int, time: str, kind: str, record: Payload, subject: str
 ) -> None:
     """Change the state as ``record`` (a ``kind``, entry ``index`` recorded at ``time``) says."""
-    state.subject_entries.append({"subject": subject, "idx": index, "kind": kind})
+    if kind not in ROW_KINDS:
+        state.subject_entries.append({"subject": subject, "idx": index, "kind": kind})
     r = record
-    if kind == "enterprise.filed":
+    # The two kinds that make up most of a bulk import first, changing rows in place.
+    if kind == "inspection.result":
+        gtin, batch, outcome, inspected_on = r["gtin"], r["batch"], r["outcome"], r["inspected_on"]
+        items = r.get("items")
+        state.put(
+            "proj_inspections",
+            {
+                "entry": index,
+                "gtin": gtin,
+                "batch": batch,
+                "outcome": outcome,
+                "inspected_on": inspected_on,
+                "body_uscc": r.get("body_uscc"),
+                "accepted_third_party": r["accepted_third_party"],
+                "items": None if items is None else json.dumps(items, ensure_ascii=False),
+            },
+            (index,),
+        )
+        key = (gtin, batch)
+        row = _batch_row(state, key)
+        # The batch shows its latest inspection by date: a backfilled older one does not win.
+        if row["inspected_on"] is None or inspected_on >= row["inspected_on"]:
+            row["outcome"] = outcome
+            row["inspected_on"] = inspected_on
+            row["inspection_entry"] = index
+            state.put("proj_batches", row, key)
+    elif kind == "batch.declared":
+        key = (r["gtin"], r["batch"])
+        row = _batch_row(state, key)
+        row["quantity"] = r["quantity"]
+        row["produced_on"] = r["produced_on"]
+        row["expires_on"] = r.get("expires_on")
+        row["port"] = r["port"]
+        row["declaration_no"] = r["declaration_no"]
+        row["declarant_uscc"] = r["declarant_uscc"]
+        row["declared_entry"] = index
+        state.put("proj_batches", row, key)
+    elif kind == "enterprise.filed":
         state.put(
             "proj_enterprises",
             {
@@ -397,7 +548,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
                 "roles": json.dumps(r.get("roles")),
                 "address": r.get("address"),
                 "country": r.get("country"),
-                "filed_on": _date(r["filed_on"]),
+                "filed_on": r["filed_on"],
                 "status": "active",
                 "filed_entry": index,
                 "updated_entry": index,
@@ -441,50 +592,6 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
         )
     elif kind == "product.revoked":
         _update(state, "proj_products", (r["gtin"],), status="revoked", revoked_entry=index)
-    elif kind == "batch.declared":
-        state.put(
-            "proj_batches",
-            {
-                **_batch_row(state, r["gtin"], r["batch"]),
-                "quantity": r["quantity"],
-                "produced_on": _date(r["produced_on"]),
-                "expires_on": _date(r.get("expires_on")),
-                "port": r["port"],
-                "declaration_no": r["declaration_no"],
-                "declarant_uscc": r["declarant_uscc"],
-                "declared_entry": index,
-            },
-        )
-    elif kind == "inspection.result":
-        state.put(
-            "proj_inspections",
-            {
-                "entry": index,
-                "gtin": r["gtin"],
-                "batch": r["batch"],
-                "outcome": r["outcome"],
-                "inspected_on": _date(r["inspected_on"]),
-                "body_uscc": r.get("body_uscc"),
-                "accepted_third_party": r["accepted_third_party"],
-                "items": None
-                if r.get("items") is None
-                else json.dumps(r["items"], ensure_ascii=False),
-            },
-        )
-        row = _batch_row(state, r["gtin"], r["batch"])
-        # The batch shows its latest inspection by date: a backfilled older one does not win.
-        inspected_on = _date(r["inspected_on"])
-        assert inspected_on is not None
-        if row["inspected_on"] is None or inspected_on >= row["inspected_on"]:
-            state.put(
-                "proj_batches",
-                {
-                    **row,
-                    "outcome": r["outcome"],
-                    "inspected_on": inspected_on,
-                    "inspection_entry": index,
-                },
-            )
     elif kind == "violation.recorded":
         state.put(
             "proj_violations",
@@ -492,7 +599,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
                 "entry": index,
                 "uscc": r["uscc"],
                 "item": r["item"],
-                "occurred_on": _date(r["occurred_on"]),
+                "occurred_on": r["occurred_on"],
                 "case_no": r["case_no"],
                 "fine_fen": r.get("fine_fen"),
                 "basis": r.get("basis"),
@@ -531,7 +638,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
                 "gtin": r["gtin"],
                 "batches": json.dumps(r["batches"]),
                 "reason": r["reason"],
-                "issued_on": _date(r["issued_on"]),
+                "issued_on": r["issued_on"],
                 "closed_entry": None,
             },
         )
@@ -545,7 +652,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
                 "uscc": r["uscc"],
                 "kind": kind,
                 "reason": r["reason"],
-                "on_date": _date(r["on"]),
+                "on_date": r["on"],
             },
         )
     elif kind in ("blacklist.noticed", "blacklist.listed", "blacklist.removed"):
@@ -641,8 +748,10 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
                 "key_id": r["key_id"],
             },
         )
-        row = _batch_row(state, r["gtin"], r["batch"])
-        state.put("proj_batches", {**row, "codes": (row["codes"] or 0) + r["count"]})
+        key = (r["gtin"], r["batch"])
+        row = _batch_row(state, key)
+        row["codes"] = (row["codes"] or 0) + r["count"]
+        state.put("proj_batches", row, key)
     elif kind == "codes.revoked":
         state.put(
             "proj_code_revocations",

@@ -357,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     records = _command(sub, "import", cmd_import, "import records from a JSON-lines file")
     records.add_argument("file", help='one {"kind", "payload"[, "time"]} object per line')
-    records.add_argument("--batch", type=int, default=10_000, help="records per transaction")
+    records.add_argument(
+        "--batch", type=int, default=50_000, help="records per transaction (default 50,000)"
+    )
     records.add_argument(
         "--strict", action="store_true", help="write no part of a batch that holds a refused line"
     )

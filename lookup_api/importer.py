@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.log import Ledger, NewEntry
-from lookup_api.pipeline import Chunk, Pipeline, batched
+from lookup_api.pipeline import Chunk, Pipeline, batched, collector_paused
 
-DEFAULT_BATCH = 10_000
+DEFAULT_BATCH = 50_000  # fewer, larger commits: each rewrites the pages its random keys touch
 KEPT_EXAMPLES = 20
 
 
@@ -106,7 +106,8 @@ def import_records(
             report.skipped_batches += 1
 
     pipeline = Pipeline("file", str(path), actor)
-    for batch in batched(iter(pipeline), batch_size, on_chunk):
-        commit(batch)
+    with collector_paused():
+        for batch in batched(iter(pipeline), batch_size, on_chunk):
+            commit(batch)
     # The leaf-hash index catches up lazily (the service does it in the background).
     return report

@@ -8,10 +8,12 @@ stays flat however long the input is.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import queue as queue_module
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +166,23 @@ class Pipeline:
             if self._process.is_alive():
                 self._process.terminate()
             self._process.join(10)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a bulk job.
+
+    A bulk job allocates millions of short-lived objects that form no cycles, and
+    the collector's passes over them (and over the long-lived row cache) cost about
+    a tenth of the run. Reference counting still frees everything as it goes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def entries_of(chunk: Chunk) -> list[tuple[int, NewEntry]]:

@@ -428,7 +428,7 @@ def seed_ledger(
     enterprises: int,
     seed: int = 1,
     *,
-    batch_size: int = 10_000,
+    batch_size: int = 50_000,
     progress: Any = None,
 ) -> SeedSummary:
     """Generate and append the data set; every record goes through validation and the rules.
@@ -446,13 +446,14 @@ def seed_ledger(
         _append_all(ledger, entries, batch_size, progress)
         summary = generator.summary
     else:
-        from lookup_api.pipeline import Pipeline, batched
+        from lookup_api.pipeline import Pipeline, batched, collector_paused
 
         pipeline = Pipeline("seed", enterprises, seed, SEED_ACTOR)
         batches = batched(iter(pipeline), batch_size, lambda chunk: None)
-        _append_all(
-            ledger, (entry for batch in batches for _, entry in batch), batch_size, progress
-        )
+        with collector_paused():
+            _append_all(
+                ledger, (entry for batch in batches for _, entry in batch), batch_size, progress
+            )
         summary = pipeline.extra["summary"]
     return summary
 
