@@ -34,7 +34,7 @@ from ledger.state import (
 )
 
 REPLAY_PREFIX = "replay_"
-CACHE_ROWS = 150_000  # projection rows kept between batches of one sequencer
+CACHE_ROWS = 50_000  # projection rows kept between batches of one sequencer
 REPLAY_CHUNK = 20_000
 CHINA = dt.timezone(dt.timedelta(hours=8))
 

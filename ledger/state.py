@@ -155,6 +155,7 @@ class ProjectionState:
         self.rows: dict[str, dict[Key, Row | None]] = defaultdict(dict)
         self.dirty: dict[str, set[Key]] = defaultdict(set)
         self.created: dict[str, set[Key]] = defaultdict(set)
+        self.inserts: dict[str, list[Row]] = defaultdict(list)
         self.subject_entries: list[Row] = []
         self._key_of = {name: _shape(tables[name]).key_of for name in tables.names()}
 
@@ -205,10 +206,17 @@ class ProjectionState:
                 self.created[name].add(key)
         rows[key] = row
 
+    def insert(self, name: str, row: Row) -> None:
+        """Stage a new row of a table that is only ever written (not in READ_TABLES)."""
+        self.inserts[name].append(row)
+
     def flush(self) -> None:
         if self.subject_entries:
             self._write("proj_subject_entries", self.subject_entries, [])
             self.subject_entries = []
+        for name, inserted in self.inserts.items():
+            self._write(name, inserted, [])
+        self.inserts.clear()
         for name, keys in self.dirty.items():
             rows, created = self.rows[name], self.created[name]
             new: list[Row] = []
@@ -506,7 +514,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
     if kind == "inspection.result":
         gtin, batch, outcome, inspected_on = r["gtin"], r["batch"], r["outcome"], r["inspected_on"]
         items = r.get("items")
-        state.put(
+        state.insert(
             "proj_inspections",
             {
                 "entry": index,
@@ -518,7 +526,6 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
                 "accepted_third_party": r["accepted_third_party"],
                 "items": None if items is None else json.dumps(items, ensure_ascii=False),
             },
-            (index,),
         )
         key = (gtin, batch)
         row = _batch_row(state, key)
@@ -645,7 +652,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
     elif kind == "recall.closed":
         _update(state, "proj_recalls", (r["entry"],), closed_entry=index)
     elif kind in ("sanction.yellow_card", "sanction.interview"):
-        state.put(
+        state.insert(
             "proj_sanctions",
             {
                 "entry": index,
@@ -657,7 +664,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
         )
     elif kind in ("blacklist.noticed", "blacklist.listed", "blacklist.removed"):
         event = kind.split(".")[1]
-        state.put(
+        state.insert(
             "proj_blacklist_events",
             {
                 "entry": index,
@@ -716,7 +723,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
             note=r.get("note"),
         )
     elif kind == "credit.graded":
-        state.put(
+        state.insert(
             "proj_grades",
             {
                 "entry": index,
@@ -737,7 +744,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
             graded_entry=index,
         )
     elif kind == "codes.issued":
-        state.put(
+        state.insert(
             "proj_code_batches",
             {
                 "entry": index,
@@ -753,7 +760,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
         row["codes"] = (row["codes"] or 0) + r["count"]
         state.put("proj_batches", row, key)
     elif kind == "codes.revoked":
-        state.put(
+        state.insert(
             "proj_code_revocations",
             {
                 "entry": index,
@@ -764,7 +771,7 @@ def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
             },
         )
     elif kind == "draw.made":
-        state.put(
+        state.insert(
             "proj_draws",
             {
                 "entry": index,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.log import Ledger, NewEntry
-from lookup_api.pipeline import Chunk, Pipeline, batched, collector_paused
+from lookup_api.pipeline import CHUNK, Chunk, Pipeline, batched, collector_paused
 
 DEFAULT_BATCH = 50_000  # fewer, larger commits: each rewrites the pages its random keys touch
 KEPT_EXAMPLES = 20
@@ -105,7 +105,7 @@ def import_records(
         elif result.rejected:
             report.skipped_batches += 1
 
-    pipeline = Pipeline("file", str(path), actor)
+    pipeline = Pipeline("file", str(path), actor, ahead=batch_size + CHUNK)
     with collector_paused():
         for batch in batched(iter(pipeline), batch_size, on_chunk):
             commit(batch)

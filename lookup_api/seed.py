@@ -446,9 +446,9 @@ def seed_ledger(
         _append_all(ledger, entries, batch_size, progress)
         summary = generator.summary
     else:
-        from lookup_api.pipeline import Pipeline, batched, collector_paused
+        from lookup_api.pipeline import CHUNK, Pipeline, batched, collector_paused
 
-        pipeline = Pipeline("seed", enterprises, seed, SEED_ACTOR)
+        pipeline = Pipeline("seed", enterprises, seed, SEED_ACTOR, ahead=batch_size + CHUNK)
         batches = batched(iter(pipeline), batch_size, lambda chunk: None)
         with collector_paused():
             _append_all(
