@@ -161,8 +161,9 @@ class Pipeline:
         """``ahead``: how many entries the worker may have ready; the sequencer's batch
         size and a margin, so that the worker keeps working while a batch is written."""
         context = multiprocessing.get_context("spawn")
-        self._queue: Any = context.Queue(max(2, -(-ahead // CHUNK)))
-        _widen_pipe(self._queue._writer.fileno())
+        queue: Any = context.Queue(max(2, -(-ahead // CHUNK)))
+        _widen_pipe(queue._writer.fileno())  # the queue's pipe (private, but stable since 3.4)
+        self._queue = queue
         self._process = context.Process(
             target=_worker, args=(self._queue, source, args), daemon=True
         )
