@@ -57,6 +57,14 @@ class LedgerCorruptError(LedgerError):
     """Stored state disagrees with itself; the log refuses to sign on top of it."""
 
 
+class RetryBatch(LedgerError):
+    """A hook's optimistic assumption did not hold: run the batch again, with care.
+
+    The transaction is rolled back; on the second run hooks are told the batch is
+    not ``continuing`` and check everything against the database.
+    """
+
+
 class EntryRejected(ValueError):
     """One entry of a batch was refused; nothing of it was written."""
 
@@ -432,35 +440,42 @@ class Ledger:
         """
         with self._sequencer_lock:
             try:
-                with write_transaction(self.engine) as conn:
-                    continuing = self._head is not None
-                    head = self._current_head(conn)
-                    continuing = continuing and head is self._head
-                    now = now_time()
-                    accepted, rejected, indices, repeated = self._screen(
-                        conn, head, entries, now, continuing
-                    )
-                    if all_or_nothing and rejected:
-                        return BatchResult(
-                            head.size, [], head.checkpoint, rejected, [None] * len(entries)
-                        )
-                    if not accepted:
-                        return BatchResult(
-                            head.size, [], head.checkpoint, rejected, indices, repeated
-                        )
-                    result, new_head = self._write_batch(conn, head, accepted, index_leaves, now)
-                self._head = new_head
-                return BatchResult(
-                    result.first_index,
-                    result.leaf_hashes,
-                    result.checkpoint,
-                    rejected,
-                    indices,
-                    repeated,
+                return self._append(entries, index_leaves, all_or_nothing)
+            except RetryBatch:
+                self._head = None  # not continuing: hooks check everything this time
+                return self._append(entries, index_leaves, all_or_nothing)
+
+    def _append(
+        self, entries: Sequence[NewEntry], index_leaves: bool, all_or_nothing: bool
+    ) -> BatchResult:
+        try:
+            with write_transaction(self.engine) as conn:
+                continuing = self._head is not None
+                head = self._current_head(conn)
+                continuing = continuing and head is self._head
+                now = now_time()
+                accepted, rejected, indices, repeated = self._screen(
+                    conn, head, entries, now, continuing
                 )
-            except BaseException:
-                self._head = None  # whatever happened, re-read the edge from the database
-                raise
+                if all_or_nothing and rejected:
+                    return BatchResult(
+                        head.size, [], head.checkpoint, rejected, [None] * len(entries)
+                    )
+                if not accepted:
+                    return BatchResult(head.size, [], head.checkpoint, rejected, indices, repeated)
+                result, new_head = self._write_batch(conn, head, accepted, index_leaves, now)
+            self._head = new_head
+            return BatchResult(
+                result.first_index,
+                result.leaf_hashes,
+                result.checkpoint,
+                rejected,
+                indices,
+                repeated,
+            )
+        except BaseException:
+            self._head = None  # whatever happened, re-read the edge from the database
+            raise
 
     def _screen(
         self,

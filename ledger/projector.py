@@ -19,10 +19,11 @@ from sqlalchemy import Connection, Engine, MetaData, insert, select
 from ledger.db import driver_connection, write_transaction
 from ledger.envelope import match_envelope
 from ledger.kinds import RecordError, parse_record
-from ledger.log import EntryRejected, NewEntry
+from ledger.log import EntryRejected, NewEntry, RetryBatch
 from ledger.projections import ENTRY_COLUMN, LIVE, OWNER, Tables, fresh_tables, subject_keys
 from ledger.state import (
     ROW_KINDS,
+    AssumptionFailed,
     ItemCheck,
     Payload,
     ProjectionState,
@@ -53,9 +54,14 @@ class Projector:
         self.tables = tables
         self._state: ProjectionState | None = None
         self._cache: dict[str, dict[Any, Any]] | None = None
+        self._optimistic = False
 
     def begin(self, conn: Connection, entries: Sequence[NewEntry], continuing: bool) -> None:
         self._state = ProjectionState(conn, self.tables)
+        # Following its own batch, this sequencer assumes a newly declared batch is not
+        # stored yet rather than looking (nearly all are new); the primary key refuses
+        # one that is, and the ledger then runs the batch again with every lookup.
+        self._optimistic = continuing and self._cache is not None
         if continuing and self._cache is not None:
             # Rows read or written by earlier batches are still exact: no other writer came.
             self._state.rows.update(self._cache)
@@ -72,7 +78,7 @@ class Projector:
             payload = decode_payload(entry.payload)
             self._payloads[id(entry)] = payload
             records.append((entry.kind, payload))
-        prefetch(self._state, records)
+        prefetch(self._state, records, assume_new_batches=self._optimistic)
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         assert self._state is not None
@@ -83,11 +89,18 @@ class Projector:
             check(self._state, entry.kind, payload, time, self.item_check)
         except RecordError as exc:
             raise EntryRejected(str(exc), field=exc.field) from exc
+        except AssumptionFailed as exc:
+            raise RetryBatch(str(exc)) from exc
         apply(self._state, index, time, entry.kind, payload, entry.subject)
 
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         assert self._state is not None
-        self._state.flush()
+        try:
+            self._state.flush()
+        except conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if self._optimistic:
+                raise RetryBatch("a batch assumed new is already stored") from exc
+            raise
         state, self._state = self._state, None
         for target in redacted:
             rebuild_subject_of(conn, self.tables, target)

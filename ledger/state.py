@@ -42,6 +42,11 @@ Key = tuple[Any, ...]
 BLACKLIST_WAIT = dt.timedelta(days=30)  # 20 days of notice and 10 of defence
 _CHUNK = 500
 
+
+class AssumptionFailed(Exception):
+    """A rule would refuse a record because of a row that was assumed absent."""
+
+
 ItemCheck = Callable[[str], str | None]
 """Returns why a violation item is refused (not in the active catalogue), or None."""
 
@@ -156,6 +161,7 @@ class ProjectionState:
         self.dirty: dict[str, set[Key]] = defaultdict(set)
         self.created: dict[str, set[Key]] = defaultdict(set)
         self.inserts: dict[str, list[Row]] = defaultdict(list)
+        self.assumed: dict[str, set[Key]] = defaultdict(set)
         self.subject_entries: list[Row] = []
         self._key_of = {name: _shape(tables[name]).key_of for name in tables.names()}
 
@@ -182,6 +188,16 @@ class ProjectionState:
             cursor.close()
         for key in missing:
             known.setdefault(key, None)
+
+    def assume_absent(self, name: str, keys: Iterable[Key]) -> None:
+        """Take rows not already known to be absent, without looking: nothing may be
+        refused for their absence (AssumptionFailed), and inserting one that exists
+        fails on the primary key."""
+        known, assumed = self.rows[name], self.assumed[name]
+        for key in keys:
+            if key not in known:
+                known[key] = None
+                assumed.add(key)
 
     def get(self, name: str, key: Key) -> Row | None:
         rows = self.rows[name]
@@ -267,10 +283,21 @@ class ProjectionState:
 # --- what each kind references, to load a batch's rows up front --------------------
 
 
-def prefetch(state: ProjectionState, records: Sequence[tuple[str, Payload]]) -> None:
+def prefetch(
+    state: ProjectionState,
+    records: Sequence[tuple[str, Payload]],
+    *,
+    assume_new_batches: bool = False,
+) -> None:
+    """Load the rows these records' rules and changes need, a few queries per table.
+
+    With ``assume_new_batches`` the batches being declared are taken to be absent
+    unless known (the caller must then let the primary key catch one that is not).
+    """
     enterprises: set[Key] = set()
     products: set[Key] = set()
     batches: set[Key] = set()
+    declared: set[Key] = set()
     entries: dict[str, set[Key]] = defaultdict(set)
     for kind, record in records:
         # The two kinds that make up most of a bulk import first, by hand.
@@ -282,7 +309,7 @@ def prefetch(state: ProjectionState, records: Sequence[tuple[str, Payload]]) -> 
         if kind == "batch.declared":
             products.add((record["gtin"],))
             enterprises.add((record["declarant_uscc"],))
-            batches.add((record["gtin"], record["batch"]))
+            declared.add((record["gtin"], record["batch"]))
             continue
         for name in ("uscc", "owner_uscc", "declarant_uscc", "body_uscc"):
             value = record.get(name)
@@ -301,7 +328,12 @@ def prefetch(state: ProjectionState, records: Sequence[tuple[str, Payload]]) -> 
             entries[target[0]].add((record[target[1]],))
     state.load("proj_enterprises", enterprises)
     state.load("proj_products", products)
-    state.load("proj_batches", batches)
+    if assume_new_batches:
+        # Declared here, so also not looked up for the inspections that follow them.
+        state.load("proj_batches", batches - declared)
+        state.assume_absent("proj_batches", declared)
+    else:
+        state.load("proj_batches", batches | declared)
     for name, keys in entries.items():
         state.load(name, keys)
 
@@ -338,6 +370,8 @@ def _product(state: ProjectionState, gtin: str, field: str = "gtin") -> Row:
 def _batch(state: ProjectionState, gtin: str, batch: str, field: str = "batch") -> Row:
     row = state.get("proj_batches", (gtin, batch))
     if row is None or row["declared_entry"] is None:
+        if row is None and (gtin, batch) in state.assumed["proj_batches"]:
+            raise AssumptionFailed(f"batch {batch} of {gtin} was assumed new, not looked up")
         raise RecordError(f"batch {batch} of {gtin} is not declared", field)
     return row
 

@@ -222,13 +222,19 @@ def entries_of(chunk: Chunk) -> list[tuple[int, NewEntry]]:
 def batched(
     chunks: Iterator[Chunk], size: int, on_chunk: Callable[[Chunk], None]
 ) -> Iterator[list[tuple[int, NewEntry]]]:
-    """Regroup the worker's chunks into batches of ``size`` entries."""
+    """Regroup the worker's chunks into batches of ``size`` entries.
+
+    A large first batch is cut to a fifth, so that sequencing starts while the worker
+    is still filling its read-ahead.
+    """
     batch: list[tuple[int, NewEntry]] = []
+    want = size // 5 if size >= 10 * CHUNK else size
     for chunk in chunks:
         on_chunk(chunk)
         batch.extend(entries_of(chunk))
-        while len(batch) >= size:
-            yield batch[:size]
-            batch = batch[size:]
+        while len(batch) >= want:
+            yield batch[:want]
+            batch = batch[want:]
+            want = size
     if batch:
         yield batch

@@ -493,6 +493,51 @@ def test_strict_import_writes_no_part_of_a_batch_with_a_refused_line(
     assert [e.leaf_input.count(b"enterprise.filed") for e in projected.entries(0, 2)] == [1, 0]
 
 
+def inspected(gtin: str, name: str) -> dict[str, Any]:
+    return {
+        "gtin": gtin,
+        "batch": name,
+        "outcome": "conformant",
+        "inspected_on": "2025-01-02",
+        "accepted_third_party": False,
+    }
+
+
+def test_import_refuses_a_batch_declared_long_before(
+    engine: Engine, signer: Signer, tmp_path: Path
+) -> None:
+    """Following its own batches the importer does not look each new batch up; the
+    database's key still refuses one declared before, with the same report."""
+    a = uscc(1)
+    first = Ledger(engine, signer, ORIGIN, hooks=[Projector(violation_item_check())])
+    add(first, "enterprise.filed", enterprise_payload(1))
+    add(first, "product.filed", product(GTIN, a))
+    original = add(first, "batch.declared", batch(GTIN, "B1", a))
+    later = _write_lines(
+        tmp_path / "later.jsonl",
+        [
+            {"kind": "batch.declared", "payload": batch(GTIN, "B2", a)},
+            {"kind": "batch.declared", "payload": batch(GTIN, "B3", a)},
+            {"kind": "batch.declared", "payload": batch(GTIN, "B1", a)},  # declared before
+            {"kind": "batch.declared", "payload": batch(GTIN, "B4", a)},
+            {"kind": "inspection.result", "payload": inspected(GTIN, "B1")},
+            {"kind": "inspection.result", "payload": inspected(GTIN, "B5")},  # not declared
+        ],
+    )
+    # A new process: its row cache starts empty, the second batch runs on its cache.
+    importer = Ledger(engine, signer, ORIGIN, hooks=[Projector(violation_item_check())])
+    report = import_records(importer, later, batch_size=2)
+    assert (report.imported, report.rejected, report.batches) == (4, 2, 3)
+    assert [(r.line, r.field) for r in report.examples] == [(3, "batch"), (6, "batch")]
+    assert "already declared" in report.examples[0].reason
+    assert "not declared" in report.examples[1].reason
+    declared = rows(importer, "proj_batches", "batch = 'B1'")
+    assert declared[0][8] == original  # declared_entry: still the first declaration
+    assert declared[0][9] == "conformant"  # and the inspection of line 5 applies to it
+    assert sorted(r[1] for r in rows(importer, "proj_batches")) == ["B1", "B2", "B3", "B4"]
+    assert replay(engine).equal
+
+
 def test_seed_is_reproducible(tmp_path: Path, signer: Signer) -> None:
     from ledger.db import create_db_engine, migrate
 
