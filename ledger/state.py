@@ -268,6 +268,11 @@ class ProjectionState:
     def kept(self, limit: int) -> dict[str, dict[Key, Row | None]]:
         """The rows worth keeping for the next batch: those read back, the newest ``limit``."""
         kept = {name: rows for name, rows in self.rows.items() if name in READ_TABLES}
+        for name, keys in self.assumed.items():
+            rows = kept[name]
+            for key in keys:
+                if rows.get(key, True) is None:  # assumed absent, never confirmed
+                    del rows[key]
         excess = sum(len(rows) for rows in kept.values()) - limit
         for rows in sorted(kept.values(), key=len, reverse=True):
             if excess <= 0:

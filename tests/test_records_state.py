@@ -513,6 +513,7 @@ def test_import_refuses_a_batch_declared_long_before(
     add(first, "enterprise.filed", enterprise_payload(1))
     add(first, "product.filed", product(GTIN, a))
     original = add(first, "batch.declared", batch(GTIN, "B1", a))
+    add(first, "batch.declared", batch(GTIN, "B8", a))
     later = _write_lines(
         tmp_path / "later.jsonl",
         [
@@ -520,21 +521,35 @@ def test_import_refuses_a_batch_declared_long_before(
             {"kind": "batch.declared", "payload": batch(GTIN, "B3", a)},
             {"kind": "batch.declared", "payload": batch(GTIN, "B1", a)},  # declared before
             {"kind": "batch.declared", "payload": batch(GTIN, "B4", a)},
-            {"kind": "inspection.result", "payload": inspected(GTIN, "B1")},
+            {"kind": "batch.declared", "payload": batch(GTIN, "B8", uscc(9))},  # unknown declarant
+            {"kind": "batch.declared", "payload": batch(GTIN, "B6", a)},
+            {"kind": "inspection.result", "payload": inspected(GTIN, "B8")},  # B8 exists
             {"kind": "inspection.result", "payload": inspected(GTIN, "B5")},  # not declared
         ],
     )
-    # A new process: its row cache starts empty, the second batch runs on its cache.
+    # A new process: its row cache starts empty; from the second batch on it runs on it.
     importer = Ledger(engine, signer, ORIGIN, hooks=[Projector(violation_item_check())])
     report = import_records(importer, later, batch_size=2)
-    assert (report.imported, report.rejected, report.batches) == (4, 2, 3)
-    assert [(r.line, r.field) for r in report.examples] == [(3, "batch"), (6, "batch")]
+    assert (report.imported, report.rejected, report.batches) == (5, 3, 4)
+    assert [(r.line, r.field) for r in report.examples] == [
+        (3, "batch"),
+        (5, "declarant_uscc"),
+        (8, "batch"),
+    ]
     assert "already declared" in report.examples[0].reason
-    assert "not declared" in report.examples[1].reason
+    assert "not declared" in report.examples[2].reason
     declared = rows(importer, "proj_batches", "batch = 'B1'")
     assert declared[0][8] == original  # declared_entry: still the first declaration
-    assert declared[0][9] == "conformant"  # and the inspection of line 5 applies to it
-    assert sorted(r[1] for r in rows(importer, "proj_batches")) == ["B1", "B2", "B3", "B4"]
+    inspected_b8 = rows(importer, "proj_batches", "batch = 'B8'")
+    assert inspected_b8[0][9] == "conformant"  # line 7 applied to the stored batch
+    assert sorted(r[1] for r in rows(importer, "proj_batches")) == [
+        "B1",
+        "B2",
+        "B3",
+        "B4",
+        "B6",
+        "B8",
+    ]
     assert replay(engine).equal
 
 
