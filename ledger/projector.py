@@ -61,11 +61,11 @@ class Projector:
         # Following its own batch, this sequencer assumes a newly declared batch is not
         # stored yet rather than looking (nearly all are new); the primary key refuses
         # one that is, and the ledger then runs the batch again with every lookup.
-        self._optimistic = continuing and self._cache is not None
-        if continuing and self._cache is not None:
+        cache, self._cache = self._cache, None
+        self._optimistic = continuing and cache is not None
+        if self._optimistic and cache is not None:
             # Rows read or written by earlier batches are still exact: no other writer came.
-            self._state.rows.update(self._cache)
-        self._cache = None
+            self._state.rows.update(cache)
         self._payloads: dict[int, Payload | RecordError] = {}
         records = []
         for entry in entries:

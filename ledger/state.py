@@ -60,30 +60,24 @@ def _pk(table: Table) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=256)
-def _upsert_sql(table: Table, sqlite: bool) -> str:
-    """INSERT ... ON CONFLICT (pk) DO UPDATE, for the driver's executemany (the hot path)."""
-    pk = _pk(table)
+def _insert_sql(table: Table, sqlite: bool) -> str:
+    """A plain INSERT, for the driver's executemany (the hot path)."""
     columns = [c.name for c in table.columns]
-    mark = "?" if sqlite else "%s"
-    others = [c for c in columns if c not in pk]
+    marks = ", ".join(["?" if sqlite else "%s"] * len(columns))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+
+
+@lru_cache(maxsize=256)
+def _upsert_sql(table: Table, sqlite: bool) -> str:
+    """INSERT ... ON CONFLICT (pk) DO UPDATE, for rows that may be stored already."""
+    pk = _pk(table)
+    others = [c.name for c in table.columns if c.name not in pk]
     action = (
         "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in others)
         if others
         else "DO NOTHING"
     )
-    marks = ", ".join([mark] * len(columns))
-    return (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(pk)}) {action}"
-    )
-
-
-@lru_cache(maxsize=256)
-def _insert_sql(table: Table) -> str:
-    """A plain INSERT (SQLite), for rows known not to be stored yet."""
-    columns = [c.name for c in table.columns]
-    marks = ", ".join(["?"] * len(columns))
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+    return f"{_insert_sql(table, sqlite)} ON CONFLICT ({', '.join(pk)}) {action}"
 
 
 @dataclass(frozen=True)
@@ -255,7 +249,7 @@ class ProjectionState:
                     _upsert_sql(table, self.sqlite), list(map(shape.values_of, changed))
                 )
             if new and self.sqlite:
-                cursor.executemany(_insert_sql(table), list(map(shape.values_of, new)))
+                cursor.executemany(_insert_sql(table, True), list(map(shape.values_of, new)))
             elif new:
                 with cursor.copy(
                     f"COPY {shape.name} ({', '.join(shape.columns)}) FROM STDIN"

@@ -19,6 +19,7 @@ from ledger.log import LedgerError
 from ledger.note import Verifier
 from ledger.verify import VerificationError
 from lookup_api.auth import AuthError
+from lookup_api.pipeline import BULK_BATCH
 from lookup_api.services import open_ledger
 from lookup_api.settings import Settings
 
@@ -358,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     records = _command(sub, "import", cmd_import, "import records from a JSON-lines file")
     records.add_argument("file", help='one {"kind", "payload"[, "time"]} object per line')
     records.add_argument(
-        "--batch", type=int, default=50_000, help="records per transaction (default 50,000)"
+        "--batch",
+        type=int,
+        default=BULK_BATCH,
+        help=f"records per transaction (default {BULK_BATCH:,})",
     )
     records.add_argument(
         "--strict", action="store_true", help="write no part of a batch that holds a refused line"

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.log import Ledger, NewEntry
-from lookup_api.pipeline import CHUNK, Chunk, Pipeline, batched, collector_paused
+from lookup_api.pipeline import BULK_BATCH, CHUNK, Chunk, Pipeline, batched, collector_paused
 
-DEFAULT_BATCH = 50_000  # fewer, larger commits: each rewrites the pages its random keys touch
 KEPT_EXAMPLES = 20
 
 
@@ -61,7 +60,7 @@ def import_records(
     path: Path,
     *,
     actor: str = "system:import",
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int = BULK_BATCH,
     strict: bool = False,
     report_to: IO[str] | None = None,
     on_bytes: Callable[[int], object] | None = None,

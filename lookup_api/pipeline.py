@@ -14,7 +14,6 @@ import gc
 import multiprocessing
 import pickle
 import queue as queue_module
-import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +29,10 @@ from ledger.projector import record_date
 
 CHUNK = 2_000
 PIPE_BYTES = 1 << 20
-AHEAD = 16_000  # entries the worker may prepare ahead of the sequencer, by default
+AHEAD = 16_000
+# Records per transaction of the bulk jobs (import, seed): each commit rewrites every page
+# its randomly keyed rows touch, so fewer, larger commits cost less.
+BULK_BATCH = 50_000  # entries the worker may prepare ahead of the sequencer, by default
 
 # line, kind, subject, payload, actor, time, subject as a JSON string
 Prepared = tuple[int, str, str, bytes, str, str | None, bytes]
@@ -126,9 +128,6 @@ def _seed_chunks(enterprises: int, seed: int, actor: str, out: dict[str, Any]) -
 
 
 def _worker(out: Any, source: str, args: tuple[Any, ...]) -> None:
-    # The queue's feeder thread writes to a pipe in small pieces and needs the GIL after
-    # each; with the default 5 ms switch interval the parsing thread starves it.
-    sys.setswitchinterval(0.000_2)
     extra: dict[str, Any] = {}
     try:
         if source == "file":

@@ -23,6 +23,7 @@ from ledger.ids import (
     org_code_check_character,
     uscc_check_character,
 )
+from lookup_api.pipeline import BULK_BATCH
 
 SEED_ANCHOR = dt.date(2026, 11, 1)  # the data set ends here, so a seed reproduces forever
 SEED_ACTOR = "system:seed"
@@ -428,7 +429,7 @@ def seed_ledger(
     enterprises: int,
     seed: int = 1,
     *,
-    batch_size: int = 50_000,
+    batch_size: int = BULK_BATCH,
     progress: Any = None,
 ) -> SeedSummary:
     """Generate and append the data set; every record goes through validation and the rules.

@@ -374,22 +374,12 @@ def batch_view(conn: Connection, ledger: Ledger, gtin: str, batch: str) -> Batch
     )
     if row is None:
         return None
-    insp = LIVE["proj_inspections"]
-    latest = (
-        conn.execute(
-            select(insp.c.outcome, insp.c.inspected_on, insp.c.entry)
-            .where(insp.c.gtin == gtin, insp.c.batch == batch)
-            .order_by(insp.c.inspected_on.desc(), insp.c.entry.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
+    # The row carries its latest inspection by date (see ledger.state.apply).
     inspection = (
         None
-        if latest is None
+        if row["inspection_entry"] is None
         else InspectionView(
-            str(latest["outcome"]), str(latest["inspected_on"]), int(latest["entry"])
+            str(row["outcome"]), str(row["inspected_on"]), int(row["inspection_entry"])
         )
     )
     rec = LIVE["proj_recalls"]
