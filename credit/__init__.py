@@ -1,1 +1,5 @@
-"""Credit grading: policies as data, the grading engine, supervision measures and draws."""
+"""Credit grading: policies as data, the violation catalogue, disclosure rules, the
+grading engine, supervision measures, sanctions, repair and random draws.
+
+May import: ``ledger.records`` and below; never ``qr`` or ``lookup_api``.
+"""

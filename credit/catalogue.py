@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -61,3 +62,16 @@ def load_policy(policy_id: str = DEFAULT_POLICY) -> Policy:
     if missing:
         raise PolicyError(f"{policy_id}: no disclose_days for {', '.join(sorted(missing))}")
     return Policy(policy_id, data.get("title", policy_id), items, disclose)
+
+
+def violation_item_check(policy_id: str = DEFAULT_POLICY) -> Callable[[str], str | None]:
+    """The ledger's rule for violation items, answered by the active policy's catalogue."""
+    policy = load_policy(policy_id)
+
+    def check(item: str) -> str | None:
+        if policy.item(item) is None:
+            known = ", ".join(sorted(policy.items))
+            return f"{item} is not in the {policy.id} catalogue ({known})"
+        return None
+
+    return check

@@ -1,7 +1,7 @@
-"""credtrace's verifiable log.
+"""credtrace's verifiable log, in layers that the folders show.
 
-Canonical entries, hash chain, RFC 9162 tree, C2SP checkpoints and tiles.
-
-This package stands alone so that an outside auditor can install it and run
-``python -m ledger verify --url URL`` without the rest of the application.
+``tlog`` (the protocol) ← ``audit`` (outside verifiers) and ``store`` (SQL storage and
+sequencing) ← ``records`` (the domain). ``python -m ledger verify --url URL`` needs
+``tlog`` and ``audit`` only, so an auditor installs this package with ``cryptography``
+alone.
 """

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.remote import RemoteError, load_state, save_state, verify_remote
-from ledger.verify import VerificationError
+from ledger.audit.remote import RemoteError, load_state, save_state, verify_remote
+from ledger.audit.verify import VerificationError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

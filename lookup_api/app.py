@@ -9,12 +9,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from lookup_api.problems import problem_handler
-from lookup_api.routes.ledger import LedgerController
-from lookup_api.routes.records import RecordsController
-from lookup_api.routes.state import StateController
-from lookup_api.routes.system import SystemController
-from lookup_api.services import Services
+from lookup_api.routes.ledger.controller import LedgerController
+from lookup_api.routes.records.controller import RecordsController
+from lookup_api.routes.state.controller import StateController
+from lookup_api.routes.system.controller import SystemController
 from lookup_api.settings import Settings
+from lookup_api.wiring import Services
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:

@@ -17,9 +17,9 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
-from ledger.db import is_sqlite, run_migrations, write_transaction
-from ledger.envelope import now_time
-from ledger.ids import IdentifierError, normalise_uscc
+from ledger.records.ids import IdentifierError, normalise_uscc
+from ledger.store.engine import is_sqlite, run_migrations, write_transaction
+from ledger.tlog.envelope import now_time
 
 Role = Literal["officer", "enterprise", "platform", "auditor"]
 ROLES: tuple[Role, ...] = ("officer", "enterprise", "platform", "auditor")

@@ -12,16 +12,16 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ledger.checkpoint import Checkpoint
-from ledger.dbverify import verify_database
-from ledger.keys import KeyFileError
-from ledger.log import LedgerError
-from ledger.note import Verifier
-from ledger.verify import VerificationError
+from ledger.audit.verify import VerificationError
+from ledger.store.dbverify import verify_database
+from ledger.store.keys import KeyFileError
+from ledger.store.log import LedgerError
+from ledger.tlog.checkpoint import Checkpoint
+from ledger.tlog.note import Verifier
 from lookup_api.auth import AuthError
-from lookup_api.pipeline import BULK_BATCH
-from lookup_api.services import open_ledger
+from lookup_api.bulk.pipeline import BULK_BATCH
 from lookup_api.settings import Settings
+from lookup_api.wiring import open_ledger
 
 
 class CommandError(Exception):
@@ -93,7 +93,7 @@ def cmd_ledger_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
-    from ledger.export import export_log
+    from ledger.store.export import export_log
 
     ledger = open_ledger(settings)
     target = Path(args.file)
@@ -106,7 +106,7 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_import(args: argparse.Namespace, settings: Settings) -> int:
-    from ledger.export import ExportFileError, import_log
+    from ledger.store.export import ExportFileError, import_log
 
     ledger = open_ledger(settings)
     source = Path(args.file)
@@ -127,7 +127,7 @@ def cmd_ledger_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from ledger.projector import replay
+    from ledger.records.projector import replay
 
     ledger = open_ledger(settings)
     with _progress(ledger.size(), "replaying") as bar:
@@ -147,7 +147,7 @@ def cmd_ledger_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.importer import import_records
+    from lookup_api.bulk.importer import import_records
 
     ledger = open_ledger(settings)
     source = Path(args.file)
@@ -236,7 +236,7 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.seed import estimated_records, seed_ledger
+    from lookup_api.bulk.seed import estimated_records, seed_ledger
 
     ledger = open_ledger(settings)
     with _progress(estimated_records(args.enterprises), "seeding") as bar:
@@ -272,7 +272,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
+    from lookup_api.bulk.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
 
     ledger = open_ledger(settings)
     seeded = seed_demo(ledger)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ledger.config import LedgerConfig
+from ledger.store.config import LedgerConfig
 
 
 @dataclass(frozen=True)

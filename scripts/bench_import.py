@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchdb import fresh_database
 
-from lookup_api.seed import Generator
+from lookup_api.bulk.seed import Generator
 
 RECORDS_PER_ENTERPRISE = 31.5  # what the seed generator makes per enterprise
 

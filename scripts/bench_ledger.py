@@ -19,12 +19,12 @@ from pathlib import Path
 
 from benchdb import fresh_database
 
-from ledger.db import create_db_engine, migrate
-from ledger.dbverify import verify_database
-from ledger.jcs import canonicalize
-from ledger.log import Ledger, NewEntry
-from ledger.note import Signer
-from ledger.service import AppendService
+from ledger.store.dbverify import verify_database
+from ledger.store.engine import create_db_engine, migrate
+from ledger.store.log import Ledger, NewEntry
+from ledger.store.service import AppendService
+from ledger.tlog.jcs import canonicalize
+from ledger.tlog.note import Signer
 
 ORIGIN = "bench.credtrace.local/ledger"
 PAYLOAD_BYTES = 200

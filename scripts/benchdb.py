@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from ledger.db import normalise_url
+from ledger.store.engine import normalise_url
 
 
 @contextmanager

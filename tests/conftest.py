@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from ledger.db import create_db_engine, migrate, normalise_url
-from ledger.log import Ledger
-from ledger.note import Signer
+from ledger.store.engine import create_db_engine, migrate, normalise_url
+from ledger.store.log import Ledger
+from ledger.tlog.note import Signer
 
 ORIGIN = "test.credtrace.local/ledger"
 REQUIRE_SERVICES = os.environ.get("CREDTRACE_REQUIRE_SERVICES") == "1"
@@ -60,7 +60,7 @@ def db_url(
 ) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        yield f"sqlite:///{tmp_path / 'ledger.store.engine'}"
         return
     if pg_admin is None:
         pytest.skip("PostgreSQL not configured (CREDTRACE_TEST_DATABASE_URL)")
@@ -76,7 +76,7 @@ def db_url(
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return f"sqlite:///{tmp_path / 'ledger.store.engine'}"
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ledger.jcs import canonicalize
-from ledger.log import NewEntry
+from ledger.store.log import NewEntry
+from ledger.tlog.jcs import canonicalize
 
 _counter = itertools.count()
 
@@ -41,7 +41,7 @@ def redaction(target: int, reason: str = "court order") -> NewEntry:
 
 def uscc(n: int, region: str = "91440300") -> str:
     """A valid unified social credit code, different for every ``n``."""
-    from ledger.ids import org_code_check_character, uscc_check_character
+    from ledger.records.ids import org_code_check_character, uscc_check_character
 
     body = f"{n:08d}"
     first17 = region + body + org_code_check_character(body)
@@ -63,6 +63,6 @@ def enterprise_payload(n: int, **fields: Any) -> dict[str, Any]:
 
 def enterprise(n: int, **fields: Any) -> NewEntry:
     """A valid enterprise.filed record for enterprise number ``n``."""
-    from ledger.records import record_entry
+    from ledger.records.entry import record_entry
 
     return record_entry("enterprise.filed", enterprise_payload(n, **fields), "officer:test")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.db import create_db_engine, migrate
-from ledger.dbverify import verify_database
-from ledger.log import Ledger
-from ledger.note import Signer
+from ledger.store.dbverify import verify_database
+from ledger.store.engine import create_db_engine, migrate
+from ledger.store.log import Ledger
+from ledger.tlog.note import Signer
 from tests.conftest import ORIGIN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from ledger.checkpoint import TlogProof, open_checkpoint
-from ledger.config import LedgerConfig
-from ledger.note import Verifier
-from ledger.tiles import tile_path
+from ledger.store.config import LedgerConfig
+from ledger.tlog.checkpoint import TlogProof, open_checkpoint
+from ledger.tlog.note import Verifier
+from ledger.tlog.tiles import tile_path
 from lookup_api.app import create_app
-from lookup_api.services import Services
 from lookup_api.settings import Settings
+from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
 from tests.factories import enterprise, redaction
 
@@ -34,7 +34,7 @@ def _mth(leaves: list[bytes]) -> bytes:
 
 
 def _independent_inclusion(index: int, size: int, leaf_hash: bytes, path: list[bytes]) -> bytes:
-    """Root from an audit path by recursion on the RFC's PATH definition (not ledger.merkle)."""
+    """Root from an audit path by recursion on the RFC's PATH definition (not ledger.tlog.merkle)."""
 
     def walk(m: int, lo: int, hi: int, proof: list[bytes]) -> bytes:
         if hi - lo == 1:
@@ -97,9 +97,9 @@ def test_inclusion_and_consistency_proofs_verify_independently(client: TestClien
     consistency = client.get("/v1/ledger/proof/consistency", params={"first": 100}).json()
     assert consistency["second"] == checkpoint.size
     # Independent check: the proof's first hashes rebuild root(100); this is the
-    # RFC 9162 algorithm as pymerkle/transparency-dev implement it, via ledger.merkle's
+    # RFC 9162 algorithm as pymerkle/transparency-dev implement it, via ledger.tlog.merkle's
     # vector-tested verifier plus the recursive MTH above.
-    from ledger.merkle import verify_consistency
+    from ledger.tlog.merkle import verify_consistency
 
     verify_consistency(
         100,

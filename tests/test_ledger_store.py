@@ -8,12 +8,12 @@ import random
 import pytest
 from sqlalchemy import Engine, exc
 
-from ledger import merkle
-from ledger.checkpoint import TlogProof, open_checkpoint
-from ledger.db import write_transaction
-from ledger.dbverify import verify_database
-from ledger.log import EntryRejected, Ledger, LedgerError
-from ledger.note import Signer
+from ledger.store.dbverify import verify_database
+from ledger.store.engine import write_transaction
+from ledger.store.log import EntryRejected, Ledger, LedgerError
+from ledger.tlog import merkle
+from ledger.tlog.checkpoint import TlogProof, open_checkpoint
+from ledger.tlog.note import Signer
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 
@@ -182,9 +182,9 @@ def test_entry_json_view_round_trips(ledger: Ledger) -> None:
 def test_the_service_catches_up_the_leaf_index_in_the_background(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from ledger.config import LedgerConfig
-    from lookup_api.services import Services, open_ledger
+    from ledger.store.config import LedgerConfig
     from lookup_api.settings import Settings
+    from lookup_api.wiring import Services, open_ledger
 
     settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
     bulk = open_ledger(settings)

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from ledger.checkpoint import TlogProof
-from ledger.config import LedgerConfig
-from ledger.merkle import verify_inclusion
+from ledger.store.config import LedgerConfig
+from ledger.tlog.checkpoint import TlogProof
+from ledger.tlog.merkle import verify_inclusion
 from lookup_api.app import create_app
 from lookup_api.auth import create_key
-from lookup_api.services import Services
 from lookup_api.settings import Settings
+from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
 from tests.factories import enterprise_payload, uscc
 

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from ledger.dbverify import verify_database
-from ledger.envelope import parse_envelope
-from ledger.jcs import canonicalize
-from ledger.log import Ledger, NewEntry
-from ledger.note import Signer
-from ledger.projector import Projector, replay, subject_entries
-from ledger.records import record_entry
-from lookup_api.importer import import_records
-from lookup_api.seed import seed_ledger
-from lookup_api.services import violation_item_check
+from credit.catalogue import violation_item_check
+from ledger.records.entry import record_entry
+from ledger.records.projector import Projector, replay, subject_entries
+from ledger.store.dbverify import verify_database
+from ledger.store.log import Ledger, NewEntry
+from ledger.tlog.envelope import parse_envelope
+from ledger.tlog.jcs import canonicalize
+from ledger.tlog.note import Signer
+from lookup_api.bulk.importer import import_records
+from lookup_api.bulk.seed import seed_ledger
 from tests.conftest import ORIGIN
 from tests.factories import enterprise_payload, uscc
 
@@ -393,7 +393,7 @@ def test_redaction_rebuilds_the_subject_and_keeps_proofs(projected: Ledger) -> N
     assert rows(projected, "proj_complaints") == []  # the complaint's row is gone with its payload
     assert rows(projected, "proj_enterprises")  # the rest of the subject is rebuilt
     size = projected.size()
-    from ledger import merkle
+    from ledger.tlog import merkle
 
     merkle.verify_inclusion(
         complaint,
@@ -554,7 +554,7 @@ def test_import_refuses_a_batch_declared_long_before(
 
 
 def test_seed_is_reproducible(tmp_path: Path, signer: Signer) -> None:
-    from ledger.db import create_db_engine, migrate
+    from ledger.store.engine import create_db_engine, migrate
 
     payloads = []
     for name in ("one", "two"):

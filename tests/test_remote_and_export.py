@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from ledger.db import create_db_engine, migrate
-from ledger.dbverify import verify_database
-from ledger.export import ExportFileError, export_log, import_log
-from ledger.log import Ledger
-from ledger.note import Signer
+from ledger.store.dbverify import verify_database
+from ledger.store.engine import create_db_engine, migrate
+from ledger.store.export import ExportFileError, export_log, import_log
+from ledger.store.log import Ledger
+from ledger.tlog.note import Signer
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 from tests.unit.test_merkle_properties import ref_consistency_ok
@@ -192,7 +192,7 @@ def test_import_refuses_a_tampered_export_and_writes_nothing(
 
 
 def _independent_note_check(note: str, vkey: str) -> bytes:
-    """C2SP signed-note verification from the spec alone, with raw Ed25519 (not ledger.note)."""
+    """C2SP signed-note verification from the spec alone, with raw Ed25519 (not ledger.tlog.note)."""
     import base64
     import hashlib
 

@@ -14,19 +14,19 @@ from litestar.di import Provide
 from litestar.testing import TestClient
 
 from credit.catalogue import load_policy
-from ledger.config import LedgerConfig
-from ledger.envelope import format_time
-from ledger.records import record_entry
+from credit.disclosure import is_disclosed
+from ledger.records.entry import record_entry
+from ledger.store.config import LedgerConfig
+from ledger.tlog.envelope import format_time
 from lookup_api.problems import problem_handler
-from lookup_api.routes.ledger import LedgerController
-from lookup_api.routes.state import (
+from lookup_api.routes.ledger.controller import LedgerController
+from lookup_api.routes.state.controller import (
     StateController,
-    is_disclosed,
     public_violations,
     today_in_china,
 )
-from lookup_api.services import Services
 from lookup_api.settings import Settings
+from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
 from tests.factories import enterprise, uscc
 

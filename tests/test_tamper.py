@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.db import create_db_engine, migrate
-from ledger.dbverify import verify_database
-from ledger.log import Ledger
-from ledger.note import Signer
-from ledger.verify import VerificationError
+from ledger.audit.verify import VerificationError
+from ledger.store.dbverify import verify_database
+from ledger.store.engine import create_db_engine, migrate
+from ledger.store.log import Ledger
+from ledger.tlog.note import Signer
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 
@@ -23,7 +23,7 @@ SIZE = 700  # two full level-0 tiles and a partial one
 
 @pytest.fixture
 def built(tmp_path: Path, signer: Signer) -> tuple[Path, Signer]:
-    path = tmp_path / "ledger.db"
+    path = tmp_path / "ledger.store.engine"
     engine = create_db_engine(f"sqlite:///{path}")
     migrate(engine)
     ledger = Ledger(engine, signer, ORIGIN)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 
-from ledger.checkpoint import TlogProof
-from ledger.db import create_db_engine, migrate
-from ledger.jcs import canonicalize
-from ledger.log import Ledger, NewEntry
-from ledger.note import Signer
-from ledger.service import AppendService
+from ledger.store.engine import create_db_engine, migrate
+from ledger.store.log import Ledger, NewEntry
+from ledger.store.service import AppendService
+from ledger.tlog.checkpoint import TlogProof
+from ledger.tlog.jcs import canonicalize
+from ledger.tlog.note import Signer
 
 ORIGIN = "test.credtrace.local/ledger"
 

@@ -1,1 +1,1 @@
-"""Route controllers, one concern per module."""
+"""One folder per route family: its controller, the service it calls, its schemas."""

@@ -13,14 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.checkpoint import (
+from ledger.tlog.checkpoint import (
     Checkpoint,
     CheckpointError,
     TlogProof,
     format_tlog_proof,
     open_checkpoint,
 )
-from ledger.envelope import (
+from ledger.tlog.envelope import (
     EnvelopeError,
     build_envelope,
     check_kind,
@@ -30,9 +30,9 @@ from ledger.envelope import (
     parse_envelope,
     payload_commitment,
 )
-from ledger.merkle import MemoryTree, hash_leaf, root_from_leaf_hashes
-from ledger.note import Signer, sign_note
-from ledger.tiles import (
+from ledger.tlog.merkle import MemoryTree, hash_leaf, root_from_leaf_hashes
+from ledger.tlog.note import Signer, sign_note
+from ledger.tlog.tiles import (
     TilePathError,
     TileTree,
     encode_index,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.ids import (
+from ledger.records.ids import (
     IdentifierError,
     gtin_check_digit,
     normalise_country,

@@ -13,7 +13,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.jcs import CanonicalizationError, canonicalize, encode_string, format_number
+from ledger.tlog.jcs import CanonicalizationError, canonicalize, encode_string, format_number
 
 MAX_SAFE = 2**53 - 1
 

@@ -16,8 +16,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.ids import org_code_check_character, uscc_check_character
-from ledger.kinds import KINDS, RECORD_TYPES, ParsedRecord, RecordError, parse_record
+from ledger.records.ids import org_code_check_character, uscc_check_character
+from ledger.records.kinds import KINDS, RECORD_TYPES, ParsedRecord, RecordError, parse_record
 
 TODAY = dt.date(2026, 11, 22)
 TOMORROW = "2026-11-23"

@@ -1,4 +1,4 @@
-"""Property tests for ledger.merkle: proofs verify, tampering is refused, and results agree
+"""Property tests for ledger.tlog.merkle: proofs verify, tampering is refused, and results agree
 with two independent implementations (pymerkle and a recursive RFC 9162 reference below)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.merkle import (
+from ledger.tlog.merkle import (
     EMPTY_ROOT,
     MemoryTree,
     ProofError,

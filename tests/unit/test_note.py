@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.note import NoteError, Signer, Verifier, key_id, open_note, sign_note, split_note
+from ledger.tlog.note import NoteError, Signer, Verifier, key_id, open_note, sign_note, split_note
 
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 C2SP = TESTDATA / "c2sp"

@@ -1,4 +1,4 @@
-"""RFC 6962 / RFC 9162 proof vectors (transparency-dev/merkle) against ledger.merkle."""
+"""RFC 6962 / RFC 9162 proof vectors (transparency-dev/merkle) against ledger.tlog.merkle."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ledger.merkle import (
+from ledger.tlog.merkle import (
     EMPTY_ROOT,
     MemoryTree,
     ProofError,

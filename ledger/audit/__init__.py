@@ -1,0 +1,5 @@
+"""Verifiers an outside auditor runs with nothing else: the shared entry checker and the
+remote verifier behind ``python -m ledger verify``.
+
+May import: ``ledger.tlog``, the standard library and ``cryptography``.
+"""

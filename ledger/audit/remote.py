@@ -1,0 +1,215 @@
+"""Verify a live log over HTTP, using nothing but this package and the standard library.
+
+The auditor downloads every entry, rebuilds the hash chain and the tree, checks
+the signed checkpoint, compares every served tile with the rebuilt one, checks
+the server's own proofs against the rebuilt root and, given an earlier
+checkpoint it trusted, that the log only grew since.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.audit.verify import EntryVerifier, VerificationError, VerifyReport
+from ledger.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from ledger.tlog.jcs import canonicalize
+from ledger.tlog.merkle import ProofError, verify_consistency, verify_inclusion
+from ledger.tlog.note import NoteError, Verifier
+from ledger.tlog.tiles import GrowingTile, tile_path
+
+PAGE = 1000
+USER_AGENT = "credtrace-ledger-verifier/1"
+
+
+class RemoteError(VerificationError):
+    """The server could not be read, or served something that does not verify."""
+
+
+@dataclass
+class RemoteReport(VerifyReport):
+    proofs_checked: int = 0
+    consistent_with: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        data = super().as_json()
+        data["proofs_checked"] = self.proofs_checked
+        data["consistent_with_size"] = self.consistent_with
+        return data
+
+
+class Client:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        url = f"{self.base}/{path.lstrip('/')}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    data: bytes = response.read()
+                    return data
+            except urllib.error.HTTPError as exc:
+                if exc.code == 429 and attempt < 4:  # rate limited: back off and retry
+                    time.sleep(float(exc.headers.get("Retry-After") or 1))
+                    continue
+                raise RemoteError(f"GET {url} answered {exc.code}") from exc
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                raise RemoteError(f"GET {url} failed: {exc}") from exc
+        raise RemoteError(f"GET {url} kept being rate limited")
+
+    def text(self, path: str, params: dict[str, Any] | None = None) -> str:
+        return self.get(path, params).decode("utf-8")
+
+    def json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return json.loads(self.get(path, params))
+
+
+def _b64(text: str | None, what: str, index: int) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise RemoteError(f"{what} is not base64", index) from exc
+
+
+def verify_remote(
+    base_url: str,
+    key: str | None = None,
+    since_note: str | None = None,
+    spot_checks: int = 16,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[RemoteReport, str]:
+    """Verify the log at ``base_url``; returns the report and the verified checkpoint note."""
+    started = time.perf_counter()
+    client = Client(base_url)
+    served_key = client.text("/v1/ledger/key").strip()
+    try:
+        verifier = Verifier.parse(key or served_key)
+    except NoteError as exc:
+        raise RemoteError(f"verifier key: {exc}") from exc
+    if key and served_key != str(verifier):
+        raise RemoteError(f"the server presents key {served_key}, not the trusted {verifier}")
+    note = client.text("/checkpoint")
+    try:
+        checkpoint = open_checkpoint(note, verifier, verifier.name)
+    except CheckpointError as exc:
+        raise RemoteError(f"latest checkpoint: {exc}") from exc
+    since: Checkpoint | None = None
+    if since_note:
+        try:
+            since = open_checkpoint(since_note, verifier, verifier.name)
+        except CheckpointError as exc:
+            raise RemoteError(f"trusted earlier checkpoint: {exc}") from exc
+        if since.size > checkpoint.size:
+            raise RemoteError(
+                f"the log shrank: trusted size {since.size}, now serving {checkpoint.size}"
+            )
+
+    def check_tile(level: int, index: int, tile: GrowingTile) -> None:
+        served = client.get(tile_path(level, index))
+        if served != tile.hashes:
+            raise RemoteError(
+                f"served tile {level}/{index} differs from the entries", index << (8 * (level + 1))
+            )
+        report.tiles += 1
+
+    report = RemoteReport()
+    checker = EntryVerifier(verifier, verifier.name, check_tile, report=report)
+    size = checkpoint.size
+    position = 0
+    while position < size:
+        end = min(size, position + PAGE)
+        page = client.json("/v1/ledger/entries", {"start": position, "end": end})
+        rows = []
+        for item in page.get("entries", []):
+            index = int(item["index"])
+            leaf_input = _b64(item["leaf_input"], "leaf_input", index)
+            assert leaf_input is not None
+            payload = item.get("payload")
+            payload_bytes = (
+                None if item.get("redacted") or payload is None else canonicalize(payload)
+            )
+            rows.append((index, leaf_input, _b64(item.get("salt"), "salt", index), payload_bytes))
+        if since is not None and position < since.size <= end:
+            checker.add([r for r in rows if r[0] < since.size])
+            if checker.builder.root() != since.root:
+                raise RemoteError(
+                    f"the log was rewritten: root at size {since.size} "
+                    "is not the one trusted earlier",
+                    since.size - 1,
+                )
+            checker.add([r for r in rows if r[0] >= since.size])
+        else:
+            checker.add(rows)
+        if checker.size != end:
+            raise RemoteError("the server did not serve this entry", checker.size)
+        if progress:
+            progress(end - position)
+        position = end
+    checker.check_checkpoint(note)
+    for level, index, tile in checker.builder.partial_tiles():
+        served = client.get(tile_path(level, index, tile.width))
+        if served != tile.hashes:
+            raise RemoteError(f"served partial tile {level}/{index} differs from the entries")
+        report.tiles += 1
+    checker.finish()
+
+    # The server's proof API must agree with the tree the auditor rebuilt.
+    rng = random.Random()  # noqa: S311 - which proofs to spot-check need not be secret
+    for _ in range(min(spot_checks, size)):
+        index = rng.randrange(size)
+        proof = client.json("/v1/ledger/proof/inclusion", {"index": index, "tree_size": size})
+        try:
+            leaf_hash = base64.b64decode(proof["leaf_hash"])
+            verify_inclusion(
+                index,
+                size,
+                leaf_hash,
+                [base64.b64decode(h) for h in proof["audit_path"]],
+                checkpoint.root,
+            )
+        except (ProofError, KeyError, ValueError) as exc:
+            raise RemoteError(f"server's inclusion proof does not verify: {exc}", index) from exc
+        report.proofs_checked += 1
+    if since is not None and 0 < since.size < size:
+        proof = client.json("/v1/ledger/proof/consistency", {"first": since.size, "second": size})
+        try:
+            verify_consistency(
+                since.size,
+                size,
+                [base64.b64decode(h) for h in proof["consistency"]],
+                since.root,
+                checkpoint.root,
+            )
+        except (ProofError, KeyError, ValueError) as exc:
+            raise RemoteError(f"server's consistency proof does not verify: {exc}") from exc
+        report.proofs_checked += 1
+    if since is not None:
+        report.consistent_with = since.size
+    report.seconds = time.perf_counter() - started
+    return report, note
+
+
+def load_state(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
+def save_state(path: Path, note: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(note)
+    tmp.replace(path)

@@ -1,0 +1,266 @@
+"""Keeps the projections in step with the log, and rebuilds them from it.
+
+``Projector`` is the ledger's batch hook: it checks each record against the
+current state, stages its changes, and writes them in the append transaction.
+``replay`` rebuilds every projection from the ledger into fresh tables and
+compares them with the live ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, insert, select
+
+from ledger.records.kinds import RecordError, parse_record
+from ledger.records.state import (
+    ROW_KINDS,
+    AssumptionFailed,
+    ItemCheck,
+    Payload,
+    ProjectionState,
+    apply,
+    check,
+    clear_subject,
+    decode_payload,
+    prefetch,
+)
+from ledger.records.tables import ENTRY_COLUMN, LIVE, OWNER, Tables, fresh_tables, subject_keys
+from ledger.store.engine import driver_connection, write_transaction
+from ledger.store.log import EntryRejected, NewEntry, RetryBatch
+from ledger.tlog.envelope import match_envelope
+
+REPLAY_PREFIX = "replay_"
+CACHE_ROWS = 50_000  # projection rows kept between batches of one sequencer
+REPLAY_CHUNK = 20_000
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def record_date(time: str) -> dt.date:
+    """The calendar day in China (UTC+8) of an envelope time, for "not in the future" checks."""
+    day = dt.date(int(time[0:4]), int(time[5:7]), int(time[8:10]))
+    return day + dt.timedelta(days=1) if int(time[11:13]) >= 16 else day
+
+
+class Projector:
+    """The ledger batch hook for record rules and projections."""
+
+    def __init__(self, item_check: ItemCheck | None = None, tables: Tables = LIVE) -> None:
+        self.item_check = item_check
+        self.tables = tables
+        self._state: ProjectionState | None = None
+        self._cache: dict[str, dict[Any, Any]] | None = None
+        self._optimistic = False
+
+    def begin(self, conn: Connection, entries: Sequence[NewEntry], continuing: bool) -> None:
+        self._state = ProjectionState(conn, self.tables)
+        # Following its own batch, this sequencer assumes a newly declared batch is not
+        # stored yet rather than looking (nearly all are new); the primary key refuses
+        # one that is, and the ledger then runs the batch again with every lookup.
+        cache, self._cache = self._cache, None
+        self._optimistic = continuing and cache is not None
+        if self._optimistic and cache is not None:
+            # Rows read or written by earlier batches are still exact: no other writer came.
+            self._state.rows.update(cache)
+        self._payloads: dict[int, Payload | RecordError] = {}
+        records = []
+        for entry in entries:
+            if not entry.validated:  # not validated by the caller: validate here
+                try:
+                    parse_record(entry.kind, entry.payload)
+                except RecordError as exc:
+                    self._payloads[id(entry)] = exc
+                    continue
+            payload = decode_payload(entry.payload)
+            self._payloads[id(entry)] = payload
+            records.append((entry.kind, payload))
+        prefetch(self._state, records, assume_new_batches=self._optimistic)
+
+    def check(self, entry: NewEntry, index: int, time: str) -> None:
+        assert self._state is not None
+        payload = self._payloads[id(entry)]
+        if isinstance(payload, RecordError):
+            raise EntryRejected(str(payload), field=payload.field)
+        try:
+            check(self._state, entry.kind, payload, time, self.item_check)
+        except RecordError as exc:
+            raise EntryRejected(str(exc), field=exc.field) from exc
+        except AssumptionFailed as exc:
+            raise RetryBatch(str(exc)) from exc
+        apply(self._state, index, time, entry.kind, payload, entry.subject)
+
+    def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
+        assert self._state is not None
+        try:
+            self._state.flush()
+        except conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if self._optimistic:
+                raise RetryBatch("a batch assumed new is already stored") from exc
+            raise
+        state, self._state = self._state, None
+        for target in redacted:
+            rebuild_subject_of(conn, self.tables, target)
+        # Kept for the next batch unless a rebuild changed rows behind it.
+        self._cache = None if redacted else state.kept(CACHE_ROWS)
+
+
+def subject_entries(conn: Connection, subject: str, tables: Tables = LIVE) -> list[int]:
+    """The entries of ``subject`` in log order: every one not redacted, perhaps some that are."""
+    family, values = subject_keys(subject)
+    found: set[int] = set()
+    for name, (owner, columns) in OWNER.items():
+        if owner != family:
+            continue
+        table = tables[name]
+        column = table.c[ENTRY_COLUMN[name]]
+        where = [table.c[c] == v for c, v in zip(columns, values, strict=True)]
+        found.update(i for (i,) in conn.execute(select(column).where(*where)) if i is not None)
+    listed = tables["proj_subject_entries"]
+    found.update(
+        i for (i,) in conn.execute(select(listed.c.idx).where(listed.c.subject == subject))
+    )
+    return sorted(found)
+
+
+def _stored(conn: Connection, index: int) -> tuple[bytes, bytes | None]:
+    q = "?" if conn.dialect.name == "sqlite" else "%s"
+    row = conn.exec_driver_sql(
+        f"SELECT leaf_input, payload FROM ledger_entries WHERE idx = {q}", (index,)
+    ).one()
+    return bytes(row[0]), None if row[1] is None else bytes(row[1])
+
+
+def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
+    """After a redaction: rebuild the rows of the redacted entry's subject from the log."""
+    leaf_input, _ = _stored(conn, target)
+    envelope = match_envelope(leaf_input)
+    assert envelope is not None
+    subject = json.loads(envelope["subject"])
+    entries = subject_entries(conn, subject, tables)
+    clear_subject(conn, tables, subject)
+    state = ProjectionState(conn, tables)
+    for index in entries:
+        leaf, payload = _stored(conn, index)
+        if payload is None:
+            continue
+        m = match_envelope(leaf)
+        assert m is not None
+        kind = m["kind"].decode()
+        apply(state, index, m["time"].decode(), kind, decode_payload(payload), subject)
+    state.subject_entries = []  # already indexed
+    state.flush()
+
+
+@dataclass
+class ReplayReport:
+    entries: int = 0
+    redacted: int = 0
+    differences: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "redacted": self.redacted,
+            "equal": self.equal,
+            "differences": self.differences,
+            "examples": self.examples,
+            "applied": self.applied,
+        }
+
+
+def _replay_into(
+    conn: Connection, tables: Tables, size: int, progress: Callable[[int], object] | None
+) -> ReplayReport:
+    report = ReplayReport()
+    raw = driver_connection(conn)
+    q = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        "SELECT idx, leaf_input, payload FROM ledger_entries "
+        f"WHERE idx >= {q} AND idx < {q} ORDER BY idx"
+    )
+    for start in range(0, size, REPLAY_CHUNK):
+        cursor = raw.cursor()
+        cursor.execute(sql, (start, min(size, start + REPLAY_CHUNK)))
+        rows = cursor.fetchall()
+        cursor.close()
+        state = ProjectionState(conn, tables)
+        parsed = []
+        for idx, leaf_input, payload in rows:
+            m = match_envelope(bytes(leaf_input))
+            assert m is not None
+            kind, subject, time = m["kind"].decode(), json.loads(m["subject"]), m["time"].decode()
+            if payload is None:
+                report.redacted += 1
+                if kind not in ROW_KINDS:  # as when it was applied (apply lists it)
+                    state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
+                continue
+            parsed.append((int(idx), time, subject, kind, decode_payload(bytes(payload))))
+        prefetch(state, [(kind, record) for _, _, _, kind, record in parsed])
+        for idx, time, subject, kind, record in parsed:
+            apply(state, idx, time, kind, record, subject)
+        state.flush()
+        report.entries += len(rows)
+        if progress:
+            progress(len(rows))
+    return report
+
+
+def _compare(conn: Connection, live: Tables, rebuilt: Tables, report: ReplayReport) -> None:
+    for name in live.names():
+        a, b = live[name], rebuilt[name]
+        order = [c.name for c in a.primary_key.columns]
+        left = conn.execute(select(a).order_by(*(a.c[c] for c in order))).all()
+        right = conn.execute(select(b).order_by(*(b.c[c] for c in order))).all()
+        if [tuple(r) for r in left] != [tuple(r) for r in right]:
+            only_live = set(map(tuple, left)) - set(map(tuple, right))
+            only_rebuilt = set(map(tuple, right)) - set(map(tuple, left))
+            report.differences[name] = len(only_live) + len(only_rebuilt)
+            for row in sorted(only_live, key=repr)[:2]:
+                report.examples.append(f"{name}: live has {row}")
+            for row in sorted(only_rebuilt, key=repr)[:2]:
+                report.examples.append(f"{name}: replay has {row}")
+
+
+def replay(
+    engine: Engine,
+    *,
+    apply_result: bool = False,
+    progress: Callable[[int], object] | None = None,
+) -> ReplayReport:
+    """Rebuild every projection from the ledger into fresh tables and compare with the live ones.
+
+    With ``apply_result`` the live tables are replaced by the rebuilt ones, under
+    the write lock, in one transaction.
+    """
+    meta, rebuilt = fresh_tables(REPLAY_PREFIX)
+    with write_transaction(engine) as conn:
+        _drop(conn, meta)
+        meta.create_all(conn)
+        size = conn.exec_driver_sql("SELECT max(size) FROM ledger_checkpoints").scalar() or 0
+        report = _replay_into(conn, rebuilt, int(size), progress)
+        _compare(conn, LIVE, rebuilt, report)
+        if apply_result and not report.equal:
+            for name in LIVE.names():
+                conn.execute(LIVE[name].delete())
+                conn.execute(
+                    insert(LIVE[name]).from_select(
+                        [c.name for c in rebuilt[name].columns], select(rebuilt[name])
+                    )
+                )
+            report.applied = True
+        _drop(conn, meta)
+    return report
+
+
+def _drop(conn: Connection, meta: MetaData) -> None:
+    meta.drop_all(conn, checkfirst=True)

@@ -1,0 +1,119 @@
+"""Engines, connection settings, migrations and the sequencer's write transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_PAGE_SIZE = 32768
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+WRITE_OPTION = "ledger_write"
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite:///`` URLs and pick this app's drivers."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+pysqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver; transactions are begun explicitly below so that
+        # writers can take the write lock up front (BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # only effective on a new file
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not only a crash
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA wal_autocheckpoint=4000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    # A schema can be chosen in the URL: ?options=-csearch_path%3Dname
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the ledger's tables to the latest revision (idempotent)."""
+    run_migrations(engine, "ledger.store:migrations", "ledger")
+
+
+def run_migrations(engine: Engine, script_location: str, name: str) -> None:
+    """Upgrade one Alembic environment to head, safely when several processes start at once.
+
+    SQLite takes the write lock up front; PostgreSQL serialises on an advisory lock
+    scoped to the schema and ``name``.
+    """
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    lock = f"hashtext(current_schema() || '.{name}')"
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+        postgres = not is_sqlite(engine)
+        if postgres:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({lock})")
+            conn.commit()
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            if postgres:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock})")
+                conn.commit()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the ledger's single-writer lock until it ends."""
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        if not is_sqlite(engine):
+            conn.exec_driver_sql("SELECT id FROM ledger_lock WHERE id = 1 FOR UPDATE")
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A consistent snapshot for reads that span several queries."""
+    with engine.connect() as conn, conn.begin():
+        if not is_sqlite(engine):
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield conn
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The DBAPI connection underneath, for executemany/COPY on the hot paths."""
+    return conn.connection.driver_connection

@@ -1,0 +1,147 @@
+"""The append service: group commit for concurrent writers.
+
+Writers hand entries to one sequencer thread. While a batch is being committed,
+new requests queue up, and the next transaction takes all of them: many writers
+share one transaction, one fsync and one signed checkpoint, and each gets back
+its index, leaf hash, the checkpoint and its inclusion proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ledger.store.log import EntryRejected, Ledger, NewEntry, SignedCheckpoint
+from ledger.tlog.checkpoint import format_tlog_proof
+
+DEFAULT_MAX_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a writer gets once its entry is committed."""
+
+    index: int
+    leaf_hash: bytes
+    checkpoint: SignedCheckpoint
+    audit_path: list[bytes]
+    repeated: bool = False  # a retry: the entry was appended by an earlier request
+
+    @property
+    def tlog_proof(self) -> str:
+        return format_tlog_proof(self.index, self.audit_path, self.checkpoint.note)
+
+
+class ServiceClosed(RuntimeError):
+    """The append service is shut down and takes no more entries."""
+
+
+_STOP = object()
+
+
+class AppendService:
+    def __init__(self, ledger: Ledger, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        self.ledger = ledger
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[NewEntry, Future[Receipt]] | object] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._start_lock = threading.Lock()
+        self.batches = 0
+        self.appended = 0
+
+    def start(self) -> AppendService:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ledger-sequencer", daemon=True
+                )
+                self._thread.start()
+        return self
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking entries; everything already queued is still committed."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, entry: NewEntry) -> Future[Receipt]:
+        if self._closed:
+            raise ServiceClosed("the append service is closed")
+        self.start()
+        future: Future[Receipt] = Future()
+        self._queue.put((entry, future))
+        return future
+
+    def append(self, entry: NewEntry, timeout: float | None = 60.0) -> Receipt:
+        """Append one entry and wait until it is committed with its proof."""
+        return self.submit(entry).result(timeout)
+
+    async def append_async(self, entry: NewEntry) -> Receipt:
+        return await asyncio.wrap_future(self.submit(entry))
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)  # type: ignore[arg-type]
+
+    def _commit(self, batch: list[tuple[NewEntry, Future[Receipt]]]) -> None:
+        live = [(entry, future) for entry, future in batch if future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            result = self.ledger.append([entry for entry, _ in live])
+        except BaseException as exc:
+            for _, future in live:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        checkpoint = result.checkpoint
+        for position, (_, future) in enumerate(live):
+            index = result.indices[position]
+            if index is None:
+                future.set_exception(
+                    result.rejected.get(position) or EntryRejected("entry refused")
+                )
+                continue
+            try:
+                if position in result.repeated:
+                    future.set_result(self._first_receipt(index))
+                    continue
+                assert checkpoint is not None
+                leaf_hash = result.leaf_hashes[index - result.first_index]
+                # Proofs come from the tiles the sequencer has just cached: no reads.
+                path = self.ledger.inclusion_proof(index, checkpoint.size)
+            except BaseException as exc:  # the entry is committed; report, do not lose it
+                future.set_exception(exc)
+                continue
+            self.appended += 1
+            future.set_result(Receipt(index, leaf_hash, checkpoint, path))
+
+    def _first_receipt(self, index: int) -> Receipt:
+        """The receipt the first request got: its entry, under its batch's checkpoint."""
+        checkpoint = self.ledger.first_checkpoint_covering(index)
+        stored = self.ledger.entry(index)
+        assert checkpoint is not None and stored is not None
+        path = self.ledger.inclusion_proof(index, checkpoint.size)
+        return Receipt(index, stored.leaf_hash, checkpoint, path, repeated=True)

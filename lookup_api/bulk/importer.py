@@ -1,0 +1,112 @@
+"""``credtrace import FILE.jsonl``: stream records into the ledger, validated, in batches.
+
+Each line is ``{"kind": ..., "payload": {...}[, "time": "...Z"]}``. Every batch is
+one transaction with its own checkpoint. A refused line (bad JSON, a schema
+error, a broken rule) is reported with its line number and reason; with
+``strict`` a batch holding any refused line is not written at all. Parsing and
+validation run in a second process while this one sequences (see pipeline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ledger.store.log import Ledger, NewEntry
+from lookup_api.bulk.pipeline import BULK_BATCH, CHUNK, Chunk, Pipeline, batched, collector_paused
+
+KEPT_EXAMPLES = 20
+
+
+@dataclass
+class Rejection:
+    line: int
+    field: str | None
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "reason": self.reason}
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    imported: int = 0
+    rejected: int = 0
+    batches: int = 0
+    skipped_batches: int = 0  # strict mode: batches not written because of a refused line
+    first_index: int | None = None
+    last_index: int | None = None
+    examples: list[Rejection] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "imported": self.imported,
+            "rejected": self.rejected,
+            "batches": self.batches,
+            "skipped_batches": self.skipped_batches,
+            "first_index": self.first_index,
+            "last_index": self.last_index,
+            "examples": [r.as_json() for r in self.examples],
+        }
+
+
+def import_records(
+    ledger: Ledger,
+    path: Path,
+    *,
+    actor: str = "system:import",
+    batch_size: int = BULK_BATCH,
+    strict: bool = False,
+    report_to: IO[str] | None = None,
+    on_bytes: Callable[[int], object] | None = None,
+) -> ImportReport:
+    report = ImportReport()
+    refused_lines: set[int] = set()  # strict mode only needs those not yet written
+
+    def reject(rejection: Rejection) -> None:
+        report.rejected += 1
+        if len(report.examples) < KEPT_EXAMPLES:
+            report.examples.append(rejection)
+        if report_to is not None:
+            report_to.write(json.dumps(rejection.as_json(), ensure_ascii=False) + "\n")
+
+    def on_chunk(chunk: Chunk) -> None:
+        report.lines += len(chunk.entries) + len(chunk.refusals)
+        for line, field_name, reason in chunk.refusals:
+            reject(Rejection(line, field_name, reason))
+            if strict:
+                refused_lines.add(line)
+        if on_bytes:
+            on_bytes(chunk.bytes_read)
+
+    def commit(batch: list[tuple[int, NewEntry]]) -> None:
+        first_line, last_line = batch[0][0], batch[-1][0]
+        if strict and any(first_line <= line <= last_line for line in refused_lines):
+            report.skipped_batches += 1
+            return
+        result = ledger.append(
+            [entry for _, entry in batch], index_leaves=False, all_or_nothing=strict
+        )
+        for position, why in sorted(result.rejected.items()):
+            reason = str(why).removeprefix(f"{why.field}: ") if why.field else str(why)
+            reject(Rejection(batch[position][0], why.field, reason))
+        if result.leaf_hashes:
+            report.batches += 1
+            report.imported += len(result.leaf_hashes)
+            if report.first_index is None:
+                report.first_index = result.first_index
+            report.last_index = result.first_index + len(result.leaf_hashes) - 1
+        elif result.rejected:
+            report.skipped_batches += 1
+
+    pipeline = Pipeline("file", str(path), actor, ahead=batch_size + CHUNK)
+    with collector_paused():
+        for batch in batched(iter(pipeline), batch_size, on_chunk):
+            commit(batch)
+    # The leaf-hash index catches up lazily (the service does it in the background).
+    return report

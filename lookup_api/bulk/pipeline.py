@@ -1,0 +1,239 @@
+"""Bulk pipelines: one process parses and validates, this one sequences and projects.
+
+The sequencer (hash chain, tree, projections) is inherently serial; parsing and
+schema validation are not. A worker process does the latter and hands over
+ready entries in chunks through a bounded queue, so both cores work and memory
+stays flat however long the input is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import multiprocessing
+import pickle
+import queue as queue_module
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ledger.records.kinds import RecordError, parse_record
+from ledger.records.projector import record_date
+from ledger.store.log import NewEntry, trusted_entry
+from ledger.tlog.envelope import EnvelopeError, check_time, json_label, now_time
+
+CHUNK = 2_000
+PIPE_BYTES = 1 << 20
+AHEAD = 16_000
+# Records per transaction of the bulk jobs (import, seed): each commit rewrites every page
+# its randomly keyed rows touch, so fewer, larger commits cost less.
+BULK_BATCH = 50_000  # entries the worker may prepare ahead of the sequencer, by default
+
+# line, kind, subject, payload, actor, time, subject as a JSON string
+Prepared = tuple[int, str, str, bytes, str, str | None, bytes]
+Refusal = tuple[int, str | None, str]  # line, field, reason
+
+
+@dataclass
+class Chunk:
+    entries: list[Prepared]
+    refusals: list[Refusal]
+    bytes_read: int = 0
+
+
+class PipelineError(RuntimeError):
+    """The worker process failed; the message carries its traceback."""
+
+
+def _prepare(  # noqa: PLR0917 - one record's fields, as they come
+    line_no: int, kind: str, payload: Any, actor: str, time: str | None, chunk: Chunk
+) -> None:
+    """Validate one record (payload as a dict or as raw JSON) into a ready entry or a refusal."""
+    try:
+        if time is not None:
+            check_time(time)
+        parsed = parse_record(kind, payload, today=record_date(time or now_time()))
+    except RecordError as exc:
+        chunk.refusals.append((line_no, exc.field, exc.reason))
+        return
+    except EnvelopeError as exc:
+        chunk.refusals.append((line_no, "time", str(exc)))
+        return
+    if kind == "entry.redacted":  # a redaction names its target: it goes through the API
+        chunk.refusals.append((line_no, "kind", "entry.redacted cannot be imported; use the API"))
+        return
+    chunk.entries.append(
+        (line_no, kind, parsed.subject, parsed.payload, actor, time, json_label(parsed.subject))
+    )
+
+
+class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
+    kind: str
+    payload: msgspec.Raw
+    time: str | None = None
+
+
+_decode_line = msgspec.json.Decoder(ImportLine).decode
+
+
+def parse_line(line_no: int, line: bytes, actor: str, chunk: Chunk) -> None:
+    """One import line: ``{"kind", "payload"[, "time"]}``; refusals name the line and field."""
+    try:
+        item = _decode_line(line)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        field = message.split("`")[1].removeprefix("$.") if "`" in message else None
+        chunk.refusals.append((line_no, field, message.split(" - at ", maxsplit=1)[0]))
+        return
+    except msgspec.DecodeError as exc:
+        chunk.refusals.append((line_no, None, f"not JSON: {exc}"))
+        return
+    raw = bytes(item.payload)
+    if not raw.startswith(b"{"):
+        chunk.refusals.append((line_no, "payload", "payload must be a JSON object"))
+        return
+    _prepare(line_no, item.kind, raw, actor, item.time, chunk)
+
+
+def _file_chunks(path: str, actor: str) -> Iterator[Chunk]:
+    chunk = Chunk([], [])
+    with open(path, "rb") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            chunk.bytes_read += len(line)
+            if line.strip():
+                parse_line(line_no, line, actor, chunk)
+            if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
+                yield chunk
+                chunk = Chunk([], [])
+    yield chunk
+
+
+def _seed_chunks(enterprises: int, seed: int, actor: str, out: dict[str, Any]) -> Iterator[Chunk]:
+    from lookup_api.bulk.seed import Generator
+
+    generator = Generator(enterprises, seed)
+    chunk = Chunk([], [])
+    for n, (kind, payload, time) in enumerate(generator.records(), start=1):
+        _prepare(n, kind, payload, actor, time, chunk)
+        if len(chunk.entries) >= CHUNK:
+            yield chunk
+            chunk = Chunk([], [])
+    yield chunk
+    out["summary"] = generator.summary
+
+
+def _worker(out: Any, source: str, args: tuple[Any, ...]) -> None:
+    extra: dict[str, Any] = {}
+    try:
+        if source == "file":
+            chunks = _file_chunks(str(args[0]), str(args[1]))
+        else:
+            chunks = _seed_chunks(int(args[0]), int(args[1]), str(args[2]), extra)
+        for chunk in chunks:
+            # Pickled here, ahead of time: the queue's feeder thread would only pickle
+            # each chunk when the previous one has been taken.
+            out.put(("chunk", pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)))
+        out.put(("done", extra))
+    except BaseException:  # report every failure to the parent, then stop
+        out.put(("error", traceback.format_exc()))
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let a whole chunk fit in the pipe (Linux): with the default 64 KiB a chunk takes
+    a dozen sleep-and-wake round trips between the two processes, each one slow on a VM."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    with contextlib.suppress(OSError):  # above fs.pipe-max-size: the default still works
+        fcntl.fcntl(fd, set_size, PIPE_BYTES)
+
+
+class Pipeline:
+    """Runs a producer in a worker process; iterate to get its chunks in order."""
+
+    def __init__(self, source: str, *args: Any, ahead: int = AHEAD) -> None:
+        """``ahead``: how many entries the worker may have ready; the sequencer's batch
+        size and a margin, so that the worker keeps working while a batch is written."""
+        context = multiprocessing.get_context("spawn")
+        queue: Any = context.Queue(max(2, -(-ahead // CHUNK)))
+        _widen_pipe(queue._writer.fileno())  # the queue's pipe (private, but stable since 3.4)
+        self._queue = queue
+        self._process = context.Process(
+            target=_worker, args=(self._queue, source, args), daemon=True
+        )
+        self.extra: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[Chunk]:
+        self._process.start()
+        try:
+            while True:
+                try:
+                    tag, value = self._queue.get(timeout=5)
+                except queue_module.Empty:
+                    if not self._process.is_alive():
+                        raise PipelineError("the worker process died") from None
+                    continue
+                if tag == "chunk":
+                    yield pickle.loads(value)  # noqa: S301 - our own worker's chunk
+                elif tag == "done":
+                    self.extra = value
+                    return
+                else:
+                    raise PipelineError(f"the worker process failed:\n{value}")
+        finally:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join(10)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a bulk job.
+
+    A bulk job allocates millions of short-lived objects that form no cycles, and
+    the collector's passes over them (and over the long-lived row cache) cost about
+    a tenth of the run. Reference counting still frees everything as it goes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def entries_of(chunk: Chunk) -> list[tuple[int, NewEntry]]:
+    actors: dict[str, bytes] = {}
+    out = []
+    for line, kind, subject, payload, actor, time, subject_json in chunk.entries:
+        actor_json = actors.get(actor) or actors.setdefault(actor, json_label(actor))
+        entry = trusted_entry(kind, subject, payload, actor, time, subject_json, actor_json)
+        out.append((line, entry))
+    return out
+
+
+def batched(
+    chunks: Iterator[Chunk], size: int, on_chunk: Callable[[Chunk], None]
+) -> Iterator[list[tuple[int, NewEntry]]]:
+    """Regroup the worker's chunks into batches of ``size`` entries.
+
+    A large first batch is cut to a fifth, so that sequencing starts while the worker
+    is still filling its read-ahead.
+    """
+    batch: list[tuple[int, NewEntry]] = []
+    want = size // 5 if size >= 10 * CHUNK else size
+    for chunk in chunks:
+        on_chunk(chunk)
+        batch.extend(entries_of(chunk))
+        while len(batch) >= want:
+            yield batch[:want]
+            batch = batch[want:]
+            want = size
+    if batch:
+        yield batch

@@ -1,0 +1,63 @@
+"""The long-lived objects a running service needs, built once from settings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from credit.catalogue import violation_item_check
+from ledger.records.projector import Projector
+from ledger.store.engine import create_db_engine, migrate
+from ledger.store.keys import load_or_create_signer
+from ledger.store.log import Ledger
+from ledger.store.service import AppendService
+from lookup_api.auth import KeyStore
+from lookup_api.auth import migrate as migrate_app
+from lookup_api.settings import Settings
+
+LEAF_INDEX_STEP = 16_384  # entries per transaction, so appends never wait long
+
+
+def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
+    """Migrate, load (or create) the signing key and open the log with its projections."""
+    engine = engine or create_db_engine(settings.ledger.database_url)
+    migrate(engine)
+    migrate_app(engine)
+    signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
+    return Ledger(engine, signer, settings.ledger.origin, hooks=[Projector(violation_item_check())])
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    ledger: Ledger
+    appender: AppendService
+    keys: KeyStore
+    stop: threading.Event
+    indexer: threading.Thread
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        ledger = open_ledger(settings)
+        engine = ledger.engine
+        appender = AppendService(ledger, max_batch=settings.max_append_batch)
+        # Bulk imports leave the leaf-hash index behind; fill it in small steps, off the
+        # request path (a proof by leaf hash catches up on its own if asked first).
+        stop = threading.Event()
+        indexer = threading.Thread(
+            target=ledger.catch_up_leaf_index,
+            kwargs={"chunk": LEAF_INDEX_STEP, "stop": stop},
+            name="leaf-index",
+            daemon=True,
+        )
+        indexer.start()
+        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.indexer.join(30)
+        self.appender.close()
+        self.engine.dispose()
