@@ -60,7 +60,7 @@ def db_url(
 ) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.store.engine'}"
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     if pg_admin is None:
         pytest.skip("PostgreSQL not configured (CREDTRACE_TEST_DATABASE_URL)")
@@ -76,7 +76,7 @@ def db_url(
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.store.engine'}"
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
 @pytest.fixture

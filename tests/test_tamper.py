@@ -23,7 +23,7 @@ SIZE = 700  # two full level-0 tiles and a partial one
 
 @pytest.fixture
 def built(tmp_path: Path, signer: Signer) -> tuple[Path, Signer]:
-    path = tmp_path / "ledger.store.engine"
+    path = tmp_path / "ledger.db"
     engine = create_db_engine(f"sqlite:///{path}")
     migrate(engine)
     ledger = Ledger(engine, signer, ORIGIN)
