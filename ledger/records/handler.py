@@ -123,11 +123,14 @@ class New:
     def field(self) -> str:
         return self.fields[-1]
 
+    def key(self, record: Payload) -> Key:
+        return tuple([record[f] for f in self.fields])
+
     def keys(self, record: Payload) -> Iterable[Key]:
-        return (tuple(record[f] for f in self.fields),)
+        return (self.key(record),)
 
     def require(self, state: ProjectionState, record: Payload) -> None:
-        row = state.get(self.table, tuple(record[f] for f in self.fields))
+        row = state.get(self.table, self.key(record))
         if row is not None and (self.marker is None or row[self.marker] is not None):
             raise RecordError(self.refused(record, row), self.field)
 

@@ -82,11 +82,14 @@ def _nfc(value: str) -> str:
 
 
 def _clean_text(value: str, field: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise RecordError("is not valid Unicode (lone surrogate)", field) from exc
-    value = _nfc(value)
+    if value.isascii():  # most identifiers and codes: no surrogates, nothing to normalise
+        value = value.strip()
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RecordError("is not valid Unicode (lone surrogate)", field) from exc
+        value = _nfc(value)
     if not value:
         raise RecordError("must not be blank", field)
     if _CONTROL.search(value):

@@ -140,7 +140,7 @@ class ProjectionState:
     def load(self, name: str, keys: Iterable[Key]) -> None:
         """Fetch the rows for ``keys`` not already known, a chunk of keys per query."""
         known = self.rows[name]
-        missing = sorted({key for key in keys if key not in known})
+        missing = [key for key in set(keys) if key not in known]
         if not missing:
             return
         shape = _shape(self.tables[name])
