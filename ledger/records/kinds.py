@@ -63,6 +63,14 @@ class RecordError(ValueError):
         self.reason = message
 
 
+class UnknownKind(RecordError):
+    """A kind with no schema or no handler: refused, never passed over."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"unknown record kind {kind!r}; known: {', '.join(KINDS)}", "kind")
+        self.kind = kind
+
+
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -74,11 +82,14 @@ def _nfc(value: str) -> str:
 
 
 def _clean_text(value: str, field: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise RecordError("is not valid Unicode (lone surrogate)", field) from exc
-    value = _nfc(value)
+    if value.isascii():  # most identifiers and codes: no surrogates, nothing to normalise
+        value = value.strip()
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RecordError("is not valid Unicode (lone surrogate)", field) from exc
+        value = _nfc(value)
     if not value:
         raise RecordError("must not be blank", field)
     if _CONTROL.search(value):
@@ -464,7 +475,7 @@ def _field_of(message: str) -> str | None:
 def parse_record(kind: str, payload: Any, today: dt.date | None = None) -> ParsedRecord:
     """Validate ``payload`` (a JSON object, or its bytes) as a ``kind`` record."""
     if kind not in RECORD_TYPES:
-        raise RecordError(f"unknown record kind {kind!r}; known: {', '.join(KINDS)}", "kind")
+        raise UnknownKind(kind)
     try:
         if isinstance(payload, bytes | bytearray | memoryview | str):
             record = _decoders[kind].decode(payload)

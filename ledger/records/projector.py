@@ -16,18 +16,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, insert, select
 
+from ledger.records.handler import ItemCheck
+from ledger.records.handlers import apply, check, handler_of, prefetch
 from ledger.records.kinds import RecordError, parse_record
 from ledger.records.state import (
-    ROW_KINDS,
     AssumptionFailed,
-    ItemCheck,
     Payload,
     ProjectionState,
-    apply,
-    check,
     clear_subject,
     decode_payload,
-    prefetch,
 )
 from ledger.records.tables import ENTRY_COLUMN, LIVE, OWNER, Tables, fresh_tables, subject_keys
 from ledger.store.engine import driver_connection, write_transaction
@@ -58,9 +55,9 @@ class Projector:
 
     def begin(self, conn: Connection, entries: Sequence[NewEntry], continuing: bool) -> None:
         self._state = ProjectionState(conn, self.tables)
-        # Following its own batch, this sequencer assumes a newly declared batch is not
-        # stored yet rather than looking (nearly all are new); the primary key refuses
-        # one that is, and the ledger then runs the batch again with every lookup.
+        # Following its own batch, this sequencer assumes a newly filed or declared row
+        # is not stored yet rather than looking (nearly all are new); the primary key
+        # refuses one that is, and the ledger then runs the batch again with every lookup.
         cache, self._cache = self._cache, None
         self._optimistic = continuing and cache is not None
         if self._optimistic and cache is not None:
@@ -78,7 +75,7 @@ class Projector:
             payload = decode_payload(entry.payload)
             self._payloads[id(entry)] = payload
             records.append((entry.kind, payload))
-        prefetch(self._state, records, assume_new_batches=self._optimistic)
+        prefetch(self._state, records, assume_new=self._optimistic)
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         assert self._state is not None
@@ -201,7 +198,7 @@ def _replay_into(
             kind, subject, time = m["kind"].decode(), json.loads(m["subject"]), m["time"].decode()
             if payload is None:
                 report.redacted += 1
-                if kind not in ROW_KINDS:  # as when it was applied (apply lists it)
+                if not handler_of(kind).owns_row:  # as when it was applied (apply lists it)
                     state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
                 continue
             parsed.append((int(idx), time, subject, kind, decode_payload(bytes(payload))))

@@ -1,18 +1,15 @@
-"""Current state: cross-record rules and one apply function per record kind.
+"""Current state in memory: the projection rows one batch touches.
 
-``ProjectionState`` holds the rows a batch touches in memory (loaded in a few
-queries up front), lets the rules read them and the apply functions change
-them, and writes every changed row back in one upsert per table. The same
-apply functions serve live appends and ``replay``; replay only skips the
-rules, since what is in the ledger was already accepted.
+``ProjectionState`` holds the rows a batch touches (loaded in a few queries up
+front), lets the handlers' rules read them and their apply functions change
+them, and writes every changed row back in one upsert per table. The handlers
+(``ledger.records.handlers``) say what each kind reads and writes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
@@ -22,7 +19,6 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, Table, delete
 
-from ledger.records.kinds import RecordError
 from ledger.records.tables import LIVE, OWNER, Tables, subject_keys
 
 Row = dict[str, Any]
@@ -39,20 +35,11 @@ def decode_payload(payload: bytes) -> Payload:
 
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 Key = tuple[Any, ...]
-BLACKLIST_WAIT = dt.timedelta(days=30)  # 20 days of notice and 10 of defence
 _CHUNK = 500
 
 
 class AssumptionFailed(Exception):
     """A rule would refuse a record because of a row that was assumed absent."""
-
-
-ItemCheck = Callable[[str], str | None]
-"""Returns why a violation item is refused (not in the active catalogue), or None."""
-
-
-def _time(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
 def _pk(table: Table) -> tuple[str, ...]:
@@ -105,20 +92,6 @@ def _shape(table: Table) -> _Shape:
     return _Shape(table.name, columns, pk, key_of, values_getter)
 
 
-# Tables the rules and apply functions read back; the others are only ever written.
-READ_TABLES = frozenset(
-    {
-        "proj_enterprises",
-        "proj_products",
-        "proj_batches",
-        "proj_violations",
-        "proj_complaints",
-        "proj_recalls",
-        "proj_repairs",
-    }
-)
-
-
 def _load_queries(shape: _Shape, keys: list[Key], sqlite: bool) -> Iterator[tuple[str, list[Any]]]:
     """SELECTs that fetch the rows with these primary keys."""
     columns = ", ".join(shape.columns)
@@ -167,7 +140,7 @@ class ProjectionState:
     def load(self, name: str, keys: Iterable[Key]) -> None:
         """Fetch the rows for ``keys`` not already known, a chunk of keys per query."""
         known = self.rows[name]
-        missing = sorted({key for key in keys if key not in known})
+        missing = [key for key in set(keys) if key not in known]
         if not missing:
             return
         shape = _shape(self.tables[name])
@@ -217,7 +190,7 @@ class ProjectionState:
         rows[key] = row
 
     def insert(self, name: str, row: Row) -> None:
-        """Stage a new row of a table that is only ever written (not in READ_TABLES)."""
+        """Stage a new row of a table that is only ever written, never read back."""
         self.inserts[name].append(row)
 
     def flush(self) -> None:
@@ -260,8 +233,11 @@ class ProjectionState:
             cursor.close()
 
     def kept(self, limit: int) -> dict[str, dict[Key, Row | None]]:
-        """The rows worth keeping for the next batch: those read back, the newest ``limit``."""
-        kept = {name: rows for name, rows in self.rows.items() if name in READ_TABLES}
+        """The rows worth keeping for the next batch, the newest ``limit``.
+
+        Only tables that are read back hold rows here (``insert`` stages the others).
+        """
+        kept = dict(self.rows)
         for name, keys in self.assumed.items():
             rows = kept[name]
             for key in keys:
@@ -277,545 +253,6 @@ class ProjectionState:
                 del rows[key]
             excess -= drop
         return kept
-
-
-# --- what each kind references, to load a batch's rows up front --------------------
-
-
-def prefetch(
-    state: ProjectionState,
-    records: Sequence[tuple[str, Payload]],
-    *,
-    assume_new_batches: bool = False,
-) -> None:
-    """Load the rows these records' rules and changes need, a few queries per table.
-
-    With ``assume_new_batches`` the batches being declared are taken to be absent
-    unless known (the caller must then let the primary key catch one that is not).
-    """
-    enterprises: set[Key] = set()
-    products: set[Key] = set()
-    batches: set[Key] = set()
-    declared: set[Key] = set()
-    entries: dict[str, set[Key]] = defaultdict(set)
-    for kind, record in records:
-        # The two kinds that make up most of a bulk import first, by hand.
-        if kind == "inspection.result":
-            batches.add((record["gtin"], record["batch"]))
-            if body := record.get("body_uscc"):
-                enterprises.add((body,))
-            continue
-        if kind == "batch.declared":
-            products.add((record["gtin"],))
-            enterprises.add((record["declarant_uscc"],))
-            declared.add((record["gtin"], record["batch"]))
-            continue
-        for name in ("uscc", "owner_uscc", "declarant_uscc", "body_uscc"):
-            value = record.get(name)
-            if value:
-                enterprises.add((value,))
-        gtin = record.get("gtin")
-        if gtin:
-            products.add((gtin,))
-            if kind == "recall.issued":
-                batches.update((gtin, b) for b in record["batches"])
-            batch = record.get("batch")
-            if batch:
-                batches.add((gtin, batch))
-        target = _REFERENCED.get(kind)
-        if target:
-            entries[target[0]].add((record[target[1]],))
-    state.load("proj_enterprises", enterprises)
-    state.load("proj_products", products)
-    if assume_new_batches:
-        # Declared here, so also not looked up for the inspections that follow them.
-        state.load("proj_batches", batches - declared)
-        state.assume_absent("proj_batches", declared)
-    else:
-        state.load("proj_batches", batches | declared)
-    for name, keys in entries.items():
-        state.load(name, keys)
-
-
-_REFERENCED: dict[str, tuple[str, str]] = {
-    "violation.revoked": ("proj_violations", "entry"),
-    "complaint.verified": ("proj_complaints", "entry"),
-    "recall.closed": ("proj_recalls", "entry"),
-    "credit.repair_decided": ("proj_repairs", "request"),
-}
-
-
-# --- rules --------------------------------------------------------------------------
-
-
-def _enterprise(state: ProjectionState, uscc: str, field: str, *, active: bool = True) -> Row:
-    row = state.get("proj_enterprises", (uscc,))
-    if row is None:
-        raise RecordError(f"enterprise {uscc} is not filed", field)
-    if active and row["status"] == "revoked":
-        raise RecordError(f"enterprise {uscc} is revoked (entry {row['revoked_entry']})", field)
-    return row
-
-
-def _product(state: ProjectionState, gtin: str, field: str = "gtin") -> Row:
-    row = state.get("proj_products", (gtin,))
-    if row is None:
-        raise RecordError(f"product {gtin} is not filed", field)
-    if row["status"] == "revoked":
-        raise RecordError(f"product {gtin} is revoked (entry {row['revoked_entry']})", field)
-    return row
-
-
-def _batch(state: ProjectionState, gtin: str, batch: str, field: str = "batch") -> Row:
-    row = state.get("proj_batches", (gtin, batch))
-    if row is None or row["declared_entry"] is None:
-        if row is None and (gtin, batch) in state.assumed["proj_batches"]:
-            raise AssumptionFailed(f"batch {batch} of {gtin} was assumed new, not looked up")
-        raise RecordError(f"batch {batch} of {gtin} is not declared", field)
-    return row
-
-
-# Records that follow up an earlier entry of the same subject, once:
-# kind -> (table, field naming the entry, what it is, column set by the follow-up, owner field)
-FOLLOW_UPS: dict[str, tuple[str, str, str, str, str]] = {
-    "violation.revoked": ("proj_violations", "entry", "violation", "revoked_entry", "uscc"),
-    "complaint.verified": ("proj_complaints", "entry", "complaint", "verified_entry", "uscc"),
-    "recall.closed": ("proj_recalls", "entry", "recall", "closed_entry", "gtin"),
-    "credit.repair_decided": ("proj_repairs", "request", "repair request", "decided_entry", "uscc"),
-}
-
-
-def _follow_up(state: ProjectionState, kind: str, record: Payload) -> None:
-    table, field, what, done, owner = FOLLOW_UPS[kind]
-    entry = record[field]
-    row = _referenced(state, table, entry, what, field, **{owner: record[owner]})
-    if row[done] is not None:
-        raise RecordError(f"{what} {entry} was already followed up by entry {row[done]}", field)
-
-
-def _referenced(
-    state: ProjectionState, name: str, entry: int, what: str, field: str, **match: Any
-) -> Row:
-    row = state.get(name, (entry,))
-    if row is None or any(row[c] != v for c, v in match.items()):
-        owner = ", ".join(f"{c} {v}" for c, v in match.items())
-        raise RecordError(f"entry {entry} is not a {what} of {owner}", field)
-    return row
-
-
-def check(
-    state: ProjectionState, kind: str, record: Payload, time: str, item_check: ItemCheck | None
-) -> None:
-    """Raise RecordError if ``record`` breaks a rule given the current state."""
-    if kind == "inspection.result":
-        _batch(state, record["gtin"], record["batch"])
-        if record.get("body_uscc"):
-            _enterprise(state, record["body_uscc"], "body_uscc")
-        return
-    if kind == "batch.declared":
-        _product(state, record["gtin"])
-        _enterprise(state, record["declarant_uscc"], "declarant_uscc")
-        existing = state.get("proj_batches", (record["gtin"], record["batch"]))
-        if existing is not None and existing["declared_entry"] is not None:
-            raise RecordError(
-                f"batch {record.get('batch')} of {record.get('gtin')} is already declared", "batch"
-            )
-        return
-    if kind == "enterprise.filed":
-        row = state.get("proj_enterprises", (record["uscc"],))
-        if row is not None:
-            raise RecordError(
-                f"enterprise {record.get('uscc')} is already filed (entry {row['filed_entry']}); "
-                "record an enterprise.amended instead",
-                "uscc",
-            )
-        return
-    if kind == "product.filed":
-        if state.get("proj_products", (record["gtin"],)) is not None:
-            raise RecordError(f"product {record.get('gtin')} is already filed", "gtin")
-        _enterprise(state, record["owner_uscc"], "owner_uscc")
-        return
-    if kind == "product.revoked":
-        _product(state, record["gtin"])
-        return
-    if kind == "codes.issued":
-        _batch(state, record["gtin"], record["batch"])
-        return
-    if kind == "codes.revoked":
-        row = _batch(state, record["gtin"], record["batch"])
-        if not row["codes"]:
-            raise RecordError(f"no codes were issued for batch {record.get('batch')}", "batch")
-        return
-    if kind == "recall.issued":
-        _product(state, record["gtin"])
-        for batch in record["batches"]:
-            _batch(state, record["gtin"], batch, "batches")
-        return
-    if kind in FOLLOW_UPS:
-        _follow_up(state, kind, record)
-    if kind in ("recall.closed", "draw.made", "entry.redacted"):
-        return
-    # Everything else is about one enterprise, which must be filed and not revoked.
-    uscc = record["uscc"]  # every remaining kind has one
-    enterprise = _enterprise(state, uscc, "uscc")
-    if kind == "violation.recorded":
-        why = item_check(record["item"]) if item_check else None
-        if why:
-            raise RecordError(why, "item")
-    elif kind == "complaint.received":
-        if record.get("gtin"):
-            _product(state, record["gtin"])
-    elif kind == "blacklist.noticed":
-        if enterprise["blacklist"] != "none":
-            raise RecordError(f"enterprise {uscc} is already {enterprise['blacklist']}", "uscc")
-    elif kind == "blacklist.listed":
-        if enterprise["blacklist"] != "noticed":
-            raise RecordError(f"enterprise {uscc} must be noticed before it is listed", "uscc")
-        earliest = _time(enterprise["noticed_time"]) + BLACKLIST_WAIT
-        if _time(time) < earliest:
-            raise RecordError(
-                "listing is allowed 30 days after the notice "
-                f"(entry {enterprise['blacklist_entry']}), not before {earliest.date()}",
-                "blacklist.listed",
-            )
-    elif kind == "blacklist.removed" and enterprise["blacklist"] == "none":
-        raise RecordError(f"enterprise {uscc} is not on the blacklist", "uscc")
-
-
-# --- apply: one function per kind ---------------------------------------------------
-
-
-# Kinds whose entry creates a row that names it (projections.ENTRY_COLUMN); the entries
-# of every other kind are listed in proj_subject_entries.
-ROW_KINDS = frozenset(
-    {
-        "enterprise.filed",
-        "product.filed",
-        "batch.declared",
-        "inspection.result",
-        "violation.recorded",
-        "complaint.received",
-        "recall.issued",
-        "sanction.yellow_card",
-        "sanction.interview",
-        "blacklist.noticed",
-        "blacklist.listed",
-        "blacklist.removed",
-        "credit.repair_requested",
-        "credit.graded",
-        "codes.issued",
-        "codes.revoked",
-        "draw.made",
-    }
-)
-
-
-def _update(state: ProjectionState, table: str, key: Key, /, **changes: Any) -> None:
-    row = state.get(table, key)
-    if row is not None:  # its subject's earlier entry may have been redacted
-        row.update(changes)
-        state.put(table, row, key)
-
-
-def _batch_row(state: ProjectionState, key: Key) -> Row:
-    """The batch's row, or a new empty one (not yet staged)."""
-    return state.get("proj_batches", key) or {
-        "gtin": key[0],
-        "batch": key[1],
-        "quantity": None,
-        "produced_on": None,
-        "expires_on": None,
-        "port": None,
-        "declaration_no": None,
-        "declarant_uscc": None,
-        "declared_entry": None,
-        "outcome": None,
-        "inspected_on": None,
-        "inspection_entry": None,
-        "codes": 0,
-    }
-
-
-def apply(  # noqa: PLR0917 - the entry's coordinates, in envelope order
-    state: ProjectionState, index: int, time: str, kind: str, record: Payload, subject: str
-) -> None:
-    """Change the state as ``record`` (a ``kind``, entry ``index`` recorded at ``time``) says."""
-    if kind not in ROW_KINDS:
-        state.subject_entries.append({"subject": subject, "idx": index, "kind": kind})
-    r = record
-    # The two kinds that make up most of a bulk import first, changing rows in place.
-    if kind == "inspection.result":
-        gtin, batch, outcome, inspected_on = r["gtin"], r["batch"], r["outcome"], r["inspected_on"]
-        items = r.get("items")
-        state.insert(
-            "proj_inspections",
-            {
-                "entry": index,
-                "gtin": gtin,
-                "batch": batch,
-                "outcome": outcome,
-                "inspected_on": inspected_on,
-                "body_uscc": r.get("body_uscc"),
-                "accepted_third_party": r["accepted_third_party"],
-                "items": None if items is None else json.dumps(items, ensure_ascii=False),
-            },
-        )
-        key = (gtin, batch)
-        row = _batch_row(state, key)
-        # The batch shows its latest inspection by date: a backfilled older one does not win.
-        if row["inspected_on"] is None or inspected_on >= row["inspected_on"]:
-            row["outcome"] = outcome
-            row["inspected_on"] = inspected_on
-            row["inspection_entry"] = index
-            state.put("proj_batches", row, key)
-    elif kind == "batch.declared":
-        key = (r["gtin"], r["batch"])
-        row = _batch_row(state, key)
-        row["quantity"] = r["quantity"]
-        row["produced_on"] = r["produced_on"]
-        row["expires_on"] = r.get("expires_on")
-        row["port"] = r["port"]
-        row["declaration_no"] = r["declaration_no"]
-        row["declarant_uscc"] = r["declarant_uscc"]
-        row["declared_entry"] = index
-        state.put("proj_batches", row, key)
-    elif kind == "enterprise.filed":
-        state.put(
-            "proj_enterprises",
-            {
-                "uscc": r["uscc"],
-                "name": r.get("name"),
-                "roles": json.dumps(r.get("roles")),
-                "address": r.get("address"),
-                "country": r.get("country"),
-                "filed_on": r["filed_on"],
-                "status": "active",
-                "filed_entry": index,
-                "updated_entry": index,
-                "revoked_entry": None,
-                "blacklist": "none",
-                "blacklist_entry": None,
-                "noticed_time": None,
-                "grade": None,
-                "score": None,
-                "graded_entry": None,
-            },
-        )
-    elif kind == "enterprise.amended":
-        changes = {f: r[f] for f in ("name", "address", "country") if r.get(f) is not None}
-        if r.get("roles") is not None:
-            changes["roles"] = json.dumps(r.get("roles"))
-        _update(state, "proj_enterprises", (r["uscc"],), updated_entry=index, **changes)
-    elif kind == "enterprise.revoked":
-        _update(
-            state,
-            "proj_enterprises",
-            (r["uscc"],),
-            status="revoked",
-            revoked_entry=index,
-            updated_entry=index,
-        )
-    elif kind == "product.filed":
-        state.put(
-            "proj_products",
-            {
-                "gtin": r["gtin"],
-                "name": r.get("name"),
-                "hs_code": r["hs_code"],
-                "origin_country": r["origin_country"],
-                "owner_uscc": r["owner_uscc"],
-                "risk_class": r["risk_class"],
-                "status": "active",
-                "filed_entry": index,
-                "revoked_entry": None,
-            },
-        )
-    elif kind == "product.revoked":
-        _update(state, "proj_products", (r["gtin"],), status="revoked", revoked_entry=index)
-    elif kind == "violation.recorded":
-        state.put(
-            "proj_violations",
-            {
-                "entry": index,
-                "uscc": r["uscc"],
-                "item": r["item"],
-                "occurred_on": r["occurred_on"],
-                "case_no": r["case_no"],
-                "fine_fen": r.get("fine_fen"),
-                "basis": r.get("basis"),
-                "note": r.get("note"),
-                "revoked_entry": None,
-                "revoked_reason": None,
-            },
-        )
-    elif kind == "violation.revoked":
-        _update(
-            state,
-            "proj_violations",
-            (r["entry"],),
-            revoked_entry=index,
-            revoked_reason=r["reason"],
-        )
-    elif kind == "complaint.received":
-        state.put(
-            "proj_complaints",
-            {
-                "entry": index,
-                "uscc": r["uscc"],
-                "channel": r["channel"],
-                "gtin": r.get("gtin"),
-                "summary": r["summary"],
-                "verified_entry": None,
-            },
-        )
-    elif kind == "complaint.verified":
-        _update(state, "proj_complaints", (r["entry"],), verified_entry=index)
-    elif kind == "recall.issued":
-        state.put(
-            "proj_recalls",
-            {
-                "entry": index,
-                "gtin": r["gtin"],
-                "batches": json.dumps(r["batches"]),
-                "reason": r["reason"],
-                "issued_on": r["issued_on"],
-                "closed_entry": None,
-            },
-        )
-    elif kind == "recall.closed":
-        _update(state, "proj_recalls", (r["entry"],), closed_entry=index)
-    elif kind in ("sanction.yellow_card", "sanction.interview"):
-        state.insert(
-            "proj_sanctions",
-            {
-                "entry": index,
-                "uscc": r["uscc"],
-                "kind": kind,
-                "reason": r["reason"],
-                "on_date": r["on"],
-            },
-        )
-    elif kind in ("blacklist.noticed", "blacklist.listed", "blacklist.removed"):
-        event = kind.split(".")[1]
-        state.insert(
-            "proj_blacklist_events",
-            {
-                "entry": index,
-                "uscc": r["uscc"],
-                "event": event,
-                "reason": r["reason"],
-                "basis": r.get("basis"),
-                "time": time,
-            },
-        )
-        if event == "noticed":
-            _update(
-                state,
-                "proj_enterprises",
-                (r["uscc"],),
-                blacklist="noticed",
-                blacklist_entry=index,
-                noticed_time=time,
-            )
-        elif event == "listed":
-            _update(
-                state,
-                "proj_enterprises",
-                (r["uscc"],),
-                blacklist="listed",
-                blacklist_entry=index,
-            )
-        else:
-            _update(
-                state,
-                "proj_enterprises",
-                (r["uscc"],),
-                blacklist="none",
-                blacklist_entry=index,
-                noticed_time=None,
-            )
-    elif kind == "credit.repair_requested":
-        state.put(
-            "proj_repairs",
-            {
-                "entry": index,
-                "uscc": r["uscc"],
-                "grounds": r["grounds"],
-                "decided_entry": None,
-                "approved": None,
-                "note": None,
-            },
-        )
-    elif kind == "credit.repair_decided":
-        _update(
-            state,
-            "proj_repairs",
-            (r["request"],),
-            decided_entry=index,
-            approved=r["approved"],
-            note=r.get("note"),
-        )
-    elif kind == "credit.graded":
-        state.insert(
-            "proj_grades",
-            {
-                "entry": index,
-                "uscc": r["uscc"],
-                "grade": r["grade"],
-                "score": r["score"],
-                "policy": r["policy"],
-                "as_of_size": r["as_of_size"],
-                "reasons_digest": r["reasons_digest"],
-            },
-        )
-        _update(
-            state,
-            "proj_enterprises",
-            (r["uscc"],),
-            grade=r["grade"],
-            score=r["score"],
-            graded_entry=index,
-        )
-    elif kind == "codes.issued":
-        state.insert(
-            "proj_code_batches",
-            {
-                "entry": index,
-                "gtin": r["gtin"],
-                "batch": r["batch"],
-                "count": r["count"],
-                "serials_root": r["serials_root"],
-                "key_id": r["key_id"],
-            },
-        )
-        key = (r["gtin"], r["batch"])
-        row = _batch_row(state, key)
-        row["codes"] = (row["codes"] or 0) + r["count"]
-        state.put("proj_batches", row, key)
-    elif kind == "codes.revoked":
-        state.insert(
-            "proj_code_revocations",
-            {
-                "entry": index,
-                "gtin": r["gtin"],
-                "batch": r["batch"],
-                "serials": json.dumps(r["serials"]),
-                "reason": r["reason"],
-            },
-        )
-    elif kind == "draw.made":
-        state.insert(
-            "proj_draws",
-            {
-                "entry": index,
-                "draw_id": subject.removeprefix("draw:"),
-                "population": r["population"],
-                "count": r["count"],
-                "seed_size": r["seed_size"],
-                "picks": json.dumps(r["picks"]),
-            },
-        )
-    # entry.redacted changes no row of its own; the ledger rebuilds the target's subject.
 
 
 def clear_subject(conn: Connection, tables: Tables, subject: str) -> None:

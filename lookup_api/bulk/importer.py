@@ -10,13 +10,21 @@ validation run in a second process while this one sequences (see pipeline).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ledger.store.log import Ledger, NewEntry
-from lookup_api.bulk.pipeline import BULK_BATCH, CHUNK, Chunk, Pipeline, batched, collector_paused
+from lookup_api.bulk.pipeline import (
+    BULK_BATCH,
+    CHUNK,
+    Chunk,
+    Pipeline,
+    batched,
+    collector_paused,
+    parse_line,
+)
 
 KEPT_EXAMPLES = 20
 
@@ -53,6 +61,20 @@ class ImportReport:
             "last_index": self.last_index,
             "examples": [r.as_json() for r in self.examples],
         }
+
+
+def file_chunks(path: str, actor: str) -> Iterator[Chunk]:
+    """The producer of an import: the file's lines, parsed and validated, in chunks."""
+    chunk = Chunk([], [])
+    with open(path, "rb") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            chunk.bytes_read += len(line)
+            if line.strip():
+                parse_line(line_no, line, actor, chunk)
+            if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
+                yield chunk
+                chunk = Chunk([], [])
+    yield chunk
 
 
 def import_records(
@@ -104,7 +126,7 @@ def import_records(
         elif result.rejected:
             report.skipped_batches += 1
 
-    pipeline = Pipeline("file", str(path), actor, ahead=batch_size + CHUNK)
+    pipeline = Pipeline(file_chunks, str(path), actor, ahead=batch_size + CHUNK)
     with collector_paused():
         for batch in batched(iter(pipeline), batch_size, on_chunk):
             commit(batch)

@@ -1,5 +1,7 @@
 """Bulk pipelines: one process parses and validates, this one sequences and projects.
 
+The pipeline knows no job: each (import, seed) passes the producer of its chunks.
+
 The sequencer (hash chain, tree, projections) is inherently serial; parsing and
 schema validation are not. A worker process does the latter and hands over
 ready entries in chunks through a bounded queue, so both cores work and memory
@@ -50,7 +52,7 @@ class PipelineError(RuntimeError):
     """The worker process failed; the message carries its traceback."""
 
 
-def _prepare(  # noqa: PLR0917 - one record's fields, as they come
+def prepare(  # noqa: PLR0917 - one record's fields, as they come
     line_no: int, kind: str, payload: Any, actor: str, time: str | None, chunk: Chunk
 ) -> None:
     """Validate one record (payload as a dict or as raw JSON) into a ready entry or a refusal."""
@@ -97,48 +99,26 @@ def parse_line(line_no: int, line: bytes, actor: str, chunk: Chunk) -> None:
     if not raw.startswith(b"{"):
         chunk.refusals.append((line_no, "payload", "payload must be a JSON object"))
         return
-    _prepare(line_no, item.kind, raw, actor, item.time, chunk)
+    prepare(line_no, item.kind, raw, actor, item.time, chunk)
 
 
-def _file_chunks(path: str, actor: str) -> Iterator[Chunk]:
-    chunk = Chunk([], [])
-    with open(path, "rb") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            chunk.bytes_read += len(line)
-            if line.strip():
-                parse_line(line_no, line, actor, chunk)
-            if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
-                yield chunk
-                chunk = Chunk([], [])
-    yield chunk
+Producer = Callable[..., Iterator[Chunk]]
+"""Yields a job's chunks in order (a generator may return a summary); a module-level
+function, since it is pickled by name to run in the worker process."""
 
 
-def _seed_chunks(enterprises: int, seed: int, actor: str, out: dict[str, Any]) -> Iterator[Chunk]:
-    from lookup_api.bulk.seed import Generator
-
-    generator = Generator(enterprises, seed)
-    chunk = Chunk([], [])
-    for n, (kind, payload, time) in enumerate(generator.records(), start=1):
-        _prepare(n, kind, payload, actor, time, chunk)
-        if len(chunk.entries) >= CHUNK:
-            yield chunk
-            chunk = Chunk([], [])
-    yield chunk
-    out["summary"] = generator.summary
-
-
-def _worker(out: Any, source: str, args: tuple[Any, ...]) -> None:
-    extra: dict[str, Any] = {}
+def _worker(out: Any, producer: Producer, args: tuple[Any, ...]) -> None:
     try:
-        if source == "file":
-            chunks = _file_chunks(str(args[0]), str(args[1]))
-        else:
-            chunks = _seed_chunks(int(args[0]), int(args[1]), str(args[2]), extra)
-        for chunk in chunks:
+        chunks = producer(*args)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration as done:
+                out.put(("done", done.value))
+                return
             # Pickled here, ahead of time: the queue's feeder thread would only pickle
             # each chunk when the previous one has been taken.
             out.put(("chunk", pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)))
-        out.put(("done", extra))
     except BaseException:  # report every failure to the parent, then stop
         out.put(("error", traceback.format_exc()))
 
@@ -154,9 +134,10 @@ def _widen_pipe(fd: int) -> None:
 
 
 class Pipeline:
-    """Runs a producer in a worker process; iterate to get its chunks in order."""
+    """Runs ``producer(*args)`` in a worker process; iterate to get its chunks in order,
+    then ``result`` holds what it returned."""
 
-    def __init__(self, source: str, *args: Any, ahead: int = AHEAD) -> None:
+    def __init__(self, producer: Producer, *args: Any, ahead: int = AHEAD) -> None:
         """``ahead``: how many entries the worker may have ready; the sequencer's batch
         size and a margin, so that the worker keeps working while a batch is written."""
         context = multiprocessing.get_context("spawn")
@@ -164,9 +145,9 @@ class Pipeline:
         _widen_pipe(queue._writer.fileno())  # the queue's pipe (private, but stable since 3.4)
         self._queue = queue
         self._process = context.Process(
-            target=_worker, args=(self._queue, source, args), daemon=True
+            target=_worker, args=(self._queue, producer, args), daemon=True
         )
-        self.extra: dict[str, Any] = {}
+        self.result: Any = None
 
     def __iter__(self) -> Iterator[Chunk]:
         self._process.start()
@@ -181,7 +162,7 @@ class Pipeline:
                 if tag == "chunk":
                     yield pickle.loads(value)  # noqa: S301 - our own worker's chunk
                 elif tag == "done":
-                    self.extra = value
+                    self.result = value
                     return
                 else:
                     raise PipelineError(f"the worker process failed:\n{value}")

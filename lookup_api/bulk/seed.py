@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from ledger.records.ids import (
     org_code_check_character,
     uscc_check_character,
 )
-from lookup_api.bulk.pipeline import BULK_BATCH
+from lookup_api.bulk.pipeline import BULK_BATCH, CHUNK, Chunk, prepare
 
 SEED_ANCHOR = dt.date(2026, 11, 1)  # the data set ends here, so a seed reproduces forever
 SEED_ACTOR = "system:seed"
@@ -424,6 +425,19 @@ def estimated_records(enterprises: int) -> int:
     return round(enterprises * (1 + PRODUCTS_PER_ENTERPRISE + 2 * BATCHES_PER_ENTERPRISE + 0.1))
 
 
+def seed_chunks(enterprises: int, seed: int, actor: str) -> abc.Generator[Chunk, None, SeedSummary]:
+    """The producer of a seed: its records, validated, in chunks; returns the summary."""
+    generator = Generator(enterprises, seed)
+    chunk = Chunk([], [])
+    for n, (kind, payload, time) in enumerate(generator.records(), start=1):
+        prepare(n, kind, payload, actor, time, chunk)
+        if len(chunk.entries) >= CHUNK:
+            yield chunk
+            chunk = Chunk([], [])
+    yield chunk
+    return generator.summary
+
+
 def seed_ledger(
     ledger: Any,
     enterprises: int,
@@ -447,15 +461,15 @@ def seed_ledger(
         _append_all(ledger, entries, batch_size, progress)
         summary = generator.summary
     else:
-        from lookup_api.bulk.pipeline import CHUNK, Pipeline, batched, collector_paused
+        from lookup_api.bulk.pipeline import Pipeline, batched, collector_paused
 
-        pipeline = Pipeline("seed", enterprises, seed, SEED_ACTOR, ahead=batch_size + CHUNK)
+        pipeline = Pipeline(seed_chunks, enterprises, seed, SEED_ACTOR, ahead=batch_size + CHUNK)
         batches = batched(iter(pipeline), batch_size, lambda chunk: None)
         with collector_paused():
             _append_all(
                 ledger, (entry for batch in batches for _, entry in batch), batch_size, progress
             )
-        summary = pipeline.extra["summary"]
+        summary = pipeline.result
     return summary
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.records.entry import record_entry
+from ledger.records.handlers import ENTERPRISE_KINDS, PRODUCT_OWNER_KINDS
 from ledger.records.kinds import RecordError
 from ledger.store.log import EntryRejected, NewEntry
 from ledger.store.service import Receipt
@@ -12,19 +13,6 @@ from lookup_api.auth import ApiKey
 from lookup_api.problems import Problem
 from lookup_api.wiring import Services
 
-# What an enterprise key may record, always about itself.
-ENTERPRISE_KINDS = frozenset(
-    {
-        "product.filed",
-        "product.revoked",
-        "batch.declared",
-        "codes.issued",
-        "codes.revoked",
-        "recall.issued",
-        "recall.closed",
-        "credit.repair_requested",
-    }
-)
 MAX_IDEMPOTENCY_KEY = 200
 
 
@@ -66,13 +54,7 @@ def authorise(services: Services, key: ApiKey, entry: NewEntry) -> None:
         value = getattr(record, field, None)
         if value is not None and value != own:
             raise forbidden(f"{field}: an enterprise key for {own} cannot write for {value}")
-    if entry.kind in (
-        "product.revoked",
-        "codes.issued",
-        "codes.revoked",
-        "recall.issued",
-        "recall.closed",
-    ):
+    if entry.kind in PRODUCT_OWNER_KINDS:
         owner = _owner_of(services, record.gtin)
         if owner is not None and owner != own:
             raise forbidden(f"gtin: product {record.gtin} belongs to {owner}, not to {own}")
