@@ -17,8 +17,7 @@ from ledger.tlog.note import Signer
 ORIGIN = "test.credtrace.local/ledger"
 REQUIRE_SERVICES = os.environ.get("CREDTRACE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("CREDTRACE_TEST_DATABASE_URL")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-TESTDATA = SHARED / "testdata"
+TESTDATA = Path(__file__).resolve().parent / "testdata"  # see testdata/README.md
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

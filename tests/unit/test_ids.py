@@ -1,13 +1,12 @@
 """Identifiers: USCC (GB 32100 + GB 11714), GTIN (GS1), HS codes and ISO 3166 countries.
 
-Every row of the shared test vectors (``../shared/testdata/ids``) is checked, then
+Every row of the test vectors (``tests/testdata/ids``) is checked, then
 generated codes, every single-character substitution, and the error messages.
 """
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,8 +22,8 @@ from ledger.records.ids import (
     org_code_check_character,
     uscc_check_character,
 )
+from tests.conftest import TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 IDS = TESTDATA / "ids"
 
 # From testdata/ids/README.md: alphabet 0-9A-HJ-NPQRTUWXY (no I, O, S, V, Z).
@@ -93,7 +92,7 @@ def _generated_usccs(count: int, seed: int) -> list[str]:
 GENERATED_USCCS = _generated_usccs(12, seed=20261122)
 
 
-# --- the shared vectors ---------------------------------------------------------------
+# --- the vectors ----------------------------------------------------------------------
 
 
 def test_vector_files_are_read() -> None:

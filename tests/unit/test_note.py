@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.tlog.note import NoteError, Signer, Verifier, key_id, open_note, sign_note, split_note
+from tests.conftest import TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 C2SP = TESTDATA / "c2sp"
 
 EXAMPLE_BODY = "This is an example message.\n"

@@ -18,8 +18,8 @@ from ledger.tlog.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.conftest import TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 RFC6962 = TESTDATA / "rfc6962"
 
 LEAF_INPUTS = [
