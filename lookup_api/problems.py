@@ -10,7 +10,15 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 PROBLEM_JSON = "application/problem+json"
+QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
 log = logging.getLogger("credtrace")
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` quoted for an error message: at most ``limit`` characters of it."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
 class Problem(HTTPException):
@@ -102,4 +110,4 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
     return _response(request, body, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-__all__ = ["PROBLEM_JSON", "Problem", "bad_request", "not_found", "problem_handler"]
+__all__ = ["PROBLEM_JSON", "Problem", "bad_request", "not_found", "problem_handler", "quoted"]
