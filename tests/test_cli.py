@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import enterprise_payload
+from tests.factories import enterprise_payload, uscc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +52,9 @@ def test_seed_verify_replay_and_keys(cli, tmp_path: Path) -> None:  # type: igno
     assert key["token"] not in cli("keys", "list").stdout
     bad = cli("keys", "create", "--role", "enterprise")
     assert bad.returncode == 2 and "--uscc" in bad.stderr
+    unfiled = cli("keys", "create", "--role", "enterprise", "--uscc", uscc(999_999))
+    assert unfiled.returncode == 2 and "is not filed" in unfiled.stderr
+    assert len(json.loads(cli("keys", "list", "--json").stdout)["keys"]) == 1
 
 
 def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
