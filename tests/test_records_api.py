@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.conftest import ORIGIN
 from tests.factories import enterprise, enterprise_payload, uscc
 
 OFFICER_USCC = uscc(1)
+JSON = "application/json"
 
 
 @pytest.fixture
@@ -254,3 +256,69 @@ def test_a_revoked_key_is_refused_on_the_next_request_in_every_process(api: Any)
     response = post(client, tokens["officer"], again)
     assert response.status_code == 401
     assert services.ledger.size() == 1
+
+
+def test_the_body_is_read_only_after_authentication(api: Any) -> None:
+    client, services, tokens = api
+    nested = b'{"kind": "enterprise.filed", "payload": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    anonymous = client.post("/v1/records", content=nested, headers={"Content-Type": JSON})
+    assert anonymous.status_code == 401  # not 400: the body was never parsed
+    response = client.post(
+        "/v1/records",
+        content=nested,
+        headers={"Content-Type": JSON, "Authorization": f"Bearer {tokens['officer']}"},
+    )
+    assert response.status_code == 400, response.text
+    assert "nested deeper than" in response.json()["detail"]
+    assert services.ledger.size() == 0
+
+
+def test_duplicate_keys_are_refused_at_every_level(api: Any) -> None:
+    client, services, tokens = api
+    payload = json.dumps(enterprise_payload(1), ensure_ascii=False)
+    bodies = [
+        '{"kind": "product.filed", "kind": "enterprise.filed", "payload": ' + payload + "}",
+        '{"kind": "enterprise.filed", "payload": ' + payload[:-1] + ', "name": "别名"}}',
+        '{"kind": "enterprise.filed", "payload": ' + payload[:-1] + ', "\\u006eame": "x"}}',
+    ]
+    for body in bodies:
+        response = client.post(
+            "/v1/records",
+            content=body.encode(),
+            headers={"Content-Type": JSON, "Authorization": f"Bearer {tokens['officer']}"},
+        )
+        assert response.status_code == 400, body
+        assert "duplicate key" in response.json()["detail"]
+    assert services.ledger.size() == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/jsonx",
+        None,
+    ],
+)
+def test_only_a_json_body_is_read(api: Any, content_type: str | None) -> None:
+    client, services, tokens = api
+    body = json.dumps({"kind": "enterprise.filed", "payload": enterprise_payload(1)})
+    headers = {"Authorization": f"Bearer {tokens['officer']}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/v1/records", content=body.encode(), headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert services.ledger.size() == 0
+    charset = {**headers, "Content-Type": "application/json; charset=utf-8"}
+    assert client.post("/v1/records", content=body.encode(), headers=charset).status_code == 201
+
+
+def test_the_request_body_is_documented(api: Any) -> None:
+    client, _services, _tokens = api
+    operation = client.get("/schema/openapi.json").json()["paths"]["/v1/records"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["kind", "payload"]
