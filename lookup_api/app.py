@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from lookup_api.middleware import answer_head_as_get
 from lookup_api.problems import problem_handler
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         result: Services = state.services
         return result
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[SystemController, LedgerController, RecordsController, StateController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ),
         openapi_config=OpenAPIConfig(title="credtrace", version="0.1.0", path="/schema"),
     )
+    app.asgi_handler = answer_head_as_get(app.asgi_handler)
+    return app
 
 
 def create_app_from_env() -> Litestar:

@@ -1,5 +1,4 @@
-"""Route building blocks shared by every route family: read routes that answer GET and
-HEAD alike, and integers in paths and queries accepted only in canonical form.
+"""Integers in paths and queries, accepted only in canonical form.
 
 Litestar's own ``int`` conversion takes ``+1``, ``01``, Arabic-Indic digits and ``1e3``;
 a log index has exactly one spelling, so every index and size is declared as text and
@@ -9,10 +8,8 @@ parsed here.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import HttpMethod, route
-from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter, QueryParameter
 
 from lookup_api.problems import bad_request, quoted
@@ -21,11 +18,6 @@ MAX_INDEX = 2**62  # far beyond any log; keeps every index inside a signed 64-bi
 CANONICAL_DECIMAL = r"^(0|[1-9][0-9]{0,18})$"
 _CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 _DECIMAL_DOC = "a decimal integer in ASCII digits, without sign or leading zeros"
-
-
-def read_route(path: str, **kwargs: Any) -> HTTPRouteHandler:
-    """A GET route that answers HEAD too (the same headers, no body)."""
-    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], **kwargs)
 
 
 def parse_decimal(value: str, field: str, minimum: int = 0) -> int:

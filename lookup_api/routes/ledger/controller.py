@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import msgspec
-from litestar import Controller, Response
+from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery
 
 from ledger.store.log import Ledger, SignedCheckpoint, StoredEntry
@@ -21,7 +21,6 @@ from lookup_api.params import (
     OptionalDecimalQuery,
     parse_decimal,
     parse_optional_decimal,
-    read_route,
 )
 from lookup_api.problems import Problem, bad_request, not_found, quoted
 
@@ -101,13 +100,11 @@ def _tree_size(ledger: Ledger, tree_size: int | None) -> int:
 class LedgerController(Controller):
     tags = ["ledger"]  # noqa: RUF012
 
-    @read_route(
-        "/checkpoint", media_type=TEXT, sync_to_thread=True, summary="Latest signed checkpoint"
-    )
+    @get("/checkpoint", media_type=TEXT, sync_to_thread=True, summary="Latest signed checkpoint")
     def checkpoint(self, services: ServicesDep) -> Response[str]:
         return Response(latest(services.ledger).note, media_type=TEXT, headers=SHORT)
 
-    @read_route(
+    @get(
         "/v1/ledger/key",
         media_type=TEXT,
         sync_to_thread=False,
@@ -116,7 +113,7 @@ class LedgerController(Controller):
     def key(self, services: ServicesDep) -> Response[str]:
         return Response(str(services.ledger.verifier) + "\n", media_type=TEXT, headers=IMMUTABLE)
 
-    @read_route("/v1/ledger/checkpoints/{size:str}", media_type=TEXT, sync_to_thread=True)
+    @get("/v1/ledger/checkpoints/{size:str}", media_type=TEXT, sync_to_thread=True)
     def checkpoint_at(self, services: ServicesDep, size: DecimalPath) -> Response[str]:
         tree_size = parse_decimal(size, "size")
         checkpoint = services.ledger.checkpoint_at(tree_size)
@@ -124,7 +121,7 @@ class LedgerController(Controller):
             raise not_found(f"no checkpoint was signed at size {tree_size}")
         return Response(checkpoint.note, media_type=TEXT, headers=IMMUTABLE)
 
-    @read_route("/tile/{path:path}", media_type="application/octet-stream", sync_to_thread=True)
+    @get("/tile/{path:path}", media_type="application/octet-stream", sync_to_thread=True)
     def tile(self, services: ServicesDep, path: FromPath[str]) -> Response[bytes]:
         try:
             address = parse_tile_path(path.lstrip("/"))
@@ -139,7 +136,7 @@ class LedgerController(Controller):
             raise not_found(f"tile {path.lstrip('/')} does not exist (yet)")
         return Response(data, media_type="application/octet-stream", headers=IMMUTABLE)
 
-    @read_route("/v1/ledger/entries/{index:str}", sync_to_thread=True)
+    @get("/v1/ledger/entries/{index:str}", sync_to_thread=True)
     def entry(self, services: ServicesDep, index: DecimalPath) -> Response[EntryView]:
         ledger = services.ledger
         number = parse_decimal(index, "index")
@@ -151,7 +148,7 @@ class LedgerController(Controller):
             entry_view(stored, redacted_by), headers={"Cache-Control": "public, max-age=60"}
         )
 
-    @read_route("/v1/ledger/entries", sync_to_thread=True)
+    @get("/v1/ledger/entries", sync_to_thread=True)
     def entries(
         self,
         services: ServicesDep,
@@ -179,7 +176,7 @@ class LedgerController(Controller):
         last = start_at + len(views)
         return EntriesPage(start_at, last, size, views, last if last < size else None)
 
-    @read_route("/v1/ledger/proof/inclusion", sync_to_thread=True)
+    @get("/v1/ledger/proof/inclusion", sync_to_thread=True)
     def inclusion(
         self,
         services: ServicesDep,
@@ -195,7 +192,7 @@ class LedgerController(Controller):
             parse_optional_decimal(tree_size, "tree_size", minimum=1),
         )
 
-    @read_route("/v1/ledger/proof/consistency", sync_to_thread=True)
+    @get("/v1/ledger/proof/consistency", sync_to_thread=True)
     def consistency(
         self,
         services: ServicesDep,
@@ -208,7 +205,7 @@ class LedgerController(Controller):
             parse_optional_decimal(second, "second", minimum=1),
         )
 
-    @read_route("/v1/ledger/entries/{index:str}/proof", media_type=TEXT, sync_to_thread=True)
+    @get("/v1/ledger/entries/{index:str}/proof", media_type=TEXT, sync_to_thread=True)
     def tlog_proof(
         self,
         services: ServicesDep,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response
+from litestar import Controller, Response, get
 from litestar.params import PathParameter
 from sqlalchemy import Connection, func, select
 
@@ -30,7 +30,6 @@ from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
 from lookup_api.dependencies import ServicesDep
-from lookup_api.params import read_route
 from lookup_api.problems import bad_request, not_found
 
 CACHE = {"Cache-Control": "public, max-age=30"}
@@ -430,9 +429,7 @@ BatchPath = Annotated[str, PathParameter(description="Batch or lot number")]
 class StateController(Controller):
     tags = ["state"]  # noqa: RUF012
 
-    @read_route(
-        "/v1/enterprises/{uscc:str}", sync_to_thread=True, summary="Public enterprise profile"
-    )
+    @get("/v1/enterprises/{uscc:str}", sync_to_thread=True, summary="Public enterprise profile")
     def enterprise(self, services: ServicesDep, uscc: UsccPath) -> Response[EnterpriseProfile]:
         code = _identifier(uscc, "uscc", normalise_uscc)
         policy = load_policy()
@@ -442,9 +439,7 @@ class StateController(Controller):
             raise not_found(f"no enterprise {code} is filed")
         return Response(profile, headers=CACHE)
 
-    @read_route(
-        "/v1/products/{gtin:str}", sync_to_thread=True, summary="Product, owner and recalls"
-    )
+    @get("/v1/products/{gtin:str}", sync_to_thread=True, summary="Product, owner and recalls")
     def product(self, services: ServicesDep, gtin: GtinPath) -> Response[ProductView]:
         code = _identifier(gtin, "gtin", normalise_gtin)
         with read_transaction(services.engine) as conn:
@@ -453,7 +448,7 @@ class StateController(Controller):
             raise not_found(f"no product {code} is filed")
         return Response(view, headers=CACHE)
 
-    @read_route(
+    @get(
         "/v1/batches/{gtin:str}/{batch:str}",
         sync_to_thread=True,
         summary="Batch: declaration, latest inspection, recall, codes",

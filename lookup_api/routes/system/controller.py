@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Response
+from litestar import Controller, Response, get
 
 from lookup_api.dependencies import ServicesDep
-from lookup_api.params import read_route
 
 
 class Health(msgspec.Struct):
@@ -18,7 +17,7 @@ class Health(msgspec.Struct):
 class SystemController(Controller):
     tags = ["system"]  # noqa: RUF012
 
-    @read_route("/health", sync_to_thread=True, summary="Liveness and database reachability")
+    @get("/health", sync_to_thread=True, summary="Liveness and database reachability")
     def health(self, services: ServicesDep) -> Response[Health]:
         try:
             size = services.ledger.size()
@@ -28,7 +27,7 @@ class SystemController(Controller):
             Health("ok", size, services.engine.dialect.name), headers={"Cache-Control": "no-store"}
         )
 
-    @read_route("/metrics", media_type="text/plain", sync_to_thread=True)
+    @get("/metrics", media_type="text/plain", sync_to_thread=True)
     def metrics(self, services: ServicesDep) -> str:
         appender = services.appender
         lines = [
