@@ -22,7 +22,7 @@ from lookup_api.params import (
     parse_decimal,
     parse_optional_decimal,
 )
-from lookup_api.problems import Problem, bad_request, not_found, quoted
+from lookup_api.problems import Problem, bad_request, not_found, problem_responses, quoted
 
 MAX_PAGE = 1000
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
@@ -100,7 +100,13 @@ def _tree_size(ledger: Ledger, tree_size: int | None) -> int:
 class LedgerController(Controller):
     tags = ["ledger"]  # noqa: RUF012
 
-    @get("/checkpoint", media_type=TEXT, sync_to_thread=True, summary="Latest signed checkpoint")
+    @get(
+        "/checkpoint",
+        media_type=TEXT,
+        sync_to_thread=True,
+        summary="Latest signed checkpoint",
+        responses=problem_responses(404),
+    )
     def checkpoint(self, services: ServicesDep) -> Response[str]:
         return Response(latest(services.ledger).note, media_type=TEXT, headers=SHORT)
 
@@ -113,7 +119,12 @@ class LedgerController(Controller):
     def key(self, services: ServicesDep) -> Response[str]:
         return Response(str(services.ledger.verifier) + "\n", media_type=TEXT, headers=IMMUTABLE)
 
-    @get("/v1/ledger/checkpoints/{size:str}", media_type=TEXT, sync_to_thread=True)
+    @get(
+        "/v1/ledger/checkpoints/{size:str}",
+        media_type=TEXT,
+        sync_to_thread=True,
+        responses=problem_responses(400, 404),
+    )
     def checkpoint_at(self, services: ServicesDep, size: DecimalPath) -> Response[str]:
         tree_size = parse_decimal(size, "size")
         checkpoint = services.ledger.checkpoint_at(tree_size)
@@ -121,7 +132,12 @@ class LedgerController(Controller):
             raise not_found(f"no checkpoint was signed at size {tree_size}")
         return Response(checkpoint.note, media_type=TEXT, headers=IMMUTABLE)
 
-    @get("/tile/{path:path}", media_type="application/octet-stream", sync_to_thread=True)
+    @get(
+        "/tile/{path:path}",
+        media_type="application/octet-stream",
+        sync_to_thread=True,
+        responses=problem_responses(400, 404),
+    )
     def tile(self, services: ServicesDep, path: FromPath[str]) -> Response[bytes]:
         try:
             address = parse_tile_path(path.lstrip("/"))
@@ -136,7 +152,9 @@ class LedgerController(Controller):
             raise not_found(f"tile {path.lstrip('/')} does not exist (yet)")
         return Response(data, media_type="application/octet-stream", headers=IMMUTABLE)
 
-    @get("/v1/ledger/entries/{index:str}", sync_to_thread=True)
+    @get(
+        "/v1/ledger/entries/{index:str}", sync_to_thread=True, responses=problem_responses(400, 404)
+    )
     def entry(self, services: ServicesDep, index: DecimalPath) -> Response[EntryView]:
         ledger = services.ledger
         number = parse_decimal(index, "index")
@@ -148,7 +166,7 @@ class LedgerController(Controller):
             entry_view(stored, redacted_by), headers={"Cache-Control": "public, max-age=60"}
         )
 
-    @get("/v1/ledger/entries", sync_to_thread=True)
+    @get("/v1/ledger/entries", sync_to_thread=True, responses=problem_responses(400))
     def entries(
         self,
         services: ServicesDep,
@@ -176,7 +194,7 @@ class LedgerController(Controller):
         last = start_at + len(views)
         return EntriesPage(start_at, last, size, views, last if last < size else None)
 
-    @get("/v1/ledger/proof/inclusion", sync_to_thread=True)
+    @get("/v1/ledger/proof/inclusion", sync_to_thread=True, responses=problem_responses(400, 404))
     def inclusion(
         self,
         services: ServicesDep,
@@ -192,7 +210,7 @@ class LedgerController(Controller):
             parse_optional_decimal(tree_size, "tree_size", minimum=1),
         )
 
-    @get("/v1/ledger/proof/consistency", sync_to_thread=True)
+    @get("/v1/ledger/proof/consistency", sync_to_thread=True, responses=problem_responses(400, 404))
     def consistency(
         self,
         services: ServicesDep,
@@ -205,7 +223,12 @@ class LedgerController(Controller):
             parse_optional_decimal(second, "second", minimum=1),
         )
 
-    @get("/v1/ledger/entries/{index:str}/proof", media_type=TEXT, sync_to_thread=True)
+    @get(
+        "/v1/ledger/entries/{index:str}/proof",
+        media_type=TEXT,
+        sync_to_thread=True,
+        responses=problem_responses(400, 404),
+    )
     def tlog_proof(
         self,
         services: ServicesDep,

@@ -14,7 +14,7 @@ from litestar.params import HeaderParameter
 from ledger.records.json_input import JsonInputError, loads
 from lookup_api.auth import AuthError
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import Problem, bad_request, quoted
+from lookup_api.problems import Problem, bad_request, problem_responses, quoted
 from lookup_api.routes.ledger.controller import InclusionProof
 from lookup_api.routes.records.service import submit
 
@@ -88,6 +88,8 @@ class RecordsController(Controller):
         status_code=201,
         summary="Append a record (officer or enterprise key)",
         operation_class=RecordOperation,
+        responses=problem_responses(400, 401, 403, 413, 415, 422),
+        security=[{"bearer": []}],
     )
     async def create(
         self,
