@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -254,16 +255,37 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+class PortTaken(CommandError):
+    """The address to serve on is in use (or not ours to bind)."""
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything else, so a taken port fails first."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PortTaken(
+            f"cannot serve on {host}:{port}: {exc.strerror}. Choose another port with "
+            f"--port {port + 1} (scripts/demo: PORT={port + 1} scripts/demo)"
+        ) from exc
+    return listener
+
+
+def cmd_serve(
+    args: argparse.Namespace, settings: Settings, listener: socket.socket | None = None
+) -> int:
     import uvicorn
 
+    listener = listener or reserve_port(args.host, args.port)
     # Migrate and create the key once, before workers start in parallel.
     open_ledger(settings).engine.dispose()
     uvicorn.run(
         "lookup_api.app:create_app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
+        fd=listener.fileno(),
         workers=args.workers,
         log_level="info",
         access_log=False,
@@ -274,6 +296,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from lookup_api.bulk.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
 
+    listener = reserve_port(args.host, args.port)
     ledger = open_ledger(settings)
     seeded = seed_demo(ledger)
     base = f"http://{args.host}:{args.port}"
@@ -295,7 +318,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"verify it yourself:  python -m ledger verify --url {base}")
     ledger.engine.dispose()
     args.workers = 1
-    return cmd_serve(args, settings)
+    return cmd_serve(args, settings, listener)
 
 
 # --- parser ---------------------------------------------------------------------

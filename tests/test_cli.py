@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,18 @@ def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ign
     assert cli("import", str(tmp_path / "missing.jsonl")).returncode == 2
     checkpoint = json.loads(cli("ledger", "checkpoint", "--json").stdout)
     assert checkpoint["size"] == 2
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_taken_port_fails_first_and_says_how_to_choose_another(
+    cli,  # type: ignore[no-untyped-def]
+    command: str,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(command, "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr and "PORT=" in result.stderr
+    assert "try:" not in result.stdout  # no banner of URLs that will not answer
