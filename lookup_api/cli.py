@@ -29,6 +29,24 @@ class CommandError(Exception):
     """A command failed; the message says what went wrong."""
 
 
+MAX_SEED_ENTERPRISES = 1_000_000
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a decimal integer in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:20]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high:,}, got {value}")
+        return value
+
+    return parse
+
+
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -240,6 +258,11 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     from lookup_api.bulk.seed import estimated_records, seed_ledger
 
     ledger = open_ledger(settings)
+    if (size := ledger.size()) > 0:
+        raise CommandError(
+            f"seed makes a whole synthetic data set and needs an empty log; this one holds "
+            f"{size:,} entries (point CREDTRACE_DATABASE_URL at a new database)"
+        )
     with _progress(estimated_records(args.enterprises), "seeding") as bar:
         summary = seed_ledger(ledger, args.enterprises, args.seed, progress=bar.update)
     data = summary.as_json()
@@ -365,7 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("file")
 
     seed = _command(sub, "seed", cmd_seed, "generate a realistic synthetic data set into the log")
-    seed.add_argument("--enterprises", type=int, default=1000)
+    seed.add_argument(
+        "--enterprises",
+        type=bounded_int(1, MAX_SEED_ENTERPRISES),
+        default=1000,
+        help=f"how many enterprises, 1 to {MAX_SEED_ENTERPRISES:,}",
+    )
     seed.add_argument("--seed", type=int, default=1, help="same seed, same records")
 
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")

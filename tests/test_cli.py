@@ -101,3 +101,14 @@ def test_a_taken_port_fails_first_and_says_how_to_choose_another(
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr and "PORT=" in result.stderr
     assert "try:" not in result.stdout  # no banner of URLs that will not answer
+
+
+def test_seed_refuses_a_log_that_holds_entries_and_sizes_out_of_range(cli) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("0", "-5", "x", "2000000"):
+        refused = cli("seed", "--enterprises", bad)
+        assert refused.returncode == 2 and "--enterprises" in refused.stderr, bad
+        assert "Traceback" not in refused.stderr
+    assert cli("seed", "--enterprises", "3", "--seed", "7").returncode == 0
+    again = cli("seed", "--enterprises", "3", "--seed", "7")
+    assert again.returncode == 2 and "needs an empty log" in again.stderr
+    assert "Traceback" not in again.stderr
