@@ -7,7 +7,10 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
+from lookup_api.middleware import answer_head_as_get
+from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
@@ -33,7 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         result: Services = state.services
         return result
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[SystemController, LedgerController, RecordsController, StateController],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
@@ -42,8 +45,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         cors_config=CORSConfig(
             allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS", "POST"]
         ),
-        openapi_config=OpenAPIConfig(title="credtrace", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="credtrace",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[PackagedViewer()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key: ct_<key id>_<secret> (credtrace keys create)",
+                    )
+                }
+            ),
+        ),
     )
+    app.asgi_handler = answer_head_as_get(app.asgi_handler)
+    return app
 
 
 def create_app_from_env() -> Litestar:

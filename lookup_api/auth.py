@@ -10,21 +10,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from ledger.records.ids import IdentifierError, normalise_uscc
+from ledger.records.tables import LIVE
 from ledger.store.engine import is_sqlite, run_migrations, write_transaction
 from ledger.tlog.envelope import now_time
 
 Role = Literal["officer", "enterprise", "platform", "auditor"]
 ROLES: tuple[Role, ...] = ("officer", "enterprise", "platform", "auditor")
 PREFIX = "ct_"
-CACHE_SECONDS = 30.0
 
 
 class AuthError(Exception):
@@ -68,6 +66,7 @@ def create_key(
             uscc = normalise_uscc(uscc)
         except IdentifierError as exc:
             raise AuthError(f"uscc: {exc}") from exc
+        _require_active_enterprise(engine, uscc)
     elif uscc:
         raise AuthError("only enterprise keys are bound to a USCC")
     key_id = secrets.token_hex(6)
@@ -82,6 +81,22 @@ def create_key(
             (key_id, _hash(secret), role, uscc, label, now_time()),
         )
     return ApiKey(key_id, role, uscc, label), f"{PREFIX}{key_id}_{secret}"
+
+
+def _require_active_enterprise(engine: Engine, uscc: str) -> None:
+    """An enterprise key for an enterprise that is not filed, or revoked, could do nothing."""
+    enterprises = LIVE["proj_enterprises"]
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(enterprises.c.status).where(enterprises.c.uscc == uscc)
+        ).scalar_one_or_none()
+    if status is None:
+        raise AuthError(
+            f"enterprise {uscc} is not filed: record its enterprise.filed first, "
+            "then create its key"
+        )
+    if status != "active":
+        raise AuthError(f"enterprise {uscc} is {status}: its key could write nothing")
 
 
 def revoke_key(engine: Engine, key_id: str) -> bool:
@@ -106,12 +121,18 @@ def list_keys(engine: Engine) -> list[dict[str, str | None]]:
 
 
 class KeyStore:
-    """Checks bearer tokens; keys are cached briefly, so a revocation applies within 30 s."""
+    """Checks bearer tokens against the key table on every request.
+
+    No cache: a revocation takes effect on the next request in every worker process,
+    for the price of one primary-key read per authenticated request.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._cache: dict[str, tuple[float, bytes, ApiKey]] = {}
-        self._lock = threading.Lock()
+        self._select = _ph(
+            engine,
+            "SELECT secret_hash, role, uscc, label, revoked_at FROM api_keys WHERE key_id = ?",
+        )
 
     def authenticate(self, authorization: str | None) -> ApiKey:
         if not authorization:
@@ -122,24 +143,12 @@ class KeyStore:
         key_id, _, secret = token[len(PREFIX) :].partition("_")
         if not key_id or not secret:
             raise AuthError("malformed API key")
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key_id)
-        if cached is None or cached[0] < now:
-            with self.engine.connect() as conn:
-                row = conn.exec_driver_sql(
-                    _ph(
-                        self.engine,
-                        "SELECT secret_hash, role, uscc, label, revoked_at FROM api_keys "
-                        "WHERE key_id = ?",
-                    ),
-                    (key_id,),
-                ).first()
-            if row is None or row[4] is not None:
-                raise AuthError("unknown or revoked API key")
-            cached = (now + CACHE_SECONDS, bytes(row[0]), ApiKey(key_id, row[1], row[2], row[3]))
-            with self._lock:
-                self._cache[key_id] = cached
-        if not hmac.compare_digest(cached[1], _hash(secret)):
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(self._select, (key_id,)).first()
+        # One answer for an unknown id, a wrong secret and a revoked key: a caller learns
+        # nothing about which key ids exist.
+        if row is None or not hmac.compare_digest(bytes(row[0]), _hash(secret)):
             raise AuthError("unknown or revoked API key")
-        return cached[2]
+        if row[4] is not None:
+            raise AuthError("unknown or revoked API key")
+        return ApiKey(key_id, row[1], row[2], row[3])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,24 @@ from lookup_api.wiring import open_ledger
 
 class CommandError(Exception):
     """A command failed; the message says what went wrong."""
+
+
+MAX_SEED_ENTERPRISES = 1_000_000
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a decimal integer in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:20]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high:,}, got {value}")
+        return value
+
+    return parse
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -239,6 +258,11 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     from lookup_api.bulk.seed import estimated_records, seed_ledger
 
     ledger = open_ledger(settings)
+    if (size := ledger.size()) > 0:
+        raise CommandError(
+            f"seed makes a whole synthetic data set and needs an empty log; this one holds "
+            f"{size:,} entries (point CREDTRACE_DATABASE_URL at a new database)"
+        )
     with _progress(estimated_records(args.enterprises), "seeding") as bar:
         summary = seed_ledger(ledger, args.enterprises, args.seed, progress=bar.update)
     data = summary.as_json()
@@ -254,16 +278,37 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+class PortTaken(CommandError):
+    """The address to serve on is in use (or not ours to bind)."""
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything else, so a taken port fails first."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PortTaken(
+            f"cannot serve on {host}:{port}: {exc.strerror}. Choose another port with "
+            f"--port {port + 1} (scripts/demo: PORT={port + 1} scripts/demo)"
+        ) from exc
+    return listener
+
+
+def cmd_serve(
+    args: argparse.Namespace, settings: Settings, listener: socket.socket | None = None
+) -> int:
     import uvicorn
 
+    listener = listener or reserve_port(args.host, args.port)
     # Migrate and create the key once, before workers start in parallel.
     open_ledger(settings).engine.dispose()
     uvicorn.run(
         "lookup_api.app:create_app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
+        fd=listener.fileno(),
         workers=args.workers,
         log_level="info",
         access_log=False,
@@ -274,6 +319,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from lookup_api.bulk.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
 
+    listener = reserve_port(args.host, args.port)
     ledger = open_ledger(settings)
     seeded = seed_demo(ledger)
     base = f"http://{args.host}:{args.port}"
@@ -295,7 +341,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"verify it yourself:  python -m ledger verify --url {base}")
     ledger.engine.dispose()
     args.workers = 1
-    return cmd_serve(args, settings)
+    return cmd_serve(args, settings, listener)
 
 
 # --- parser ---------------------------------------------------------------------
@@ -342,7 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("file")
 
     seed = _command(sub, "seed", cmd_seed, "generate a realistic synthetic data set into the log")
-    seed.add_argument("--enterprises", type=int, default=1000)
+    seed.add_argument(
+        "--enterprises",
+        type=bounded_int(1, MAX_SEED_ENTERPRISES),
+        default=1000,
+        help=f"how many enterprises, 1 to {MAX_SEED_ENTERPRISES:,}",
+    )
     seed.add_argument("--seed", type=int, default=1, help="same seed, same records")
 
     keys = sub.add_parser("keys", help="API keys: create, list, revoke")

@@ -5,12 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 PROBLEM_JSON = "application/problem+json"
+QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
 log = logging.getLogger("credtrace")
+
+
+def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` quoted for an error message: at most ``limit`` characters of it."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
 class Problem(HTTPException):
@@ -30,6 +40,48 @@ class Problem(HTTPException):
         self.title = title
         self.problem_type = type_
         self.errors = errors or []
+
+
+class FieldError(msgspec.Struct):
+    field: str | None
+    message: str | None
+    source: str | None = None
+
+
+class ProblemDetails(msgspec.Struct):
+    """RFC 9457 problem details, as every error of the service is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None
+    instance: str
+    errors: list[FieldError] | None = None
+
+
+# What each error status means on this service's routes, for the OpenAPI description.
+_MEANING = {
+    400: "The request is malformed: the detail and errors name the parameter or field.",
+    401: "No API key, or an unknown or revoked one (Authorization: Bearer ct_...).",
+    403: "The key's role or enterprise may not do this.",
+    404: "No such resource (yet).",
+    413: "The body is larger than the service accepts.",
+    415: "The body is not application/json.",
+    422: "The record is well-formed but refused by a rule of the ledger's current state.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for ``statuses``, each answered as application/problem+json."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDetails,
+            media_type=PROBLEM_JSON,
+            description=_MEANING[status],
+            generate_examples=False,
+        )
+        for status in statuses
+    }
 
 
 def bad_request(detail: str, *, field: str | None = None) -> Problem:
@@ -102,4 +154,13 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
     return _response(request, body, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-__all__ = ["PROBLEM_JSON", "Problem", "bad_request", "not_found", "problem_handler"]
+__all__ = [
+    "PROBLEM_JSON",
+    "Problem",
+    "ProblemDetails",
+    "bad_request",
+    "not_found",
+    "problem_handler",
+    "problem_responses",
+    "quoted",
+]

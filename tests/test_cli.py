@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.factories import enterprise_payload
+from tests.factories import enterprise_payload, uscc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +53,9 @@ def test_seed_verify_replay_and_keys(cli, tmp_path: Path) -> None:  # type: igno
     assert key["token"] not in cli("keys", "list").stdout
     bad = cli("keys", "create", "--role", "enterprise")
     assert bad.returncode == 2 and "--uscc" in bad.stderr
+    unfiled = cli("keys", "create", "--role", "enterprise", "--uscc", uscc(999_999))
+    assert unfiled.returncode == 2 and "is not filed" in unfiled.stderr
+    assert len(json.loads(cli("keys", "list", "--json").stdout)["keys"]) == 1
 
 
 def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -82,3 +86,29 @@ def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ign
     assert cli("import", str(tmp_path / "missing.jsonl")).returncode == 2
     checkpoint = json.loads(cli("ledger", "checkpoint", "--json").stdout)
     assert checkpoint["size"] == 2
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_taken_port_fails_first_and_says_how_to_choose_another(
+    cli,  # type: ignore[no-untyped-def]
+    command: str,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(command, "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr and "PORT=" in result.stderr
+    assert "try:" not in result.stdout  # no banner of URLs that will not answer
+
+
+def test_seed_refuses_a_log_that_holds_entries_and_sizes_out_of_range(cli) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("0", "-5", "x", "2000000"):
+        refused = cli("seed", "--enterprises", bad)
+        assert refused.returncode == 2 and "--enterprises" in refused.stderr, bad
+        assert "Traceback" not in refused.stderr
+    assert cli("seed", "--enterprises", "3", "--seed", "7").returncode == 0
+    again = cli("seed", "--enterprises", "3", "--seed", "7")
+    assert again.returncode == 2 and "needs an empty log" in again.stderr
+    assert "Traceback" not in again.stderr

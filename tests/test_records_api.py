@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,27 +12,27 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from ledger.records.entry import record_entry
 from ledger.store.config import LedgerConfig
+from ledger.store.engine import create_db_engine
 from ledger.tlog.checkpoint import TlogProof
 from ledger.tlog.merkle import verify_inclusion
 from lookup_api.app import create_app
-from lookup_api.auth import create_key
+from lookup_api.auth import AuthError, create_key, revoke_key
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
-from tests.factories import enterprise_payload, uscc
+from tests.factories import enterprise, enterprise_payload, uscc
 
 OFFICER_USCC = uscc(1)
+JSON = "application/json"
 
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Services, dict[str, str]]]:  # type: ignore[type-arg]
     settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
     services = Services.open(settings)
-    tokens = {
-        role: create_key(services.engine, role, uscc(7) if role == "enterprise" else None)[1]
-        for role in ("officer", "enterprise", "platform")
-    }
+    tokens = {role: create_key(services.engine, role)[1] for role in ("officer", "platform")}
     with TestClient(create_app(services=services)) as client:
         yield client, services, tokens
     services.close()
@@ -181,13 +182,15 @@ def test_malformed_bodies_are_400(api: Any) -> None:
 
 def test_writes_need_a_key_with_the_right_role(api: Any) -> None:
     client, services, tokens = api
+    services.ledger.append([enterprise(7)])  # an enterprise key needs its enterprise filed
+    enterprise_key = create_key(services.engine, "enterprise", uscc(7))[1]
     body = {"kind": "enterprise.filed", "payload": enterprise_payload(5)}
     assert post(client, None, body).status_code == 401
     assert post(client, "ct_nope_nope", body).status_code == 401
     assert post(client, tokens["officer"] + "x", body).status_code == 401
     assert post(client, tokens["platform"], body).status_code == 403
-    assert post(client, tokens["enterprise"], body).status_code == 403  # enterprises do not file
-    assert services.ledger.size() == 0
+    assert post(client, enterprise_key, body).status_code == 403  # enterprises do not file
+    assert services.ledger.size() == 1
 
 
 def test_an_enterprise_key_writes_only_its_own_records(api: Any) -> None:
@@ -208,6 +211,7 @@ def test_an_enterprise_key_writes_only_its_own_records(api: Any) -> None:
         ).status_code
         == 201
     )
+    enterprise_key = create_key(services.engine, "enterprise", uscc(7))[1]
     own = {
         "gtin": "6901234567892",
         "name": "P",
@@ -216,10 +220,105 @@ def test_an_enterprise_key_writes_only_its_own_records(api: Any) -> None:
         "owner_uscc": uscc(7),
         "risk_class": "low",
     }
-    response = post(client, tokens["enterprise"], {"kind": "product.filed", "payload": own})
+    response = post(client, enterprise_key, {"kind": "product.filed", "payload": own})
     assert response.status_code == 201, response.text
     theirs = {**own, "gtin": "09506000134352", "owner_uscc": uscc(8)}
-    response = post(client, tokens["enterprise"], {"kind": "product.filed", "payload": theirs})
+    response = post(client, enterprise_key, {"kind": "product.filed", "payload": theirs})
     assert response.status_code == 403
     assert "owner_uscc" in response.json()["detail"]
     assert services.ledger.size() == 3
+
+
+def test_an_enterprise_key_needs_its_enterprise_filed_and_active(api: Any) -> None:
+    _client, services, _tokens = api
+    with pytest.raises(AuthError, match="is not filed"):
+        create_key(services.engine, "enterprise", uscc(9))
+    services.ledger.append([enterprise(9)])
+    create_key(services.engine, "enterprise", uscc(9))
+    revocation = {"uscc": uscc(9), "reason": "licence withdrawn"}
+    services.ledger.append([record_entry("enterprise.revoked", revocation, "officer:test")])
+    with pytest.raises(AuthError, match="is revoked"):
+        create_key(services.engine, "enterprise", uscc(9))
+
+
+def test_a_revoked_key_is_refused_on_the_next_request_in_every_process(api: Any) -> None:
+    client, services, tokens = api
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(5)}
+    assert post(client, tokens["officer"], body).status_code == 201
+    key_id = tokens["officer"].split("_")[1]
+    # Another process: its own engine and key store, sharing only the database.
+    other = create_db_engine(services.engine.url.render_as_string(hide_password=False))
+    try:
+        assert revoke_key(other, key_id)
+    finally:
+        other.dispose()
+    again = {"kind": "enterprise.filed", "payload": enterprise_payload(6)}
+    response = post(client, tokens["officer"], again)
+    assert response.status_code == 401
+    assert services.ledger.size() == 1
+
+
+def test_the_body_is_read_only_after_authentication(api: Any) -> None:
+    client, services, tokens = api
+    nested = b'{"kind": "enterprise.filed", "payload": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    anonymous = client.post("/v1/records", content=nested, headers={"Content-Type": JSON})
+    assert anonymous.status_code == 401  # not 400: the body was never parsed
+    response = client.post(
+        "/v1/records",
+        content=nested,
+        headers={"Content-Type": JSON, "Authorization": f"Bearer {tokens['officer']}"},
+    )
+    assert response.status_code == 400, response.text
+    assert "nested deeper than" in response.json()["detail"]
+    assert services.ledger.size() == 0
+
+
+def test_duplicate_keys_are_refused_at_every_level(api: Any) -> None:
+    client, services, tokens = api
+    payload = json.dumps(enterprise_payload(1), ensure_ascii=False)
+    bodies = [
+        '{"kind": "product.filed", "kind": "enterprise.filed", "payload": ' + payload + "}",
+        '{"kind": "enterprise.filed", "payload": ' + payload[:-1] + ', "name": "别名"}}',
+        '{"kind": "enterprise.filed", "payload": ' + payload[:-1] + ', "\\u006eame": "x"}}',
+    ]
+    for body in bodies:
+        response = client.post(
+            "/v1/records",
+            content=body.encode(),
+            headers={"Content-Type": JSON, "Authorization": f"Bearer {tokens['officer']}"},
+        )
+        assert response.status_code == 400, body
+        assert "duplicate key" in response.json()["detail"]
+    assert services.ledger.size() == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/jsonx",
+        None,
+    ],
+)
+def test_only_a_json_body_is_read(api: Any, content_type: str | None) -> None:
+    client, services, tokens = api
+    body = json.dumps({"kind": "enterprise.filed", "payload": enterprise_payload(1)})
+    headers = {"Authorization": f"Bearer {tokens['officer']}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/v1/records", content=body.encode(), headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert services.ledger.size() == 0
+    charset = {**headers, "Content-Type": "application/json; charset=utf-8"}
+    assert client.post("/v1/records", content=body.encode(), headers=charset).status_code == 201
+
+
+def test_the_request_body_is_documented(api: Any) -> None:
+    client, _services, _tokens = api
+    operation = client.get("/schema/openapi.json").json()["paths"]["/v1/records"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["kind", "payload"]

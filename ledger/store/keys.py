@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+from ledger.store.files import private_dirs
 from ledger.tlog.note import NoteError, Signer
 
 
@@ -16,7 +17,7 @@ class KeyFileError(RuntimeError):
 def load_or_create_signer(path: Path, origin: str) -> Signer:
     """Read the signing key at ``path``, creating it (0600) when it does not exist."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         signer = Signer.generate(origin)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

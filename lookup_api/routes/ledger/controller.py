@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from ledger.store.log import Ledger, SignedCheckpoint, StoredEntry
 from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.merkle import ProofError
 from ledger.tlog.tiles import TilePathError, parse_tile_path
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import Problem, bad_request, not_found
+from lookup_api.params import (
+    DecimalPath,
+    DecimalQuery,
+    OptionalDecimalQuery,
+    parse_decimal,
+    parse_optional_decimal,
+)
+from lookup_api.problems import Problem, bad_request, not_found, problem_responses, quoted
 
 MAX_PAGE = 1000
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
@@ -90,17 +97,16 @@ def _tree_size(ledger: Ledger, tree_size: int | None) -> int:
     return tree_size
 
 
-IndexPath = Annotated[int, PathParameter(ge=0, le=2**62)]
-IndexQuery = Annotated[int, QueryParameter(ge=0, le=2**62)]
-SizeQuery = Annotated[int, QueryParameter(ge=1, le=2**62)]
-OptionalIndexQuery = Annotated[int | None, QueryParameter(ge=0, le=2**62)]
-OptionalSizeQuery = Annotated[int | None, QueryParameter(ge=1, le=2**62)]
-
-
 class LedgerController(Controller):
     tags = ["ledger"]  # noqa: RUF012
 
-    @get("/checkpoint", media_type=TEXT, sync_to_thread=True, summary="Latest signed checkpoint")
+    @get(
+        "/checkpoint",
+        media_type=TEXT,
+        sync_to_thread=True,
+        summary="Latest signed checkpoint",
+        responses=problem_responses(404),
+    )
     def checkpoint(self, services: ServicesDep) -> Response[str]:
         return Response(latest(services.ledger).note, media_type=TEXT, headers=SHORT)
 
@@ -113,14 +119,25 @@ class LedgerController(Controller):
     def key(self, services: ServicesDep) -> Response[str]:
         return Response(str(services.ledger.verifier) + "\n", media_type=TEXT, headers=IMMUTABLE)
 
-    @get("/v1/ledger/checkpoints/{size:int}", media_type=TEXT, sync_to_thread=True)
-    def checkpoint_at(self, services: ServicesDep, size: IndexPath) -> Response[str]:
-        checkpoint = services.ledger.checkpoint_at(size)
+    @get(
+        "/v1/ledger/checkpoints/{size:str}",
+        media_type=TEXT,
+        sync_to_thread=True,
+        responses=problem_responses(400, 404),
+    )
+    def checkpoint_at(self, services: ServicesDep, size: DecimalPath) -> Response[str]:
+        tree_size = parse_decimal(size, "size")
+        checkpoint = services.ledger.checkpoint_at(tree_size)
         if checkpoint is None:
-            raise not_found(f"no checkpoint was signed at size {size}")
+            raise not_found(f"no checkpoint was signed at size {tree_size}")
         return Response(checkpoint.note, media_type=TEXT, headers=IMMUTABLE)
 
-    @get("/tile/{path:path}", media_type="application/octet-stream", sync_to_thread=True)
+    @get(
+        "/tile/{path:path}",
+        media_type="application/octet-stream",
+        sync_to_thread=True,
+        responses=problem_responses(400, 404),
+    )
     def tile(self, services: ServicesDep, path: FromPath[str]) -> Response[bytes]:
         try:
             address = parse_tile_path(path.lstrip("/"))
@@ -135,115 +152,161 @@ class LedgerController(Controller):
             raise not_found(f"tile {path.lstrip('/')} does not exist (yet)")
         return Response(data, media_type="application/octet-stream", headers=IMMUTABLE)
 
-    @get("/v1/ledger/entries/{index:int}", sync_to_thread=True)
-    def entry(self, services: ServicesDep, index: IndexPath) -> Response[EntryView]:
+    @get(
+        "/v1/ledger/entries/{index:str}", sync_to_thread=True, responses=problem_responses(400, 404)
+    )
+    def entry(self, services: ServicesDep, index: DecimalPath) -> Response[EntryView]:
         ledger = services.ledger
-        stored = ledger.entry(index)
+        number = parse_decimal(index, "index")
+        stored = ledger.entry(number)
         if stored is None:
-            raise not_found(f"entry {index} does not exist")
-        redacted_by = ledger.redaction_of(index) if stored.redacted else None
+            raise not_found(f"entry {number} does not exist")
+        redacted_by = ledger.redaction_of(number) if stored.redacted else None
         return Response(
             entry_view(stored, redacted_by), headers={"Cache-Control": "public, max-age=60"}
         )
 
-    @get("/v1/ledger/entries", sync_to_thread=True)
+    @get("/v1/ledger/entries", sync_to_thread=True, responses=problem_responses(400))
     def entries(
         self,
         services: ServicesDep,
-        start: IndexQuery = 0,
-        end: OptionalSizeQuery = None,
+        start: OptionalDecimalQuery = None,
+        end: OptionalDecimalQuery = None,
     ) -> EntriesPage:
         ledger = services.ledger
         size = ledger.size()
-        end = min(start + MAX_PAGE, size) if end is None else end
-        if end <= start:
-            raise bad_request(f"end ({end}) must be greater than start ({start})", field="end")
-        if end - start > MAX_PAGE:
+        start_at = parse_optional_decimal(start, "start") or 0
+        end_at = parse_optional_decimal(end, "end", minimum=1)
+        end_at = min(start_at + MAX_PAGE, size) if end_at is None else end_at
+        if end_at <= start_at:
             raise bad_request(
-                f"a page holds at most {MAX_PAGE} entries; asked for {end - start}", field="end"
+                f"end ({end_at}) must be greater than start ({start_at})", field="end"
             )
-        stored = ledger.entries(start, min(end, size))
+        if end_at - start_at > MAX_PAGE:
+            raise bad_request(
+                f"a page holds at most {MAX_PAGE} entries; asked for {end_at - start_at}",
+                field="end",
+            )
+        stored = ledger.entries(start_at, min(end_at, size))
         views = [
             entry_view(e, ledger.redaction_of(e.index) if e.redacted else None) for e in stored
         ]
-        last = start + len(views)
-        return EntriesPage(start, last, size, views, last if last < size else None)
+        last = start_at + len(views)
+        return EntriesPage(start_at, last, size, views, last if last < size else None)
 
-    @get("/v1/ledger/proof/inclusion", sync_to_thread=True)
+    @get("/v1/ledger/proof/inclusion", sync_to_thread=True, responses=problem_responses(400, 404))
     def inclusion(
         self,
         services: ServicesDep,
-        index: OptionalIndexQuery = None,
+        index: OptionalDecimalQuery = None,
         leaf_hash: FromQuery[str | None] = None,
-        tree_size: OptionalSizeQuery = None,
+        tree_size: OptionalDecimalQuery = None,
     ) -> Response[InclusionProof]:
         ledger = services.ledger
-        if (index is None) == (leaf_hash is None):
-            raise bad_request("give exactly one of index or leaf_hash", field="index")
-        if leaf_hash is not None:
-            try:
-                wanted = base64.b64decode(leaf_hash.replace(" ", "+"), validate=True)
-            except ValueError as exc:
-                raise bad_request("leaf_hash is not standard base64", field="leaf_hash") from exc
-            if len(wanted) != 32:
-                raise bad_request(
-                    f"leaf_hash must be 32 bytes, got {len(wanted)}", field="leaf_hash"
-                )
-            index = ledger.index_of_leaf(wanted)
-            if index is None:
-                raise not_found("no entry has that leaf hash")
-        assert index is not None
-        explicit = tree_size is not None
-        size = _tree_size(ledger, tree_size)
-        if index >= size:
-            raise bad_request(f"entry {index} is not in the tree of size {size}", field="index")
-        stored = ledger.entry(index)
-        if stored is None:
-            raise not_found(f"entry {index} does not exist")
-        path = ledger.inclusion_proof(index, size)
-        proof = InclusionProof(index, size, b64(stored.leaf_hash), [b64(h) for h in path])
-        return Response(proof, headers=IMMUTABLE if explicit else SHORT)
+        return inclusion_answer(
+            ledger,
+            parse_optional_decimal(index, "index"),
+            leaf_hash,
+            parse_optional_decimal(tree_size, "tree_size", minimum=1),
+        )
 
-    @get("/v1/ledger/proof/consistency", sync_to_thread=True)
+    @get("/v1/ledger/proof/consistency", sync_to_thread=True, responses=problem_responses(400, 404))
     def consistency(
         self,
         services: ServicesDep,
-        first: SizeQuery,
-        second: OptionalSizeQuery = None,
+        first: DecimalQuery,
+        second: OptionalDecimalQuery = None,
     ) -> Response[ConsistencyProof]:
-        ledger = services.ledger
-        explicit = second is not None
-        second = _tree_size(ledger, second)
-        if first > second:
-            raise bad_request(f"first ({first}) must not exceed second ({second})", field="first")
-        try:
-            path = ledger.consistency_proof(first, second)
-        except ProofError as exc:
-            raise bad_request(str(exc), field="first") from exc
-        body = ConsistencyProof(first, second, [b64(h) for h in path])
-        return Response(body, headers=IMMUTABLE if explicit else SHORT)
+        return consistency_answer(
+            services.ledger,
+            parse_decimal(first, "first", minimum=1),
+            parse_optional_decimal(second, "second", minimum=1),
+        )
 
-    @get("/v1/ledger/entries/{index:int}/proof", media_type=TEXT, sync_to_thread=True)
+    @get(
+        "/v1/ledger/entries/{index:str}/proof",
+        media_type=TEXT,
+        sync_to_thread=True,
+        responses=problem_responses(400, 404),
+    )
     def tlog_proof(
         self,
         services: ServicesDep,
-        index: IndexPath,
-        tree_size: OptionalSizeQuery = None,
+        index: DecimalPath,
+        tree_size: OptionalDecimalQuery = None,
     ) -> Response[str]:
-        ledger = services.ledger
-        if tree_size is None:
-            checkpoint = latest(ledger)
-        else:
-            found = ledger.checkpoint_at(tree_size)
-            if found is None:
-                raise not_found(f"no checkpoint was signed at size {tree_size}")
-            checkpoint = found
-        if index >= checkpoint.size:
-            raise Problem(
-                404,
-                "Not found",
-                f"entry {index} is not in the tree of size {checkpoint.size}",
-                type_="/problems/not-found",
-            )
-        text = ledger.tlog_proof(index, checkpoint)
-        return Response(text, media_type=TEXT, headers=IMMUTABLE if tree_size else SHORT)
+        return tlog_proof_answer(
+            services.ledger,
+            parse_decimal(index, "index"),
+            parse_optional_decimal(tree_size, "tree_size", minimum=1),
+        )
+
+
+def inclusion_answer(
+    ledger: Ledger, index: int | None, leaf_hash: str | None, tree_size: int | None
+) -> Response[InclusionProof]:
+    """An inclusion proof by index or by leaf hash, in the latest or a given tree."""
+    if (index is None) == (leaf_hash is None):
+        raise bad_request("give exactly one of index or leaf_hash", field="index")
+    if leaf_hash is not None:
+        index = _index_of_leaf(ledger, leaf_hash)
+    assert index is not None
+    explicit = tree_size is not None
+    size = _tree_size(ledger, tree_size)
+    if index >= size:
+        raise bad_request(f"entry {index} is not in the tree of size {size}", field="index")
+    stored = ledger.entry(index)
+    if stored is None:
+        raise not_found(f"entry {index} does not exist")
+    path = ledger.inclusion_proof(index, size)
+    proof = InclusionProof(index, size, b64(stored.leaf_hash), [b64(h) for h in path])
+    return Response(proof, headers=IMMUTABLE if explicit else SHORT)
+
+
+def _index_of_leaf(ledger: Ledger, leaf_hash: str) -> int:
+    try:
+        wanted = base64.b64decode(leaf_hash.replace(" ", "+"), validate=True)
+    except ValueError as exc:
+        raise bad_request(
+            f"leaf_hash must be standard base64, got {quoted(leaf_hash)}", field="leaf_hash"
+        ) from exc
+    if len(wanted) != 32:
+        raise bad_request(f"leaf_hash must be 32 bytes, got {len(wanted)}", field="leaf_hash")
+    index = ledger.index_of_leaf(wanted)
+    if index is None:
+        raise not_found("no entry has that leaf hash")
+    return index
+
+
+def consistency_answer(
+    ledger: Ledger, first: int, second: int | None
+) -> Response[ConsistencyProof]:
+    explicit = second is not None
+    second = _tree_size(ledger, second)
+    if first > second:
+        raise bad_request(f"first ({first}) must not exceed second ({second})", field="first")
+    try:
+        path = ledger.consistency_proof(first, second)
+    except ProofError as exc:
+        raise bad_request(str(exc), field="first") from exc
+    body = ConsistencyProof(first, second, [b64(h) for h in path])
+    return Response(body, headers=IMMUTABLE if explicit else SHORT)
+
+
+def tlog_proof_answer(ledger: Ledger, index: int, tree_size: int | None) -> Response[str]:
+    if tree_size is None:
+        checkpoint = latest(ledger)
+    else:
+        found = ledger.checkpoint_at(tree_size)
+        if found is None:
+            raise not_found(f"no checkpoint was signed at size {tree_size}")
+        checkpoint = found
+    if index >= checkpoint.size:
+        raise Problem(
+            404,
+            "Not found",
+            f"entry {index} is not in the tree of size {checkpoint.size}",
+            type_="/problems/not-found",
+        )
+    text = ledger.tlog_proof(index, checkpoint)
+    return Response(text, media_type=TEXT, headers=IMMUTABLE if tree_size else SHORT)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
-from litestar.params import HeaderParameter, JSONBody
+from litestar.openapi.spec import Operation
+from litestar.params import HeaderParameter
 
+from ledger.records.json_input import JsonInputError, loads
 from lookup_api.auth import AuthError
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import Problem
+from lookup_api.problems import Problem, bad_request, problem_responses, quoted
 from lookup_api.routes.ledger.controller import InclusionProof
 from lookup_api.routes.records.service import submit
 
@@ -31,6 +34,48 @@ class RecordReceipt(msgspec.Struct):
     tlog_proof: str
 
 
+JSON = "application/json"
+
+
+@dataclass
+class RecordOperation(Operation):
+    """The route reads its body itself (after authentication), so Litestar cannot see
+    the body's type: the OpenAPI request body is stated here."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        (_, components) = msgspec.json.schema_components([RecordRequest])
+        schema["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": components["RecordRequest"]}},
+        }
+        return schema
+
+
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_record_request(request: Request[Any, Any, Any]) -> RecordRequest:
+    """The body as a record request: JSON only, under the parser's limits, strictly typed."""
+    media_type = _media_type(request)
+    if media_type != JSON:
+        raise Problem(
+            415,
+            "Unsupported media type",
+            f"the body must be {JSON}, got {quoted(media_type) if media_type else 'none'}",
+            type_="/problems/unsupported-media-type",
+            headers={"Accept-Post": JSON},
+        )
+    try:
+        document = loads(await request.body())
+        return msgspec.convert(document, RecordRequest)
+    except JsonInputError as exc:
+        raise bad_request(str(exc), field="body") from exc
+    except msgspec.ValidationError as exc:
+        raise bad_request(f"the body is not a record request: {exc}", field="body") from exc
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -38,12 +83,18 @@ def _b64(data: bytes) -> str:
 class RecordsController(Controller):
     tags = ["records"]  # noqa: RUF012
 
-    @post("/v1/records", status_code=201, summary="Append a record (officer or enterprise key)")
+    @post(
+        "/v1/records",
+        status_code=201,
+        summary="Append a record (officer or enterprise key)",
+        operation_class=RecordOperation,
+        responses=problem_responses(400, 401, 403, 413, 415, 422),
+        security=[{"bearer": []}],
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        data: JSONBody[RecordRequest],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[RecordReceipt]:
         try:
@@ -56,6 +107,8 @@ class RecordsController(Controller):
                 type_="/problems/unauthorized",
                 headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
             ) from exc
+        # Only an authenticated caller makes the server read and parse a body.
+        data = await read_record_request(request)
         entry, receipt = await submit(services, key, data.kind, data.payload, idempotency_key)
         body = RecordReceipt(
             index=receipt.index,

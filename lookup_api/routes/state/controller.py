@@ -30,7 +30,7 @@ from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import bad_request, not_found
+from lookup_api.problems import bad_request, not_found, problem_responses
 
 CACHE = {"Cache-Control": "public, max-age=30"}
 
@@ -429,7 +429,12 @@ BatchPath = Annotated[str, PathParameter(description="Batch or lot number")]
 class StateController(Controller):
     tags = ["state"]  # noqa: RUF012
 
-    @get("/v1/enterprises/{uscc:str}", sync_to_thread=True, summary="Public enterprise profile")
+    @get(
+        "/v1/enterprises/{uscc:str}",
+        sync_to_thread=True,
+        summary="Public enterprise profile",
+        responses=problem_responses(400, 404),
+    )
     def enterprise(self, services: ServicesDep, uscc: UsccPath) -> Response[EnterpriseProfile]:
         code = _identifier(uscc, "uscc", normalise_uscc)
         policy = load_policy()
@@ -439,7 +444,12 @@ class StateController(Controller):
             raise not_found(f"no enterprise {code} is filed")
         return Response(profile, headers=CACHE)
 
-    @get("/v1/products/{gtin:str}", sync_to_thread=True, summary="Product, owner and recalls")
+    @get(
+        "/v1/products/{gtin:str}",
+        sync_to_thread=True,
+        summary="Product, owner and recalls",
+        responses=problem_responses(400, 404),
+    )
     def product(self, services: ServicesDep, gtin: GtinPath) -> Response[ProductView]:
         code = _identifier(gtin, "gtin", normalise_gtin)
         with read_transaction(services.engine) as conn:
@@ -452,6 +462,7 @@ class StateController(Controller):
         "/v1/batches/{gtin:str}/{batch:str}",
         sync_to_thread=True,
         summary="Batch: declaration, latest inspection, recall, codes",
+        responses=problem_responses(400, 404),
     )
     def batch(self, services: ServicesDep, gtin: GtinPath, batch: BatchPath) -> Response[BatchView]:
         code = _identifier(gtin, "gtin", normalise_gtin)

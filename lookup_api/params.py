@@ -1,0 +1,44 @@
+"""Integers in paths and queries, accepted only in canonical form.
+
+Litestar's own ``int`` conversion takes ``+1``, ``01``, Arabic-Indic digits and ``1e3``;
+a log index has exactly one spelling, so every index and size is declared as text and
+parsed here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from litestar.params import PathParameter, QueryParameter
+
+from lookup_api.problems import bad_request, quoted
+
+MAX_INDEX = 2**62  # far beyond any log; keeps every index inside a signed 64-bit column
+CANONICAL_DECIMAL = r"^(0|[1-9][0-9]{0,18})$"
+_CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+_DECIMAL_DOC = "a decimal integer in ASCII digits, without sign or leading zeros"
+
+
+def parse_decimal(value: str, field: str, minimum: int = 0) -> int:
+    """``value`` as an integer in ``[minimum, MAX_INDEX]``, or a 400 naming ``field``."""
+    if not (value.isascii() and _CANONICAL_DECIMAL.fullmatch(value)):
+        raise bad_request(f"{field} must be {_DECIMAL_DOC}, got {quoted(value)}", field=field)
+    number = int(value)
+    if not minimum <= number <= MAX_INDEX:
+        raise bad_request(
+            f"{field} must be between {minimum} and {MAX_INDEX}, got {number}", field=field
+        )
+    return number
+
+
+def parse_optional_decimal(value: str | None, field: str, minimum: int = 0) -> int | None:
+    return None if value is None else parse_decimal(value, field, minimum)
+
+
+_SCHEMA = {"pattern": CANONICAL_DECIMAL}
+DecimalPath = Annotated[str, PathParameter(description=_DECIMAL_DOC, schema_extra=_SCHEMA)]
+DecimalQuery = Annotated[str, QueryParameter(description=_DECIMAL_DOC, schema_extra=_SCHEMA)]
+OptionalDecimalQuery = Annotated[
+    str | None, QueryParameter(description=_DECIMAL_DOC, schema_extra=_SCHEMA)
+]

@@ -1,0 +1,123 @@
+"""Hostile input on the read routes: one spelling per integer, HEAD wherever GET answers,
+refused values quoted only by a short prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from ledger.store.config import LedgerConfig
+from lookup_api.app import create_app
+from lookup_api.problems import QUOTE_LIMIT
+from lookup_api.settings import Settings
+from lookup_api.wiring import Services
+from tests.conftest import ORIGIN
+from tests.factories import enterprise
+
+SIZE = 20
+
+
+@pytest.fixture
+def client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    settings = Settings(ledger=LedgerConfig(sqlite_url, tmp_path / "ledger.key", ORIGIN))
+    services = Services.open(settings)
+    services.ledger.append([enterprise(n) for n in range(SIZE)])
+    with TestClient(create_app(services=services)) as test_client:
+        yield test_client
+    services.close()
+
+
+# Each spelling Litestar's int conversion took as a number: letters, Arabic-Indic one,
+# a sign, a leading zero, an exponent, a trailing newline, space, underscore, too long.
+NOT_CANONICAL = ["abc", "%D9%A1", "%2B1", "01", "1e3", "1%0A", "%201", "1_0", "1" * 20, "-1"]
+
+
+@pytest.mark.parametrize("spelling", NOT_CANONICAL)
+@pytest.mark.parametrize(
+    ("template", "field"),
+    [
+        ("/v1/ledger/entries/{}", "index"),
+        ("/v1/ledger/entries/{}/proof", "index"),
+        ("/v1/ledger/checkpoints/{}", "size"),
+        ("/v1/ledger/entries?start={}", "start"),
+        ("/v1/ledger/entries?start=0&end={}", "end"),
+        ("/v1/ledger/proof/inclusion?index={}", "index"),
+        ("/v1/ledger/proof/inclusion?index=0&tree_size={}", "tree_size"),
+        ("/v1/ledger/proof/consistency?first={}", "first"),
+        ("/v1/ledger/proof/consistency?first=1&second={}", "second"),
+    ],
+)
+def test_integers_have_one_spelling(
+    client: TestClient,  # type: ignore[type-arg]
+    template: str,
+    field: str,
+    spelling: str,
+) -> None:
+    response = client.get(template.format(spelling))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["errors"][0]["field"] == field
+    assert field in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/ledger/entries/0",
+        "/v1/ledger/entries/0/proof",
+        f"/v1/ledger/checkpoints/{SIZE}",
+        "/v1/ledger/entries?start=0&end=1",
+        "/v1/ledger/proof/inclusion?index=0",
+        f"/v1/ledger/proof/consistency?first=1&second={SIZE}",
+    ],
+)
+def test_canonical_integers_answer(client: TestClient, path: str) -> None:  # type: ignore[type-arg]
+    assert client.get(path).status_code == 200
+
+
+def test_a_number_beyond_the_index_range_names_the_range(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    problem = client.get(f"/v1/ledger/entries/{2**62 + 1}").json()
+    assert problem["status"] == 400
+    assert "between 0 and" in problem["detail"]
+
+
+def test_a_long_refused_value_is_quoted_by_a_short_prefix(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    value = "!" * 10_000
+    response = client.get("/v1/ledger/proof/inclusion", params={"leaf_hash": value})
+    assert response.status_code == 400
+    assert "!" * (QUOTE_LIMIT + 1) not in response.text
+    assert "10,000 characters" in response.text
+    assert len(response.content) < 1_000
+
+
+def test_every_get_route_answers_head(client: TestClient) -> None:  # type: ignore[type-arg]
+    paths = [
+        "/checkpoint",
+        "/v1/ledger/key",
+        "/v1/ledger/entries/0",
+        "/v1/ledger/entries?start=0&end=2",
+        f"/v1/ledger/checkpoints/{SIZE}",
+        "/tile/0/000.p/20",
+        "/health",
+        "/metrics",
+        "/schema",
+        "/schema/openapi.json",
+    ]
+    for path in paths:
+        get = client.get(path)
+        head = client.head(path)
+        assert (head.status_code, get.status_code) == (200, 200), path
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["content-length"] == str(len(get.content)), path
+    missing = client.head("/v1/ledger/entries/999")
+    assert missing.status_code == 404 and missing.content == b""
+    assert client.head("/v1/records").status_code == 405  # a POST route stays POST only
