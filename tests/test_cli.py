@@ -89,9 +89,8 @@ def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ign
 
 
 @pytest.mark.parametrize("command", ["demo", "serve"])
-def test_a_taken_port_fails_first_and_says_how_to_choose_another(
-    cli,  # type: ignore[no-untyped-def]
-    command: str,
+def test_a_taken_port_fails_first_and_says_how_to_choose_another(  # type: ignore[no-untyped-def]
+    cli, command: str
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -167,8 +167,11 @@ def test_redacted_entry_shows_no_payload(client: TestClient) -> None:  # type: i
     ],
 )
 def test_bad_requests_get_problem_details(
-    client: TestClient, url: str, status: int, field: str | None
-) -> None:  # type: ignore[type-arg]
+    client: TestClient,  # type: ignore[type-arg]
+    url: str,
+    status: int,
+    field: str | None,
+) -> None:
     response = client.get(url)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import rfc8785
@@ -216,7 +216,20 @@ def valid(kind: str, **changes: Any) -> dict[str, Any]:
     return payload
 
 
-def parse(kind: str, payload: Any, today: dt.date | None = None) -> ParsedRecord:
+class Parsed(Protocol):
+    """A parsed record whose fields the tests read by name (the kind decides them)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def record(self) -> Any: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+
+
+def parse(kind: str, payload: Any, today: dt.date | None = None) -> Parsed:
     return parse_record(kind, payload, today=today)
 
 
