@@ -225,7 +225,8 @@ def test_live_proofs_and_checkpoint_verify_with_independent_code(
     url, _, _ = live
 
     def get(path: str) -> bytes:
-        return urllib.request.urlopen(url + path, timeout=10).read()
+        body: bytes = urllib.request.urlopen(url + path, timeout=10).read()
+        return body
 
     vkey = get("/v1/ledger/key").decode()
     note = get("/checkpoint").decode()

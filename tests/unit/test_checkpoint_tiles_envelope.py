@@ -6,6 +6,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import rfc8785
@@ -42,6 +43,7 @@ from ledger.tlog.tiles import (
     tile_path,
     tiles_for_size,
 )
+from tests.strategies import NO_SURROGATES
 
 ORIGIN = "example.com/credtrace"
 ROOT = hashlib.sha256(b"root").digest()
@@ -488,7 +490,7 @@ def _envelope(
 
 def _as_dict(
     index: int, prev: bytes, kind: str, subject: str, time: str, actor: str, payload_hash: bytes
-) -> dict[str, object]:
+) -> dict[str, Any]:
     return {
         "v": 1,
         "index": index,
@@ -501,7 +503,7 @@ def _as_dict(
     }
 
 
-labels = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
+labels = st.text(st.characters(exclude_categories=NO_SURROGATES), min_size=1, max_size=30)
 kinds = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){1,3}", fullmatch=True)
 moments = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
@@ -568,7 +570,7 @@ def _reordered() -> bytes:
     return b'{"index":' + rest[:-1] + b"," + head[1:] + b"}"
 
 
-NON_CANONICAL = {
+NON_CANONICAL: dict[str, Callable[[bytes], bytes]] = {
     "space after colon": lambda e: e.replace(b'"index":', b'"index": ', 1),
     "space after comma": lambda e: e.replace(b',"kind"', b', "kind"', 1),
     "leading space": lambda e: b" " + e,
