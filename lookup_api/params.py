@@ -15,12 +15,13 @@ from litestar.params import PathParameter, QueryParameter
 from lookup_api.problems import bad_request, quoted
 
 MAX_INDEX = 2**62  # far beyond any log; keeps every index inside a signed 64-bit column
-CANONICAL_DECIMAL = r"^(0|[1-9][0-9]{0,18})$"
+FIRST_INDEX = 0  # entries count from 0
+SMALLEST_TREE = 1  # a proof or a range needs at least one entry
 _CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 _DECIMAL_DOC = "a decimal integer in ASCII digits, without sign or leading zeros"
 
 
-def parse_decimal(value: str, field: str, minimum: int = 0) -> int:
+def parse_decimal(value: str, field: str, minimum: int = FIRST_INDEX) -> int:
     """``value`` as an integer in ``[minimum, MAX_INDEX]``, or a 400 naming ``field``."""
     if not (value.isascii() and _CANONICAL_DECIMAL.fullmatch(value)):
         raise bad_request(f"{field} must be {_DECIMAL_DOC}, got {quoted(value)}", field=field)
@@ -32,13 +33,32 @@ def parse_decimal(value: str, field: str, minimum: int = 0) -> int:
     return number
 
 
-def parse_optional_decimal(value: str | None, field: str, minimum: int = 0) -> int | None:
+def parse_optional_decimal(value: str | None, field: str, minimum: int = FIRST_INDEX) -> int | None:
     return None if value is None else parse_decimal(value, field, minimum)
 
 
-_SCHEMA = {"pattern": CANONICAL_DECIMAL}
-DecimalPath = Annotated[str, PathParameter(description=_DECIMAL_DOC, schema_extra=_SCHEMA)]
-DecimalQuery = Annotated[str, QueryParameter(description=_DECIMAL_DOC, schema_extra=_SCHEMA)]
-OptionalDecimalQuery = Annotated[
-    str | None, QueryParameter(description=_DECIMAL_DOC, schema_extra=_SCHEMA)
+def _integer(minimum: int) -> dict[str, object]:
+    # Declared as text so that Litestar does not convert it leniently; documented as
+    # what it is, an integer in a range, so clients and generators send the one spelling.
+    # ``oneOf: None`` drops the ``string | null`` Litestar derives for optional ones.
+    return {"type": "integer", "minimum": minimum, "maximum": MAX_INDEX, "oneOf": None}
+
+
+IndexPath = Annotated[
+    str, PathParameter(description=_DECIMAL_DOC, schema_extra=_integer(FIRST_INDEX))
+]
+TreeSizePath = Annotated[
+    str, PathParameter(description=_DECIMAL_DOC, schema_extra=_integer(FIRST_INDEX))
+]
+SizePath = Annotated[
+    str, PathParameter(description=_DECIMAL_DOC, schema_extra=_integer(SMALLEST_TREE))
+]
+OptionalIndexQuery = Annotated[
+    str | None, QueryParameter(description=_DECIMAL_DOC, schema_extra=_integer(FIRST_INDEX))
+]
+SizeQuery = Annotated[
+    str, QueryParameter(description=_DECIMAL_DOC, schema_extra=_integer(SMALLEST_TREE))
+]
+OptionalSizeQuery = Annotated[
+    str | None, QueryParameter(description=_DECIMAL_DOC, schema_extra=_integer(SMALLEST_TREE))
 ]

@@ -121,3 +121,20 @@ def test_every_get_route_answers_head(client: TestClient) -> None:  # type: igno
     missing = client.head("/v1/ledger/entries/999")
     assert missing.status_code == 404 and missing.content == b""
     assert client.head("/v1/records").status_code == 405  # a POST route stays POST only
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tile/0/x999/x999/x999/x999/x999/x999/x999/000",  # an index no 64-bit column holds
+        "/tile/entries/x999/x999/x999/x999/x999/x999/x999/000.p/3",
+        "/tile/63/x004/x611/x686/x018/x427/x387/905",  # just past the largest index
+    ],
+)
+def test_tiles_beyond_any_log_are_not_found(
+    client: TestClient,  # type: ignore[type-arg]
+    path: str,
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

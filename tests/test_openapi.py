@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from ledger.records.kinds import KINDS
 from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.settings import Settings
@@ -79,8 +80,43 @@ def test_index_parameters_state_their_one_spelling(served: Any) -> None:
     _client, schema = served
     entry = schema["paths"]["/v1/ledger/entries/{index}"]["get"]
     (index,) = [p for p in entry["parameters"] if p["name"] == "index"]
-    assert re.fullmatch(index["schema"]["pattern"], "12")
-    assert not re.fullmatch(index["schema"]["pattern"], "012")
+    assert index["schema"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 2**62,
+        "description": "a decimal integer in ASCII digits, without sign or leading zeros",
+    }
+    proof = schema["paths"]["/v1/ledger/proof/consistency"]["get"]
+    sizes = {p["name"]: p["schema"] for p in proof["parameters"]}
+    assert sizes["first"]["minimum"] == sizes["second"]["minimum"] == 1
+    assert "oneOf" not in sizes["second"]
+
+
+def test_identifier_patterns_are_ecma_and_exact(served: Any) -> None:
+    _client, schema = served
+    text = str(schema)
+    assert "\\Z" not in text
+    batch = schema["paths"]["/v1/batches/{gtin}/{batch}"]["get"]
+    params = {p["name"]: p["schema"] for p in batch["parameters"]}
+    assert params["gtin"]["format"] == "gtin"
+    assert re.fullmatch(params["batch"]["pattern"].strip("^$"), "L-2026.01_a")
+    assert not re.fullmatch(params["batch"]["pattern"].strip("^$"), "L 1")
+    tile = schema["paths"]["/tile/{path}"]["get"]["parameters"][0]["schema"]["pattern"]
+    assert re.fullmatch(tile.strip("^$"), "0/x001/234")
+    assert re.fullmatch(tile.strip("^$"), "entries/005.p/17")
+    assert not re.fullmatch(tile.strip("^$"), "64/000")
+    assert not re.fullmatch(tile.strip("^$"), "0/000.p/256")
+
+
+def test_each_kind_documents_its_payload(served: Any) -> None:
+    _client, schema = served
+    body = schema["paths"]["/v1/records"]["post"]["requestBody"]["content"]["application/json"]
+    variants = body["schema"]["oneOf"]
+    kinds = [v["properties"]["kind"]["const"] for v in variants]
+    assert kinds == sorted(KINDS)
+    batch = variants[kinds.index("batch.declared")]["properties"]["payload"]
+    assert "declarant_uscc" in batch["required"]
+    assert batch["additionalProperties"] is False
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromQuery, PathParameter
 
 from ledger.store.log import Ledger, SignedCheckpoint, StoredEntry
 from ledger.tlog.envelope import parse_envelope
@@ -16,9 +16,13 @@ from ledger.tlog.merkle import ProofError
 from ledger.tlog.tiles import TilePathError, parse_tile_path
 from lookup_api.dependencies import ServicesDep
 from lookup_api.params import (
-    DecimalPath,
-    DecimalQuery,
-    OptionalDecimalQuery,
+    MAX_INDEX,
+    SMALLEST_TREE,
+    IndexPath,
+    OptionalIndexQuery,
+    OptionalSizeQuery,
+    SizeQuery,
+    TreeSizePath,
     parse_decimal,
     parse_optional_decimal,
 )
@@ -97,6 +101,21 @@ def _tree_size(ledger: Ledger, tree_size: int | None) -> int:
     return tree_size
 
 
+# tlog-tiles: a level 0..63 or "entries", the index in groups of three digits, and
+# for a partial tile its width 1..255. The same rule as ``parse_tile_path``, in ECMA-262.
+TILE_PATH_PATTERN = (
+    r"^(entries|[0-9]|[1-5][0-9]|6[0-3])/(x[0-9]{3}/)*[0-9]{3}"
+    r"(\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
+TilePath = Annotated[
+    str,
+    PathParameter(
+        description="a tile (0/x001/234) or entry bundle (entries/005.p/17) address",
+        schema_extra={"pattern": TILE_PATH_PATTERN},
+    ),
+]
+
+
 class LedgerController(Controller):
     tags = ["ledger"]  # noqa: RUF012
 
@@ -125,7 +144,7 @@ class LedgerController(Controller):
         sync_to_thread=True,
         responses=problem_responses(400, 404),
     )
-    def checkpoint_at(self, services: ServicesDep, size: DecimalPath) -> Response[str]:
+    def checkpoint_at(self, services: ServicesDep, size: TreeSizePath) -> Response[str]:
         tree_size = parse_decimal(size, "size")
         checkpoint = services.ledger.checkpoint_at(tree_size)
         if checkpoint is None:
@@ -138,11 +157,13 @@ class LedgerController(Controller):
         sync_to_thread=True,
         responses=problem_responses(400, 404),
     )
-    def tile(self, services: ServicesDep, path: FromPath[str]) -> Response[bytes]:
+    def tile(self, services: ServicesDep, path: TilePath) -> Response[bytes]:
         try:
             address = parse_tile_path(path.lstrip("/"))
         except TilePathError as exc:
             raise bad_request(str(exc), field="path") from exc
+        if address.index > MAX_INDEX:  # beyond any log, and beyond a 64-bit column
+            raise not_found(f"tile {quoted(path.lstrip('/'))} does not exist")
         ledger = services.ledger
         if address.is_entries:
             data = ledger.entry_bundle(address.index, address.width)
@@ -155,7 +176,7 @@ class LedgerController(Controller):
     @get(
         "/v1/ledger/entries/{index:str}", sync_to_thread=True, responses=problem_responses(400, 404)
     )
-    def entry(self, services: ServicesDep, index: DecimalPath) -> Response[EntryView]:
+    def entry(self, services: ServicesDep, index: IndexPath) -> Response[EntryView]:
         ledger = services.ledger
         number = parse_decimal(index, "index")
         stored = ledger.entry(number)
@@ -170,13 +191,13 @@ class LedgerController(Controller):
     def entries(
         self,
         services: ServicesDep,
-        start: OptionalDecimalQuery = None,
-        end: OptionalDecimalQuery = None,
+        start: OptionalIndexQuery = None,
+        end: OptionalSizeQuery = None,
     ) -> EntriesPage:
         ledger = services.ledger
         size = ledger.size()
         start_at = parse_optional_decimal(start, "start") or 0
-        end_at = parse_optional_decimal(end, "end", minimum=1)
+        end_at = parse_optional_decimal(end, "end", minimum=SMALLEST_TREE)
         end_at = min(start_at + MAX_PAGE, size) if end_at is None else end_at
         if end_at <= start_at:
             raise bad_request(
@@ -198,29 +219,29 @@ class LedgerController(Controller):
     def inclusion(
         self,
         services: ServicesDep,
-        index: OptionalDecimalQuery = None,
+        index: OptionalIndexQuery = None,
         leaf_hash: FromQuery[str | None] = None,
-        tree_size: OptionalDecimalQuery = None,
+        tree_size: OptionalSizeQuery = None,
     ) -> Response[InclusionProof]:
         ledger = services.ledger
         return inclusion_answer(
             ledger,
             parse_optional_decimal(index, "index"),
             leaf_hash,
-            parse_optional_decimal(tree_size, "tree_size", minimum=1),
+            parse_optional_decimal(tree_size, "tree_size", minimum=SMALLEST_TREE),
         )
 
     @get("/v1/ledger/proof/consistency", sync_to_thread=True, responses=problem_responses(400, 404))
     def consistency(
         self,
         services: ServicesDep,
-        first: DecimalQuery,
-        second: OptionalDecimalQuery = None,
+        first: SizeQuery,
+        second: OptionalSizeQuery = None,
     ) -> Response[ConsistencyProof]:
         return consistency_answer(
             services.ledger,
-            parse_decimal(first, "first", minimum=1),
-            parse_optional_decimal(second, "second", minimum=1),
+            parse_decimal(first, "first", minimum=SMALLEST_TREE),
+            parse_optional_decimal(second, "second", minimum=SMALLEST_TREE),
         )
 
     @get(
@@ -232,13 +253,13 @@ class LedgerController(Controller):
     def tlog_proof(
         self,
         services: ServicesDep,
-        index: DecimalPath,
-        tree_size: OptionalDecimalQuery = None,
+        index: IndexPath,
+        tree_size: OptionalSizeQuery = None,
     ) -> Response[str]:
         return tlog_proof_answer(
             services.ledger,
             parse_decimal(index, "index"),
-            parse_optional_decimal(tree_size, "tree_size", minimum=1),
+            parse_optional_decimal(tree_size, "tree_size", minimum=SMALLEST_TREE),
         )
 
 

@@ -12,8 +12,10 @@ from litestar.openapi.spec import Operation
 from litestar.params import HeaderParameter
 
 from ledger.records.json_input import JsonInputError, loads
+from ledger.records.kinds import RECORD_TYPES
 from lookup_api.auth import AuthError
 from lookup_api.dependencies import ServicesDep
+from lookup_api.openapi_doc import ecma_patterns
 from lookup_api.problems import Problem, bad_request, problem_responses, quoted
 from lookup_api.routes.ledger.controller import InclusionProof
 from lookup_api.routes.records.service import submit
@@ -44,12 +46,30 @@ class RecordOperation(Operation):
 
     def to_schema(self) -> dict[str, Any]:
         schema = super().to_schema()
-        (_, components) = msgspec.json.schema_components([RecordRequest])
         schema["requestBody"] = {
             "required": True,
-            "content": {JSON: {"schema": components["RecordRequest"]}},
+            "content": {JSON: {"schema": record_request_schema()}},
         }
         return schema
+
+
+def record_request_schema() -> dict[str, Any]:
+    """One variant per kind: the kind's name and the payload schema of its version."""
+    _, payloads = msgspec.json.schema_components(RECORD_TYPES.values())
+    variants = [
+        {
+            "title": kind,
+            "type": "object",
+            "properties": {
+                "kind": {"const": kind},
+                "payload": ecma_patterns(payloads[record_type.__name__]),
+            },
+            "required": ["kind", "payload"],
+            "additionalProperties": False,
+        }
+        for kind, record_type in sorted(RECORD_TYPES.items())
+    ]
+    return {"oneOf": variants}
 
 
 def _media_type(request: Request[Any, Any, Any]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
@@ -25,17 +26,18 @@ from sqlalchemy import Connection, func, select
 from credit.catalogue import Policy, load_policy
 from credit.disclosure import is_disclosed
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
+from ledger.records.kinds import BATCH_PATTERN
 from ledger.records.projector import CHINA
 from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import bad_request, not_found, problem_responses
+from lookup_api.openapi_doc import GTIN_SCHEMA, USCC_SCHEMA, ecma_patterns
+from lookup_api.problems import bad_request, not_found, problem_responses, quoted
 
 CACHE = {"Cache-Control": "public, max-age=30"}
 
-_BATCH_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-")
-_BATCH_MAX = 20
+_BATCH = re.compile(BATCH_PATTERN)
 
 
 # --- views ---------------------------------------------------------------------------
@@ -147,13 +149,13 @@ def _identifier(value: str, field: str, normalise: Callable[[str], str]) -> str:
     try:
         return normalise(value)
     except IdentifierError as exc:
-        raise bad_request(f"{field} {value!r} is not valid: {exc}", field=field) from exc
+        raise bad_request(f"{field} {quoted(value)} is not valid: {exc}", field=field) from exc
 
 
 def _batch_id(value: str) -> str:
-    if not 1 <= len(value) <= _BATCH_MAX or not set(value) <= _BATCH_CHARS:
+    if not _BATCH.match(value):
         raise bad_request(
-            f"batch {value!r} is not valid: 1 to {_BATCH_MAX} characters of "
+            f"batch {quoted(value)} is not valid: 1 to 20 characters of "
             "A-Z, a-z, 0-9, '.', '_' and '-'",
             field="batch",
         )
@@ -420,10 +422,22 @@ def batch_view(conn: Connection, ledger: Ledger, gtin: str, batch: str) -> Batch
 # --- routes --------------------------------------------------------------------------
 
 UsccPath = Annotated[
-    str, PathParameter(description="Unified social credit code (18 characters, any case)")
+    str,
+    PathParameter(
+        description="Unified social credit code (18 characters, any case)",
+        schema_extra=USCC_SCHEMA,
+    ),
 ]
-GtinPath = Annotated[str, PathParameter(description="GTIN-8, -12, -13 or -14")]
-BatchPath = Annotated[str, PathParameter(description="Batch or lot number")]
+GtinPath = Annotated[
+    str, PathParameter(description="GTIN-8, -12, -13 or -14", schema_extra=GTIN_SCHEMA)
+]
+BatchPath = Annotated[
+    str,
+    PathParameter(
+        description="Batch or lot number",
+        schema_extra=ecma_patterns({"pattern": BATCH_PATTERN}),
+    ),
+]
 
 
 class StateController(Controller):
