@@ -115,3 +115,36 @@ def test_eight_writers_make_one_contiguous_log(db_url: str, signer: Signer) -> N
         seen.add(pair)
     assert seen == {(w, s) for w in range(writers) for s in range(per_writer)}
     ledger.engine.dispose()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_killed_bulk_job_leaves_no_worker_behind() -> None:
+    proc = _run_worker("stalled-pipeline")
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("WORKER "), (line, proc.stderr.read() if proc.stderr else "")
+    worker = int(line.split()[1])
+    helpers = _children(proc.pid)  # the worker and multiprocessing's resource tracker
+    assert worker in helpers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 60  # an upper bound on a loaded machine, not a delay
+    while any(_running(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if _running(pid)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 
 from ledger.store.engine import create_db_engine, migrate
 from ledger.store.log import Ledger, NewEntry
@@ -11,6 +12,7 @@ from ledger.store.service import AppendService
 from ledger.tlog.checkpoint import TlogProof
 from ledger.tlog.jcs import canonicalize
 from ledger.tlog.note import Signer
+from lookup_api.bulk.pipeline import CHUNK, Chunk, Pipeline
 
 ORIGIN = "test.credtrace.local/ledger"
 
@@ -69,7 +71,27 @@ def writer(url: str, key: str, writer_id: int, count: int, threads: int) -> None
     print(f"DONE {service.appended} in {service.batches} batches", flush=True)
 
 
+def endless_chunks() -> Iterator[Chunk]:
+    """A producer that never ends: its worker fills the queue and then waits in put."""
+    line = 0
+    while True:
+        line += 1
+        yield Chunk([], [(line, None, "x" * 100)])
+
+
+def stalled_pipeline() -> None:
+    """Take one chunk, print the worker's pid, then stop reading (until killed)."""
+    pipeline = Pipeline(endless_chunks, ahead=2 * CHUNK)
+    chunks = iter(pipeline)
+    next(chunks)
+    print(f"WORKER {pipeline.worker_pid}", flush=True)
+    threading.Event().wait()
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["stalled-pipeline"]:
+        stalled_pipeline()
+        sys.exit(0)
     command, url, key, *rest = sys.argv[1:]
     if command == "bulk":
         bulk(url, key, int(rest[0]), int(rest[1]))

@@ -11,11 +11,14 @@ stays flat however long the input is.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import gc
 import multiprocessing
+import os
 import pickle
 import queue as queue_module
+import signal
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,20 +110,55 @@ Producer = Callable[..., Iterator[Chunk]]
 function, since it is pickled by name to run in the worker process."""
 
 
+PARENT_CHECK_SECONDS = 1.0  # how often a worker blocked on a full queue looks for its parent
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class ParentGone(Exception):
+    """The process that started the worker has died: nobody will read what it makes."""
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies (SIGKILL included)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _hand_over(out: Any, item: tuple[str, Any]) -> None:
+    """Put ``item`` on the queue, giving up if the parent dies while the queue is full."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            out.put(item, timeout=PARENT_CHECK_SECONDS)
+            return
+        except queue_module.Full:
+            if parent is not None and not parent.is_alive():
+                raise ParentGone from None
+
+
 def _worker(out: Any, producer: Producer, args: tuple[Any, ...]) -> None:
+    _die_with_parent()
+    parent = multiprocessing.parent_process()
+    if parent is not None and not parent.is_alive():  # died before prctl took effect
+        os._exit(1)
     try:
         chunks = producer(*args)
         while True:
             try:
                 chunk = next(chunks)
             except StopIteration as done:
-                out.put(("done", done.value))
+                _hand_over(out, ("done", done.value))
                 return
             # Pickled here, ahead of time: the queue's feeder thread would only pickle
             # each chunk when the previous one has been taken.
-            out.put(("chunk", pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)))
+            _hand_over(out, ("chunk", pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)))
+    except ParentGone:
+        # The feeder thread may be stuck writing to a pipe nobody reads: do not wait for it.
+        out.cancel_join_thread()
+        os._exit(1)
     except BaseException:  # report every failure to the parent, then stop
-        out.put(("error", traceback.format_exc()))
+        _hand_over(out, ("error", traceback.format_exc()))
 
 
 def _widen_pipe(fd: int) -> None:
@@ -148,6 +186,10 @@ class Pipeline:
             target=_worker, args=(self._queue, producer, args), daemon=True
         )
         self.result: Any = None
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._process.pid
 
     def __iter__(self) -> Iterator[Chunk]:
         self._process.start()
