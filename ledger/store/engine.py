@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,3 +122,34 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 def driver_connection(conn: Connection) -> Any:
     """The DBAPI connection underneath, for executemany/COPY on the hot paths."""
     return conn.connection.driver_connection
+
+
+WAL_CHECKPOINT_ATTEMPTS = 100
+WAL_CHECKPOINT_PAUSE_S = 0.01
+
+
+def purge_old_row_versions(engine: Engine) -> bool:
+    """Make overwritten rows unreadable on disk, after a redaction; True when done.
+
+    SQLite zeroes freed cells (``secure_delete``) only in the main file, and the WAL
+    keeps the old pages until a checkpoint: checkpoint it and truncate it, retrying
+    while readers hold it. PostgreSQL keeps old row versions in the heap until VACUUM
+    (its WAL segments are recycled on the server's schedule; see the README).
+    """
+    if is_sqlite(engine):
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            for _ in range(WAL_CHECKPOINT_ATTEMPTS):
+                busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return True
+                time.sleep(WAL_CHECKPOINT_PAUSE_S)
+        return False
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        tables = conn.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).scalars()
+        for table in list(tables):
+            conn.exec_driver_sql(f'VACUUM "{table}"')
+    return True

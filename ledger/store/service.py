@@ -9,15 +9,19 @@ its index, leaf hash, the checkpoint and its inclusion proof.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from ledger.store.engine import purge_old_row_versions
 from ledger.store.log import EntryRejected, Ledger, NewEntry, SignedCheckpoint
 from ledger.tlog.checkpoint import format_tlog_proof
 
 DEFAULT_MAX_BATCH = 2048
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,12 @@ class AppendService:
                 future.set_exception(exc)
             return
         self.batches += 1
+        if any(
+            entry.redacts is not None and index is not None
+            for (entry, _), index in zip(live, result.indices, strict=True)
+        ) and not purge_old_row_versions(self.ledger.engine):
+            # The redaction holds; the old bytes go at the next checkpoint instead.
+            log.warning("WAL busy after a redaction: the old pages go at the next checkpoint")
         checkpoint = result.checkpoint
         for position, (_, future) in enumerate(live):
             index = result.indices[position]
