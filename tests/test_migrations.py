@@ -54,7 +54,9 @@ def _script(location: str) -> ScriptDirectory:
 def previous_head(location: str) -> str | None:
     """The revision before the head of one chain (None when the head is the first)."""
     script = _script(location)
-    head = script.get_revision(script.get_current_head())
+    head_id = script.get_current_head()
+    assert head_id is not None, f"{location} has no revisions"
+    head = script.get_revision(head_id)
     assert head is not None
     down = head.down_revision
     assert down is None or isinstance(down, str), f"{location}: the head merges {down}"
