@@ -23,6 +23,7 @@ from ledger.tlog.envelope import now_time
 Role = Literal["officer", "enterprise", "platform", "auditor"]
 ROLES: tuple[Role, ...] = ("officer", "enterprise", "platform", "auditor")
 PREFIX = "ct_"
+APP_MIGRATIONS = "lookup_api:migrations"
 
 
 class AuthError(Exception):
@@ -42,7 +43,7 @@ class ApiKey:
 
 
 def migrate(engine: Engine) -> None:
-    run_migrations(engine, "lookup_api:migrations", "app")
+    run_migrations(engine, APP_MIGRATIONS, "app")
 
 
 def _hash(secret: str) -> bytes:

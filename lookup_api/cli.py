@@ -22,7 +22,7 @@ from ledger.tlog.note import Verifier
 from lookup_api.auth import AuthError
 from lookup_api.bulk.pipeline import BULK_BATCH
 from lookup_api.settings import Settings
-from lookup_api.wiring import open_ledger
+from lookup_api.wiring import open_ledger, restore_log
 
 
 class CommandError(Exception):
@@ -125,7 +125,7 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_import(args: argparse.Namespace, settings: Settings) -> int:
-    from ledger.store.export import ExportFileError, import_log
+    from ledger.store.export import ExportFileError
 
     ledger = open_ledger(settings)
     source = Path(args.file)
@@ -133,14 +133,15 @@ def cmd_ledger_import(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"{source} does not exist")
     with _progress(None, "importing") as bar, source.open(encoding="utf-8") as handle:
         try:
-            report = import_log(ledger, handle, progress=bar.update)
+            report = restore_log(ledger, handle, progress=bar.update)
         except ExportFileError as exc:
             bar.close()
             raise CommandError(f"import refused, nothing was written: {exc}") from exc
     _emit(
         args,
         report.as_json(),
-        f"imported and verified {report.size} entries and {report.checkpoints} checkpoints",
+        f"imported and verified {report.size} entries and {report.checkpoints} checkpoints; "
+        "projections rebuilt",
     )
     return 0
 
@@ -383,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = _command(lsub, "replay", cmd_ledger_replay, "rebuild the projections and compare")
     replay.add_argument("--apply", action="store_true", help="replace the live state if it differs")
     restore = _command(
-        lsub, "import", cmd_ledger_import, "verify FILE, restore it into an empty log"
+        lsub, "import", cmd_ledger_import, "verify FILE, restore it and its state into an empty log"
     )
     restore.add_argument("file")
 

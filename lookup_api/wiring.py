@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 from sqlalchemy import Engine
 
 from credit.catalogue import violation_item_check
-from ledger.records.projector import Projector
+from ledger.audit.verify import VerifyReport
+from ledger.records.projector import Projector, project_stored
 from ledger.store.engine import create_db_engine, migrate
+from ledger.store.export import import_log
 from ledger.store.keys import load_or_create_signer
 from ledger.store.log import Ledger
 from ledger.store.service import AppendService
@@ -27,6 +31,13 @@ def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
     migrate_app(engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
     return Ledger(engine, signer, settings.ledger.origin, hooks=[Projector(violation_item_check())])
+
+
+def restore_log(
+    ledger: Ledger, source: IO[str], progress: Callable[[int], object] | None = None
+) -> VerifyReport:
+    """Restore an export into this empty log with its projections, in one transaction."""
+    return import_log(ledger, source, progress=progress, on_entries=project_stored)
 
 
 @dataclass

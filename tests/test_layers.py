@@ -95,13 +95,7 @@ RULES: dict[str, Rule] = {
 }
 
 # Imports that break a rule today and are being removed; each names why it is tolerated.
-# Migration 0002 builds its tables from the live projection code until it is frozen to
-# literal DDL (issue 7); once it no longer imports ledger.records, drop this entry.
-PENDING: dict[tuple[str, str], str] = {
-    ("ledger.store.migrations.versions.0002_projections", "ledger.records.tables"): (
-        "revision 0002 is frozen to literal DDL in issue 7"
-    ),
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 # Top-level module names of the distributions in pyproject.toml, where they differ.
 MODULE_OF_DISTRIBUTION = {"psycopg[binary]": "psycopg"}

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def _source_copy(dest: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def verifier_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("packaging")
     source = work / "src"
     source.mkdir()
@@ -57,7 +58,13 @@ def verifier_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=work,
     )  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
-    (wheel,) = wheels.glob("credtrace-*.whl")
+    (found,) = wheels.glob("credtrace-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def verifier_venv(wheel: Path) -> Path:
+    work = wheel.parent.parent
     venv = work / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
     made = _run(base, "-m", "venv", venv, cwd=work)
@@ -108,3 +115,21 @@ def test_the_bare_install_verifies_a_live_log(
         cwd=tmp_path, timeout=120,
     )  # fmt: skip
     assert wrong.returncode != 0 and "key" in wrong.stderr
+
+
+MIGRATION_FOLDERS = ("ledger/store/migrations", "lookup_api/migrations")
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_every_file_the_migrations_need(wheel: Path) -> None:
+    """Alembic reads env.py, the revisions and the template from the installed package."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for folder in MIGRATION_FOLDERS:
+        needed = {
+            str(path.relative_to(ROOT))
+            for path in (ROOT / folder).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        }
+        assert {f"{folder}/env.py", f"{folder}/script.py.mako", f"{folder}/README.md"} <= needed
+        assert needed <= names, f"missing from the wheel: {sorted(needed - names)}"

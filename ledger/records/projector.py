@@ -3,7 +3,8 @@
 ``Projector`` is the ledger's batch hook: it checks each record against the
 current state, stages its changes, and writes them in the append transaction.
 ``replay`` rebuilds every projection from the ledger into fresh tables and
-compares them with the live ones.
+compares them with the live ones; ``project_stored`` projects entries stored without the
+sequencer (a restore) the same way, into the live tables.
 """
 
 from __future__ import annotations
@@ -175,6 +176,41 @@ class ReplayReport:
         }
 
 
+def _project(conn: Connection, tables: Tables, rows: Sequence[tuple[Any, Any, Any]]) -> int:
+    """Apply stored entries ``(index, leaf input, payload)``, in log order, to ``tables``,
+    as each was applied when appended (redactions already done); returns how many were
+    redacted."""
+    state = ProjectionState(conn, tables)
+    parsed = []
+    redacted = 0
+    for idx, leaf_input, payload in rows:
+        m = match_envelope(bytes(leaf_input))
+        assert m is not None
+        kind, subject, time = m["kind"].decode(), json.loads(m["subject"]), m["time"].decode()
+        if payload is None:
+            redacted += 1
+            if not handler_of(kind).owns_row:  # as when it was applied (apply lists it)
+                state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
+            continue
+        parsed.append((int(idx), time, subject, kind, decode_payload(bytes(payload))))
+    prefetch(state, [(kind, record) for _, _, _, kind, record in parsed])
+    for idx, time, subject, kind, record in parsed:
+        apply(state, idx, time, kind, record, subject)
+    state.flush()
+    return redacted
+
+
+def project_stored(
+    conn: Connection, entries: Sequence[tuple[int, bytes, bytes | None, bytes | None]]
+) -> None:
+    """Project entries ``(index, leaf input, salt, payload)`` that were stored without the
+    sequencer, into the live tables, in the caller's transaction: a restore
+    (``ledger.store.export.import_log``'s ``on_entries``) leaves the state replay would."""
+    for start in range(0, len(entries), REPLAY_CHUNK):
+        chunk = entries[start : start + REPLAY_CHUNK]
+        _project(conn, LIVE, [(idx, leaf, payload) for idx, leaf, _, payload in chunk])
+
+
 def _replay_into(
     conn: Connection, tables: Tables, size: int, progress: Callable[[int], object] | None
 ) -> ReplayReport:
@@ -190,22 +226,7 @@ def _replay_into(
         cursor.execute(sql, (start, min(size, start + REPLAY_CHUNK)))
         rows = cursor.fetchall()
         cursor.close()
-        state = ProjectionState(conn, tables)
-        parsed = []
-        for idx, leaf_input, payload in rows:
-            m = match_envelope(bytes(leaf_input))
-            assert m is not None
-            kind, subject, time = m["kind"].decode(), json.loads(m["subject"]), m["time"].decode()
-            if payload is None:
-                report.redacted += 1
-                if not handler_of(kind).owns_row:  # as when it was applied (apply lists it)
-                    state.subject_entries.append({"subject": subject, "idx": idx, "kind": kind})
-                continue
-            parsed.append((int(idx), time, subject, kind, decode_payload(bytes(payload))))
-        prefetch(state, [(kind, record) for _, _, _, kind, record in parsed])
-        for idx, time, subject, kind, record in parsed:
-            apply(state, idx, time, kind, record, subject)
-        state.flush()
+        report.redacted += _project(conn, tables, rows)
         report.entries += len(rows)
         if progress:
             progress(len(rows))

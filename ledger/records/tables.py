@@ -3,6 +3,10 @@
 Every row belongs to exactly one subject (``uscc:``, ``gtin:``, ``batch:``,
 ``draw:``), and an entry only ever changes rows of its own subject. That is
 what lets a redaction rebuild just the subject it touches.
+
+The live tables are declared on the service's one ``MetaData`` (``ledger.store.schema``),
+which the migrations are checked against; ``fresh_tables`` declares a prefixed copy for
+a replay. Changing a live table here needs a new Alembic revision.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, Text
 
-metadata = MetaData()
+from ledger.store.schema import metadata
 
 # On SQLite only INTEGER PRIMARY KEY is the row id itself; any other type adds an index.
 _ENTRY_TYPE = BigInteger().with_variant(Integer(), "sqlite")

@@ -72,19 +72,29 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+LEDGER_MIGRATIONS = "ledger.store:migrations"
+
+
 def migrate(engine: Engine) -> None:
     """Bring the ledger's tables to the latest revision (idempotent)."""
-    run_migrations(engine, "ledger.store:migrations", "ledger")
+    run_migrations(engine, LEDGER_MIGRATIONS, "ledger")
 
 
-def run_migrations(engine: Engine, script_location: str, name: str) -> None:
-    """Upgrade one Alembic environment to head, safely when several processes start at once.
+def alembic_config(script_location: str) -> Config:
+    """An Alembic configuration for one migration environment; no ini file is needed."""
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    return config
+
+
+def run_migrations(engine: Engine, script_location: str, name: str, revision: str = "head") -> None:
+    """Upgrade one Alembic environment to ``revision``, safely when several processes start
+    at once.
 
     SQLite takes the write lock up front; PostgreSQL serialises on an advisory lock
     scoped to the schema and ``name``.
     """
-    config = Config()
-    config.set_main_option("script_location", script_location)
+    config = alembic_config(script_location)
     lock = f"hashtext(current_schema() || '.{name}')"
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
         postgres = not is_sqlite(engine)
@@ -93,7 +103,7 @@ def run_migrations(engine: Engine, script_location: str, name: str) -> None:
             conn.commit()
         try:
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
             conn.commit()
         finally:
             if postgres:

@@ -1,32 +1,53 @@
 """Export a whole log to a JSON-lines file and import it elsewhere, re-verified.
 
-Format: a header line, then every entry in order, each signed checkpoint right
-after the entry that completes its size::
+Format (version 2): a header line, then every entry in order, each signed checkpoint right
+after the entry that completes its size, then the request keys (``Idempotency-Key``s) the
+entries were appended under, so that a retry after a restore still returns the first
+entry::
 
-    {"format":"credtrace-ledger","version":1,"origin":...,"verifier_key":...,"size":N}
+    {"format":"credtrace-ledger","version":2,"origin":...,"verifier_key":...,"size":N,
+     "request_keys":K}
     {"index":0,"leaf_input":"<b64>","salt":"<b64>|null","payload":"<b64>|null"}
     {"checkpoint":"<signed note>"}
+    {"request_key":"<api key id>:<Idempotency-Key>","index":I,"request_hash":"<b64>"}
+
+Version 1 files (no request keys) still import; their retries are not recognised.
+The log is all an export holds: projections are derived from it (``on_entries``), API
+keys are not part of it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ledger.audit.verify import EntryVerifier, VerificationError, VerifyReport
 from ledger.store.dbverify import READ_CHUNK
 from ledger.store.engine import read_transaction, write_transaction
 from ledger.store.log import Ledger, LedgerError, _ph
+from ledger.tlog.envelope import match_envelope
 from ledger.tlog.note import NoteError, Verifier
 from ledger.tlog.tiles import GrowingTile
 
 FORMAT = "credtrace-ledger"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+REQUEST_KEYS_FROM = 2  # the first version that carries request keys
+
+StoredRow = tuple[int, bytes, bytes | None, bytes | None]
+"""An entry as stored: index, leaf input, salt, payload (salt and payload None if redacted)."""
+
+OnEntries = Callable[[Connection, Sequence[StoredRow]], object]
+"""Called with each chunk of entries once stored, in the import's transaction."""
+
+RequestKey = tuple[str, int, bytes]
+KEY_CHUNK = 500  # request keys checked per query
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -45,12 +66,21 @@ def export_log(
             "SELECT size, note FROM ledger_checkpoints ORDER BY size"
         ).all()
         size = checkpoints[-1][0] if checkpoints else 0
+        request_keys = conn.exec_driver_sql(
+            _ph(
+                conn,
+                "SELECT request_key, idx, request_hash FROM ledger_request_keys "
+                "WHERE idx < ? ORDER BY request_key",
+            ),
+            (size,),
+        ).all()
         header = {
             "format": FORMAT,
             "version": VERSION,
             "origin": meta.get("origin"),
             "verifier_key": meta.get("verifier_key"),
             "size": size,
+            "request_keys": len(request_keys),
         }
         out.write(json.dumps(header) + "\n")
         sql = _ph(
@@ -74,6 +104,9 @@ def export_log(
                     progress(end - position)
                 position = end
             out.write(json.dumps({"checkpoint": note}) + "\n")
+        for request_key, idx, request_hash in request_keys:
+            line = {"request_key": request_key, "index": idx, "request_hash": _b64(request_hash)}
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
     return int(size)
 
 
@@ -105,17 +138,75 @@ def _lines(source: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         yield line_no, value
 
 
+def _request_key(value: dict[str, Any], line_no: int) -> RequestKey:
+    key, index = value.get("request_key"), value.get("index")
+    if not isinstance(key, str) or not key:
+        raise ExportFileError(f"line {line_no}: request_key must be a non-empty string")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise ExportFileError(f"line {line_no}: index must be an entry index")
+    request_hash = _decode(value.get("request_hash"), "request_hash", line_no)
+    assert request_hash is not None
+    return key, index, request_hash
+
+
+def request_hash(kind: str, payload: bytes) -> bytes:
+    """What a request key is stored with: SHA-256 of the kind and the canonical payload,
+    as the ledger computes it for an append."""
+    return hashlib.sha256(kind.encode() + b"\n" + payload).digest()
+
+
+def _check_request_keys(conn: Connection, keys: Sequence[RequestKey], size: int) -> None:
+    """Each key names an entry of the log and, unless redacted, the record it was for."""
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        for key, index, _ in chunk:
+            if index >= size:
+                raise ExportFileError(f"request key {key!r} names entry {index}, past the log")
+        wanted = sorted({index for _, index, _ in chunk})
+        marks = ", ".join("?" * len(wanted))
+        stored = {
+            int(idx): (bytes(leaf_input), None if payload is None else bytes(payload))
+            for idx, leaf_input, payload in conn.exec_driver_sql(
+                _ph(
+                    conn,
+                    f"SELECT idx, leaf_input, payload FROM ledger_entries WHERE idx IN ({marks})",
+                ),
+                tuple(wanted),
+            )
+        }
+        for key, index, hashed in chunk:
+            leaf_input, payload = stored[index]
+            if payload is None:
+                continue  # redacted: the record it was for is gone, the key still holds
+            envelope = match_envelope(leaf_input)
+            assert envelope is not None  # the verifier parsed every envelope already
+            if request_hash(envelope["kind"].decode(), payload) != hashed:
+                raise ExportFileError(f"request key {key!r} was not made for entry {index}")
+
+
 def import_log(
-    ledger: Ledger, source: IO[str], progress: Callable[[int], object] | None = None
+    ledger: Ledger,
+    source: IO[str],
+    progress: Callable[[int], object] | None = None,
+    on_entries: OnEntries | None = None,
 ) -> VerifyReport:
-    """Verify an export completely and store it into this (empty) log, all or nothing."""
+    """Verify an export completely and store it into this (empty) log, all or nothing.
+
+    ``on_entries`` sees every chunk of entries right after it is stored, in the same
+    transaction (the projections are rebuilt there), so a failure anywhere, in the
+    file or in the callback, leaves nothing written.
+    """
     lines = _lines(source)
     try:
         _, header = next(lines)
     except StopIteration:
         raise ExportFileError("the file is empty") from None
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise ExportFileError(f"line 1: not a {FORMAT} version {VERSION} export")
+    version = header.get("version")
+    if header.get("format") != FORMAT or version not in READABLE_VERSIONS:
+        raise ExportFileError(
+            f"line 1: not a {FORMAT} export of version " + " or ".join(map(str, READABLE_VERSIONS))
+        )
+    carries_keys = version >= REQUEST_KEYS_FROM
     try:
         verifier = Verifier.parse(str(header.get("verifier_key")))
     except NoteError as exc:
@@ -135,7 +226,8 @@ def import_log(
             tiles.append((level, index, tile.hashes))
 
         checker = EntryVerifier(verifier, ledger.origin, keep_tile)
-        rows: list[tuple[int, bytes, bytes | None, bytes | None]] = []
+        rows: list[StoredRow] = []
+        request_keys: list[RequestKey] = []
         checkpoints = 0
 
         def flush() -> None:
@@ -152,6 +244,8 @@ def import_log(
                     tiles,
                 )
                 tiles.clear()
+            if on_entries:
+                on_entries(conn, rows)
             if progress:
                 progress(len(rows))
             rows.clear()
@@ -171,6 +265,11 @@ def import_log(
                     (checkpoint.size, checkpoint.root, note),
                 )
                 checkpoints += 1
+                continue
+            if "request_key" in value:
+                if not carries_keys:
+                    raise ExportFileError(f"line {line_no}: a version {version} file has no keys")
+                request_keys.append(_request_key(value, line_no))
                 continue
             index = value.get("index")
             if not isinstance(index, int):
@@ -207,6 +306,23 @@ def import_log(
             conn.exec_driver_sql(
                 _ph(conn, "INSERT INTO ledger_redactions (target, entry) VALUES (?, ?)"),
                 sorted(checker.redactions.items()),
+            )
+        if carries_keys and header.get("request_keys") != len(request_keys):
+            raise ExportFileError(
+                f"header says {header.get('request_keys')} request keys, "
+                f"the file holds {len(request_keys)}"
+            )
+        if len({key for key, _, _ in request_keys}) != len(request_keys):
+            raise ExportFileError("a request key is listed twice")
+        _check_request_keys(conn, request_keys, checker.size)
+        if request_keys:
+            conn.exec_driver_sql(
+                _ph(
+                    conn,
+                    "INSERT INTO ledger_request_keys (request_key, idx, request_hash) "
+                    "VALUES (?, ?, ?)",
+                ),
+                request_keys,
             )
         try:
             report = checker.finish()

@@ -1,89 +1,122 @@
-"""Ledger tables. The Alembic migrations under ``ledger/store/migrations`` create them;
-these models are the reference the application and ``alembic check`` compare to."""
+"""The declared schema: one ``MetaData`` that every table of the service is declared on.
+
+The ledger's tables are declared here; the projection tables (``ledger.records.tables``)
+declare themselves on the same ``metadata``. The Alembic revisions under
+``ledger/store/migrations`` create the tables with literal DDL; ``differences`` compares a
+migrated database with what is declared, so a change made to one and not the other shows.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, Text
-from sqlmodel import Field, SQLModel
+from collections.abc import Iterable
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaData, Table, Text
+
+metadata = MetaData()
 
 # SQLite only treats a column declared exactly INTEGER PRIMARY KEY as the rowid,
 # which keeps appends to a single B-tree; PostgreSQL gets BIGINT.
 IndexType = BigInteger().with_variant(Integer(), "sqlite")
 
+# Alembic's own bookkeeping, one table per migration environment: not part of the schema.
+VERSION_TABLES = frozenset({"ledger_alembic_version", "app_alembic_version"})
 
-class LedgerMeta(SQLModel, table=True):
-    """Identity of the log: origin and verifier key, fixed at the first start."""
+# Identity of the log: origin and verifier key, fixed at the first start.
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
-    __tablename__ = "ledger_meta"
-    key: str = Field(sa_column=Column(Text, primary_key=True))
-    value: str = Field(sa_column=Column(Text, nullable=False))
+# One entry: the envelope (leaf input) and its salted payload. Salt and payload are both
+# NULL once redacted; nothing else about an entry ever changes.
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("idx", IndexType, primary_key=True, autoincrement=False),
+    Column("leaf_input", LargeBinary, nullable=False),
+    Column("salt", LargeBinary, nullable=True),
+    Column("payload", LargeBinary, nullable=True),
+)
+
+# A tlog tile; the rightmost tile of a level grows by appending hashes only.
+ledger_tiles = Table(
+    "ledger_tiles",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
+
+# Every signed checkpoint, one per committed append batch.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", IndexType, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+# Which entry redacted which; the database only lets a listed entry's payload go.
+ledger_redactions = Table(
+    "ledger_redactions",
+    metadata,
+    Column("target", IndexType, primary_key=True, autoincrement=False),
+    Column("entry", BigInteger, nullable=False, unique=True),
+)
+
+# Leaf hash (first 8 bytes, signed) to entry index, for proofs by leaf hash.
+ledger_leaf_index = Table(
+    "ledger_leaf_index",
+    metadata,
+    Column("prefix", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+
+# How far a derived index (such as the leaf index) has caught up with the log.
+ledger_progress = Table(
+    "ledger_progress",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("upto", BigInteger, nullable=False),
+)
+
+# A caller's key for an append request, so that a retry returns the first entry.
+ledger_request_keys = Table(
+    "ledger_request_keys",
+    metadata,
+    Column("request_key", Text, primary_key=True),
+    Column("idx", BigInteger, nullable=False),
+    Column("request_hash", LargeBinary, nullable=False),
+)
+
+# A single row the PostgreSQL sequencer locks (SQLite uses BEGIN IMMEDIATE).
+ledger_lock = Table(
+    "ledger_lock",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+)
 
 
-class LedgerEntry(SQLModel, table=True):
-    """One entry: the envelope (leaf input) and its salted payload."""
-
-    __tablename__ = "ledger_entries"
-    idx: int = Field(sa_column=Column(IndexType, primary_key=True, autoincrement=False))
-    leaf_input: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    # Both NULL once redacted; nothing else about an entry ever changes.
-    salt: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    payload: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+def _is_schema_object(name: str | None, type_: str, _parent: Any) -> bool:
+    return not (type_ == "table" and name in VERSION_TABLES)
 
 
-class LedgerTile(SQLModel, table=True):
-    """A tlog tile; the rightmost tile of a level grows by appending hashes only."""
+def differences(engine: Engine, declared: MetaData | Iterable[MetaData]) -> list[Any]:
+    """What Alembic's autogenerate would change to turn the database into ``declared``.
 
-    __tablename__ = "ledger_tiles"
-    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    hashes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class LedgerCheckpoint(SQLModel, table=True):
-    """Every signed checkpoint, one per committed append batch."""
-
-    __tablename__ = "ledger_checkpoints"
-    size: int = Field(sa_column=Column(IndexType, primary_key=True, autoincrement=False))
-    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    note: str = Field(sa_column=Column(Text, nullable=False))
-
-
-class LedgerRedaction(SQLModel, table=True):
-    """Which entry redacted which; the database only lets a listed entry's payload go."""
-
-    __tablename__ = "ledger_redactions"
-    target: int = Field(sa_column=Column(IndexType, primary_key=True, autoincrement=False))
-    entry: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
-
-
-class LedgerLeafIndex(SQLModel, table=True):
-    """Leaf hash (first 8 bytes, signed) to entry index, for proofs by leaf hash."""
-
-    __tablename__ = "ledger_leaf_index"
-    __table_args__ = {"sqlite_with_rowid": False}
-    prefix: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-
-
-class LedgerProgress(SQLModel, table=True):
-    """How far a derived index (such as the leaf index) has caught up with the log."""
-
-    __tablename__ = "ledger_progress"
-    name: str = Field(sa_column=Column(Text, primary_key=True))
-    upto: int = Field(sa_column=Column(BigInteger, nullable=False))
-
-
-class LedgerRequestKey(SQLModel, table=True):
-    """A caller's key for an append request, so that a retry returns the first entry."""
-
-    __tablename__ = "ledger_request_keys"
-    request_key: str = Field(sa_column=Column(Text, primary_key=True))
-    idx: int = Field(sa_column=Column(BigInteger, nullable=False))
-    request_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class LedgerLock(SQLModel, table=True):
-    """A single row the PostgreSQL sequencer locks (SQLite uses BEGIN IMMEDIATE)."""
-
-    __tablename__ = "ledger_lock"
-    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    Empty when the migrations create exactly the declared schema. Each item is one
+    autogenerate operation, such as ``("add_column", None, "proj_enterprises", Column(...))``.
+    """
+    target = declared if isinstance(declared, MetaData) else list(declared)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": _is_schema_object}
+        )
+        found: list[Any] = compare_metadata(context, target)  # type: ignore[arg-type]
+    return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from lookup_api.schema import app_metadata
+
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - run through lookup_api.auth.migrate
@@ -11,7 +13,7 @@ if connection is None:  # pragma: no cover - run through lookup_api.auth.migrate
 
 context.configure(
     connection=connection,
-    target_metadata=None,
+    target_metadata=app_metadata,
     version_table="app_alembic_version",
     transactional_ddl=True,
 )

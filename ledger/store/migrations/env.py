@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import ledger.store.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+from ledger.store.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -16,7 +15,9 @@ if (
 
 context.configure(
     connection=connection,
-    target_metadata=SQLModel.metadata,
+    # The ledger's tables, and the projection tables once ledger.records.tables is
+    # imported; the revisions themselves never read it (they are literal DDL).
+    target_metadata=config.attributes.get("target_metadata", metadata),
     version_table="ledger_alembic_version",
     render_as_batch=connection.dialect.name == "sqlite",
     transactional_ddl=True,

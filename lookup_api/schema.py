@@ -1,0 +1,44 @@
+"""The whole declared schema of the service, and the check that a database matches it.
+
+The application's own table (API keys) is declared here, on its own ``MetaData`` because
+its own migration environment (``lookup_api/migrations``) creates it. The ledger's and the
+projection tables are declared on ``ledger.store.schema.metadata``; importing
+``ledger.records.tables`` is what declares the projection tables there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, Engine, LargeBinary, MetaData, Table, Text
+
+import ledger.records.tables  # noqa: F401  (declares the projection tables on the ledger's metadata)
+from ledger.store.schema import differences
+from ledger.store.schema import metadata as ledger_metadata
+
+app_metadata = MetaData()
+
+# API keys, stored hashed, each with a role (see lookup_api.auth).
+api_keys = Table(
+    "api_keys",
+    app_metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("uscc", Text, nullable=True),
+    Column("label", Text, nullable=True),
+    Column("created_at", Text, nullable=False),
+    Column("revoked_at", Text, nullable=True),
+)
+
+# Everything a migrated database holds: the ledger, its projections, the application's.
+SCHEMA: tuple[MetaData, ...] = (ledger_metadata, app_metadata)
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    """The changes that would turn the migrated database behind ``engine`` into ``SCHEMA``.
+
+    Empty when every declared table, column, index and constraint was created by a
+    revision and nothing else is there.
+    """
+    return differences(engine, SCHEMA)

@@ -1,0 +1,197 @@
+"""Migrations: frozen literal DDL that builds exactly the declared schema, and an upgrade
+from the previous head that keeps a log verifiable and its projections replayable.
+
+Every test runs on SQLite and, when CREDTRACE_TEST_DATABASE_URL is set, on PostgreSQL.
+The upgrade test finds the previous head in the script directories, so it follows new
+revisions without being edited.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, Text
+
+from credit.catalogue import violation_item_check
+from ledger.records.projector import Projector, replay
+from ledger.store.dbverify import verify_database
+from ledger.store.engine import (
+    LEDGER_MIGRATIONS,
+    alembic_config,
+    create_db_engine,
+    run_migrations,
+)
+from ledger.store.log import Ledger
+from ledger.store.schema import differences
+from ledger.tlog.note import Signer
+from lookup_api.auth import APP_MIGRATIONS
+from lookup_api.bulk.seed import seed_ledger
+from lookup_api.schema import SCHEMA, schema_differences
+from tests.conftest import ORIGIN
+from tests.factories import redaction
+
+ROOT = Path(__file__).resolve().parents[1]
+# Each migration environment: where its scripts are, and the advisory-lock name it runs under.
+CHAINS = {"ledger": LEDGER_MIGRATIONS, "app": APP_MIGRATIONS}
+REVISION_FOLDERS = [
+    ROOT / "ledger/store/migrations/versions",
+    ROOT / "lookup_api/migrations/versions",
+]
+# What a frozen revision may import: Alembic and SQLAlchemy, never the project's code.
+REVISION_IMPORTS = {"__future__", "alembic", "sqlalchemy"}
+SEED_ENTERPRISES = 10
+
+
+def _script(location: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(location))
+
+
+def previous_head(location: str) -> str | None:
+    """The revision before the head of one chain (None when the head is the first)."""
+    script = _script(location)
+    head_id = script.get_current_head()
+    assert head_id is not None, f"{location} has no revisions"
+    head = script.get_revision(head_id)
+    assert head is not None
+    down = head.down_revision
+    assert down is None or isinstance(down, str), f"{location}: the head merges {down}"
+    return down
+
+
+def _migrate_all(engine: Engine, revisions: dict[str, str | None] | None = None) -> None:
+    for name, location in CHAINS.items():
+        revision = "head" if revisions is None else revisions[name]
+        if revision is not None:
+            run_migrations(engine, location, name, revision)
+
+
+@pytest.fixture
+def blank(db_url: str) -> Iterator[Engine]:
+    """An empty database, not migrated."""
+    engine = create_db_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _ops(diffs: list[Any]) -> set[tuple[str, str]]:
+    """Autogenerate's operations as (operation, table); modify_* come wrapped in a list."""
+    flat = [d for item in diffs for d in (item if isinstance(item, list) else [item])]
+    found = set()
+    for op in flat:
+        name = op[0]
+        if name.endswith("_table"):
+            table = op[1].name
+        elif name.endswith("_index"):
+            table = op[1].table.name
+        else:  # ("add_column", schema, table, column), ("modify_type", schema, table, ...)
+            table = op[2]
+        found.add((name, str(table)))
+    return found
+
+
+def _copy(schema: tuple[MetaData, ...]) -> MetaData:
+    """All declared tables in one new MetaData, free to change without touching the real one."""
+    copied = MetaData()
+    for meta in schema:
+        for table in meta.tables.values():
+            table.to_metadata(copied)
+    return copied
+
+
+@pytest.mark.parametrize("folder", REVISION_FOLDERS, ids=lambda p: p.parent.parent.name)
+def test_revisions_are_frozen_literal_ddl(folder: Path) -> None:
+    revisions = sorted(p for p in folder.glob("*.py") if p.name != "__init__.py")
+    assert revisions, folder
+    for path in revisions:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+        assert imported <= REVISION_IMPORTS, f"{path.name} imports {imported - REVISION_IMPORTS}"
+        called = {
+            node.func.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
+        assert not called & {"create_all", "drop_all"}, f"{path.name} builds from a MetaData"
+
+
+def test_a_freshly_migrated_database_is_the_declared_schema(blank: Engine) -> None:
+    _migrate_all(blank)
+    assert schema_differences(blank) == []
+    _migrate_all(blank)  # idempotent
+    assert schema_differences(blank) == []
+
+
+@pytest.mark.parametrize("change", ["column", "index", "type", "nullable", "table", "missing"])
+def test_the_check_catches_a_change_that_was_not_migrated(blank: Engine, change: str) -> None:
+    _migrate_all(blank)
+    declared = _copy(SCHEMA)
+    assert differences(blank, declared) == []
+    enterprises = declared.tables["proj_enterprises"]
+    expected: set[tuple[str, str]]
+    if change == "column":
+        enterprises.append_column(Column("website", Text))
+        expected = {("add_column", "proj_enterprises")}
+    elif change == "index":
+        Index("ix_proj_enterprises_name", enterprises.c.name)
+        expected = {("add_index", "proj_enterprises")}
+    elif change == "type":
+        enterprises.c.score.type = Text()
+        expected = {("modify_type", "proj_enterprises")}
+    elif change == "nullable":
+        enterprises.c.name.nullable = False
+        expected = {("modify_nullable", "proj_enterprises")}
+    elif change == "table":
+        from sqlalchemy import Table
+
+        Table("proj_new", declared, Column("id", Integer, primary_key=True))
+        expected = {("add_table", "proj_new")}
+    else:
+        declared.remove(declared.tables["ledger_lock"])
+        expected = {("remove_table", "ledger_lock")}
+    assert _ops(differences(blank, declared)) == expected
+
+
+def test_every_chain_has_one_head_and_a_previous_revision_to_upgrade_from() -> None:
+    for location in CHAINS.values():
+        assert len(_script(location).get_heads()) == 1, location
+    assert previous_head(LEDGER_MIGRATIONS) is not None
+
+
+def test_a_log_written_at_the_previous_head_upgrades_and_still_verifies(
+    blank: Engine, signer: Signer
+) -> None:
+    """Built at head's down revision, filled with a seeded log, upgraded to head."""
+    _migrate_all(blank, {name: previous_head(location) for name, location in CHAINS.items()})
+    ledger = Ledger(blank, signer, ORIGIN, hooks=[Projector(violation_item_check())])
+    seed_ledger(ledger, SEED_ENTERPRISES, seed=7, batch_size=64)
+    assert not ledger.append([redaction(3)]).rejected
+    size = ledger.size()
+    assert size > 5 * SEED_ENTERPRISES
+    before = verify_database(blank, signer.verifier, ORIGIN)
+
+    _migrate_all(blank)
+
+    assert schema_differences(blank) == []
+    after = verify_database(blank, signer.verifier, ORIGIN)
+    assert (after.size, after.root, after.checkpoints) == (size, before.root, before.checkpoints)
+    assert after.redacted == 1
+    report = replay(blank)
+    assert report.equal, report.examples
+    assert report.entries == size
+    upgraded = Ledger(blank, signer, ORIGIN, hooks=[Projector(violation_item_check())])
+    assert upgraded.append([redaction(4)]).first_index == size  # the log goes on
+    assert replay(blank).equal
