@@ -19,11 +19,13 @@ from ledger.store.log import Ledger, NewEntry
 from lookup_api.bulk.pipeline import (
     BULK_BATCH,
     CHUNK,
+    MAX_LINE,
     Chunk,
     Pipeline,
     batched,
     collector_paused,
     parse_line,
+    quoted_start,
 )
 
 KEPT_EXAMPLES = 20
@@ -34,9 +36,10 @@ class Rejection:
     line: int
     field: str | None
     reason: str
+    quote: str | None = None  # the start of the line, quoted, for a refusal found reading it
 
     def as_json(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "reason": self.reason}
+        return {"line": self.line, "field": self.field, "reason": self.reason, "quote": self.quote}
 
 
 @dataclass
@@ -67,14 +70,28 @@ def file_chunks(path: str, actor: str) -> Iterator[Chunk]:
     """The producer of an import: the file's lines, parsed and validated, in chunks."""
     chunk = Chunk([], [])
     with open(path, "rb") as handle:
-        for line_no, line in enumerate(handle, start=1):
+        for line_no, line in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), b""), start=1):
             chunk.bytes_read += len(line)
-            if line.strip():
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                chunk.bytes_read += _skip_rest_of_line(handle)
+                reason = f"the line is longer than {MAX_LINE:,} bytes"
+                chunk.refusals.append((line_no, None, reason, quoted_start(line)))
+            elif line.strip():
                 parse_line(line_no, line, actor, chunk)
             if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
                 yield chunk
                 chunk = Chunk([], [])
     yield chunk
+
+
+def _skip_rest_of_line(handle: IO[bytes]) -> int:
+    """Read past the end of an overlong line; returns how many bytes that took."""
+    skipped = 0
+    while True:
+        part = handle.readline(MAX_LINE)
+        skipped += len(part)
+        if not part or part.endswith(b"\n"):
+            return skipped
 
 
 def import_records(
@@ -99,8 +116,8 @@ def import_records(
 
     def on_chunk(chunk: Chunk) -> None:
         report.lines += len(chunk.entries) + len(chunk.refusals)
-        for line, field_name, reason in chunk.refusals:
-            reject(Rejection(line, field_name, reason))
+        for line, field_name, reason, quote in chunk.refusals:
+            reject(Rejection(line, field_name, reason, quote))
             if strict:
                 refused_lines.add(line)
         if on_bytes:
