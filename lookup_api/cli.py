@@ -21,6 +21,7 @@ from ledger.tlog.checkpoint import Checkpoint
 from ledger.tlog.note import Verifier
 from lookup_api.auth import AuthError
 from lookup_api.bulk.pipeline import BULK_BATCH
+from lookup_api.operators import OperatorError, operator_actor
 from lookup_api.settings import Settings
 from lookup_api.wiring import open_ledger
 
@@ -45,6 +46,14 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _operator(text: str) -> str:
+    """An argparse type: ``--actor operator:<name>`` (a usage error, exit 2, otherwise)."""
+    try:
+        return operator_actor(text)
+    except OperatorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -168,6 +177,10 @@ def cmd_ledger_replay(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from lookup_api.bulk.importer import import_records
 
+    try:
+        actor: str = args.actor or operator_actor()
+    except OperatorError as exc:
+        raise CommandError(str(exc)) from None
     ledger = open_ledger(settings)
     source = Path(args.file)
     if not source.is_file():
@@ -188,7 +201,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         report = import_records(
             ledger,
             source,
-            actor=args.actor,
+            actor=actor,
             batch_size=args.batch,
             strict=args.strict,
             report_to=rejected,
@@ -418,7 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     records.add_argument(
         "--strict", action="store_true", help="write no part of a batch that holds a refused line"
     )
-    records.add_argument("--actor", default="system:import")
+    records.add_argument(
+        "--actor",
+        type=_operator,
+        help="operator:<name>, the operator running the import, recorded as each entry's "
+        "actor (default: operator:<the operating-system user>)",
+    )
     records.add_argument(
         "--report", help="where to list refused lines (default FILE.rejected.jsonl)"
     )

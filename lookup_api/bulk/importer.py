@@ -27,6 +27,7 @@ from lookup_api.bulk.pipeline import (
     parse_line,
     quoted_start,
 )
+from lookup_api.operators import operator_actor
 
 KEPT_EXAMPLES = 20
 
@@ -98,12 +99,15 @@ def import_records(
     ledger: Ledger,
     path: Path,
     *,
-    actor: str = "system:import",
+    actor: str | None = None,
     batch_size: int = BULK_BATCH,
     strict: bool = False,
     report_to: IO[str] | None = None,
     on_bytes: Callable[[int], object] | None = None,
 ) -> ImportReport:
+    """Import ``path``; ``actor`` is the operator running it (lookup_api.operators), by
+    default the operating-system user. Raises OperatorError for any other actor."""
+    actor = operator_actor(actor)
     report = ImportReport()
     refused_lines: set[int] = set()  # strict mode only needs those not yet written
 
