@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ledger.audit.verify import VerificationError
+from ledger.store.clock import historical_range
 from ledger.store.dbverify import verify_database
 from ledger.store.keys import KeyFileError
 from ledger.store.log import LedgerError
@@ -53,6 +54,14 @@ def _operator(text: str) -> str:
     try:
         return operator_actor(text)
     except OperatorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _time_range(text: str) -> tuple[str, str]:
+    """An argparse type: ``--historical FROM..TO`` (a usage error, exit 2, otherwise)."""
+    try:
+        return historical_range(text)
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -175,7 +184,7 @@ def cmd_ledger_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.bulk.importer import import_records
+    from lookup_api.bulk.importer import ImportRefused, import_records
 
     try:
         actor: str = args.actor or operator_actor()
@@ -198,15 +207,20 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         ) as bar,
         report_path.open("w", encoding="utf-8") as rejected,
     ):
-        report = import_records(
-            ledger,
-            source,
-            actor=actor,
-            batch_size=args.batch,
-            strict=args.strict,
-            report_to=rejected,
-            on_bytes=bar.update,
-        )
+        try:
+            report = import_records(
+                ledger,
+                source,
+                actor=actor,
+                batch_size=args.batch,
+                strict=args.strict,
+                report_to=rejected,
+                on_bytes=bar.update,
+                historical=args.historical,
+            )
+        except ImportRefused as exc:
+            report_path.unlink()
+            raise CommandError(str(exc)) from None
     if not report.rejected:
         report_path.unlink()
     data = report.as_json()
@@ -439,6 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     records.add_argument(
         "--report", help="where to list refused lines (default FILE.rejected.jsonl)"
+    )
+    records.add_argument(
+        "--historical",
+        metavar="FROM..TO",
+        type=_time_range,
+        help="a migration of recorded history: every line gives its time, within FROM..TO "
+        "(dates or UTC times), never decreasing and not before the log's last entry; without "
+        "it the ledger stamps each entry and a line's own time is refused",
     )
     return parser
 

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.store.log import Ledger, NewEntry
+from ledger.tlog.envelope import parse_envelope
 from lookup_api.bulk.pipeline import (
     BULK_BATCH,
     CHUNK,
     MAX_LINE,
     Chunk,
     Pipeline,
+    TimeRange,
     batched,
     collector_paused,
     parse_line,
@@ -67,7 +69,11 @@ class ImportReport:
         }
 
 
-def file_chunks(path: str, actor: str) -> Iterator[Chunk]:
+class ImportRefused(ValueError):
+    """The import as a whole is refused before any line is read."""
+
+
+def file_chunks(path: str, actor: str, times: TimeRange | None = None) -> Iterator[Chunk]:
     """The producer of an import: the file's lines, parsed and validated, in chunks."""
     chunk = Chunk([], [])
     with open(path, "rb") as handle:
@@ -78,11 +84,17 @@ def file_chunks(path: str, actor: str) -> Iterator[Chunk]:
                 reason = f"the line is longer than {MAX_LINE:,} bytes"
                 chunk.refusals.append((line_no, None, reason, quoted_start(line)))
             elif line.strip():
-                parse_line(line_no, line, actor, chunk)
+                parse_line(line_no, line, actor, chunk, times)
             if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
                 yield chunk
                 chunk = Chunk([], [])
     yield chunk
+
+
+def _last_time(ledger: Ledger) -> str | None:
+    size = ledger.size()
+    last = ledger.entry(size - 1) if size else None
+    return None if last is None else parse_envelope(last.leaf_input).time
 
 
 def _skip_rest_of_line(handle: IO[bytes]) -> int:
@@ -104,10 +116,24 @@ def import_records(
     strict: bool = False,
     report_to: IO[str] | None = None,
     on_bytes: Callable[[int], object] | None = None,
+    historical: TimeRange | None = None,
 ) -> ImportReport:
     """Import ``path``; ``actor`` is the operator running it (lookup_api.operators), by
-    default the operating-system user. Raises OperatorError for any other actor."""
+    default the operating-system user. Raises OperatorError for any other actor.
+
+    Without ``historical`` the ledger stamps every entry and a line giving its own time is
+    refused. With ``historical`` (first, last: ledger.store.clock.historical_range) every
+    line gives its time, within the range and never before the one of the line before it;
+    the range may not start before the log's last entry (ImportRefused).
+    """
     actor = operator_actor(actor)
+    if historical is not None:
+        last = _last_time(ledger)
+        if last is not None and historical[0] < last:
+            raise ImportRefused(
+                f"the historical range starts at {historical[0]}, before {last}, the time of "
+                "the log's last entry: entry times never decrease along the log"
+            )
     report = ImportReport()
     refused_lines: set[int] = set()  # strict mode only needs those not yet written
 
@@ -147,7 +173,7 @@ def import_records(
         elif result.rejected:
             report.skipped_batches += 1
 
-    pipeline = Pipeline(file_chunks, str(path), actor, ahead=batch_size + CHUNK)
+    pipeline = Pipeline(file_chunks, str(path), actor, historical, ahead=batch_size + CHUNK)
     with collector_paused():
         for batch in batched(iter(pipeline), batch_size, on_chunk):
             commit(batch)

@@ -105,11 +105,37 @@ class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
     time: str | None = None
 
 
-def parse_line(line_no: int, line: bytes, actor: str, chunk: Chunk) -> None:
+TimeRange = tuple[str, str]  # first and last entry time of a historical import
+
+
+def _time_refusal(time: str | None, times: TimeRange | None) -> str | None:
+    """Why a line's own ``time`` is refused given the import's historical range, or None."""
+    if times is None:
+        if time is None:
+            return None
+        return (
+            "a line's own time is taken only by a historical import (--historical FROM..TO); "
+            "without it the ledger stamps each entry with its own clock"
+        )
+    if time is None:
+        return f"a historical import ({times[0]}..{times[1]}) gives every line its time"
+    try:
+        check_time(time)
+    except EnvelopeError as exc:
+        return str(exc)
+    if not times[0] <= time <= times[1]:
+        return f"time {time} is outside the historical range {times[0]}..{times[1]}"
+    return None
+
+
+def parse_line(
+    line_no: int, line: bytes, actor: str, chunk: Chunk, times: TimeRange | None = None
+) -> None:
     """One import line: ``{"kind", "payload"[, "time"]}``; refusals name the line and field.
 
     The line is read by the API's strict reader (json_input): bounded depth and string
-    length, duplicate keys refused at every level.
+    length, duplicate keys refused at every level. A line gives its time only in a
+    historical import, and then within its range ``times``.
     """
     try:
         item = msgspec.convert(loads(line), ImportLine)
@@ -126,6 +152,10 @@ def parse_line(line_no: int, line: bytes, actor: str, chunk: Chunk) -> None:
         if field == "payload" and reason.startswith("Expected `object`"):
             reason = "payload must be a JSON object"
         chunk.refusals.append((line_no, field, reason, quoted_start(line)))
+        return
+    why = _time_refusal(item.time, times)
+    if why is not None:
+        chunk.refusals.append((line_no, "time", why, quoted_start(line)))
         return
     prepare(line_no, item.kind, item.payload, actor, item.time, chunk, line)
 
