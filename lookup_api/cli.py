@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ledger.audit.verify import VerificationError
+from ledger.store.clock import historical_range
 from ledger.store.dbverify import verify_database
 from ledger.store.keys import KeyFileError
 from ledger.store.log import LedgerError
@@ -21,6 +22,7 @@ from ledger.tlog.checkpoint import Checkpoint
 from ledger.tlog.note import Verifier
 from lookup_api.auth import AuthError
 from lookup_api.bulk.pipeline import BULK_BATCH
+from lookup_api.operators import OperatorError, operator_actor
 from lookup_api.settings import Settings
 from lookup_api.wiring import open_ledger, restore_log
 
@@ -45,6 +47,22 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _operator(text: str) -> str:
+    """An argparse type: ``--actor operator:<name>`` (a usage error, exit 2, otherwise)."""
+    try:
+        return operator_actor(text)
+    except OperatorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _time_range(text: str) -> tuple[str, str]:
+    """An argparse type: ``--historical FROM..TO`` (a usage error, exit 2, otherwise)."""
+    try:
+        return historical_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -167,8 +185,12 @@ def cmd_ledger_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.bulk.importer import import_records
+    from lookup_api.bulk.importer import ImportRefused, import_records
 
+    try:
+        actor: str = args.actor or operator_actor()
+    except OperatorError as exc:
+        raise CommandError(str(exc)) from None
     ledger = open_ledger(settings)
     source = Path(args.file)
     if not source.is_file():
@@ -186,15 +208,20 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         ) as bar,
         report_path.open("w", encoding="utf-8") as rejected,
     ):
-        report = import_records(
-            ledger,
-            source,
-            actor=args.actor,
-            batch_size=args.batch,
-            strict=args.strict,
-            report_to=rejected,
-            on_bytes=bar.update,
-        )
+        try:
+            report = import_records(
+                ledger,
+                source,
+                actor=actor,
+                batch_size=args.batch,
+                strict=args.strict,
+                report_to=rejected,
+                on_bytes=bar.update,
+                historical=args.historical,
+            )
+        except ImportRefused as exc:
+            report_path.unlink()
+            raise CommandError(str(exc)) from None
     if not report.rejected:
         report_path.unlink()
     data = report.as_json()
@@ -419,9 +446,22 @@ def build_parser() -> argparse.ArgumentParser:
     records.add_argument(
         "--strict", action="store_true", help="write no part of a batch that holds a refused line"
     )
-    records.add_argument("--actor", default="system:import")
+    records.add_argument(
+        "--actor",
+        type=_operator,
+        help="operator:<name>, the operator running the import, recorded as each entry's "
+        "actor (default: operator:<the operating-system user>)",
+    )
     records.add_argument(
         "--report", help="where to list refused lines (default FILE.rejected.jsonl)"
+    )
+    records.add_argument(
+        "--historical",
+        metavar="FROM..TO",
+        type=_time_range,
+        help="a migration of recorded history: every line gives its time, within FROM..TO "
+        "(dates or UTC times), never decreasing and not before the log's last entry; without "
+        "it the ledger stamps each entry and a line's own time is refused",
     )
     return parser
 

@@ -28,7 +28,7 @@ from lookup_api.routes.state.controller import (
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
-from tests.factories import enterprise, uscc
+from tests.factories import enterprise_payload, uscc
 
 GTIN13 = "6901234567892"  # stored as 06901234567892
 GTIN = "0" + GTIN13
@@ -61,12 +61,21 @@ class Seeded:
 
 def _seed(services: Services) -> Seeded:
     s = Seeded(services)
+    # The notice is 40 days old; entry times never decrease, so the filings come before it.
+    now = dt.datetime.now(dt.UTC)
     for name, n in (("owner", 4), ("broker", 1), ("revoked", 2), ("plain", 3)):
-        result = services.ledger.append(
-            [enterprise(n, roles=["importer", "producer"] if n == 4 else ["customs_broker"])]
+        s.add(
+            name,
+            "enterprise.filed",
+            enterprise_payload(n, roles=["importer", "producer"] if n == 4 else ["customs_broker"]),
+            time=format_time(now - dt.timedelta(days=41)),
         )
-        assert not result.rejected
-        s.index[name] = result.first_index
+    s.add(
+        "noticed",
+        "blacklist.noticed",
+        {"uscc": OWNER, "reason": "adulteration"},
+        time=format_time(now - dt.timedelta(days=40)),
+    )
     s.add("revoke", "enterprise.revoked", {"uscc": REVOKED, "reason": "licence withdrawn"})
     for key, gtin, name in (("p1", GTIN13, "婴幼儿配方奶粉"), ("p2", GTIN2_8, "橄榄油")):
         s.add(
@@ -168,13 +177,6 @@ def _seed(services: Services) -> Seeded:
             "as_of_size": 10,
             "reasons_digest": DIGEST,
         },
-    )
-    now = dt.datetime.now(dt.UTC)
-    s.add(
-        "noticed",
-        "blacklist.noticed",
-        {"uscc": OWNER, "reason": "adulteration"},
-        time=format_time(now - dt.timedelta(days=40)),
     )
     s.add("listed", "blacklist.listed", {"uscc": OWNER, "reason": "adulteration"})
     s.add("plain_noticed", "blacklist.noticed", {"uscc": PLAIN, "reason": "obstruction"})

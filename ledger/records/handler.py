@@ -29,8 +29,10 @@ Apply = Callable[[ProjectionState, Payload, int, str, str], None]
 """Changes the state as ``(state, record, index, time, subject)`` says."""
 
 Writer = Literal["officer", "enterprise", "product owner"]
-"""Who may write a kind: officers only; also an enterprise about itself; also the
-enterprise that owns the product the record names (and about itself)."""
+"""Who may write a kind besides officers: nobody else ("officer"); an enterprise about
+itself ("enterprise": every ``*uscc`` field of the record is its own); the enterprise
+that owns the product the record names ("product owner": the product's filing names it
+as ``owner_uscc``, and every ``*uscc`` field of the record is its own)."""
 
 
 def _missing(state: ProjectionState, table: str, key: Key) -> None:

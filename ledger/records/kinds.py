@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
 
 import msgspec
 
@@ -29,8 +29,11 @@ from ledger.records.ids import (
 SCHEMA_VERSION = 1
 EARLIEST_DATE = dt.date(1900, 1, 1)
 
+MULTILINE = "multiline"
+"""Marks the text type whose values may hold line feeds and tabs: LongText."""
+
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000), MULTILINE]
 Address = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 CaseNo = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 BATCH_PATTERN = r"^[0-9A-Za-z._-]{1,20}\Z"  # also what the routes accept in a path
@@ -72,7 +75,24 @@ class UnknownKind(RecordError):
         self.kind = kind
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What no text field may hold, checked once for every string of every kind (names,
+# free text, identifiers): C0 and C1 control characters (line feed and tab only in
+# LongText);
+# bidirectional controls, which make text display as other text (Trojan Source); and
+# invisible format characters, which make two different names look the same.
+_C0_C1 = "\x00-\x08\x0b-\x1f\x7f-\x9f"
+_BIDI_CHARS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_INVISIBLE = (
+    "\u00ad\u180e\u200b\u2028\u2029\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_CONTROL = re.compile(f"[\t\n{_C0_C1}]")
+_CONTROL_MULTILINE = re.compile(f"[{_C0_C1}]")
+_REFUSED = re.compile(f"[{_BIDI_CHARS}{_INVISIBLE}]")
+# Characters allowed (joiners, variation selectors, the grapheme joiner) or shown blank
+# (Hangul fillers, the braille blank) that do not make a text visible on their own.
+_BLANK = "\u034f\u115f\u1160\u180b-\u180d\u200c\u200d\u2800\u3164\ufe00-\ufe0f\uffa0"
+_VISIBLE = re.compile(f"[^\\s{_BLANK}\U000e0100-\U000e01ef]")
 
 
 def _nfc(value: str) -> str:
@@ -82,7 +102,11 @@ def _nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
-def _clean_text(value: str, field: str) -> str:
+def _code_point(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def _clean_text(value: str, field: str, multiline: bool = False) -> str:
     if value.isascii():  # most identifiers and codes: no surrogates, nothing to normalise
         value = value.strip()
     else:
@@ -93,9 +117,37 @@ def _clean_text(value: str, field: str) -> str:
         value = _nfc(value)
     if not value:
         raise RecordError("must not be blank", field)
-    if _CONTROL.search(value):
-        raise RecordError("contains a control character", field)
+    control = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if control:
+        raise RecordError(f"contains a control character ({_code_point(control[0])})", field)
+    if not value.isascii():  # ASCII text without controls and not blank shows something
+        refused = _REFUSED.search(value)
+        if refused:
+            char = refused[0]
+            what = "a bidirectional control" if char in _BIDI_CHARS else "an invisible"
+            raise RecordError(
+                f"contains {what} character ({_code_point(char)}), which would make the text "
+                "display as other text",
+                field,
+            )
+        if not _VISIBLE.search(value):
+            raise RecordError("has no visible character", field)
     return value
+
+
+def _multiline_fields(cls: type) -> frozenset[str]:
+    """The fields of a payload schema typed LongText (or an optional or list of it)."""
+
+    def marked(hint: Any) -> bool:
+        return MULTILINE in getattr(hint, "__metadata__", ()) or any(
+            marked(arg) for arg in get_args(hint)
+        )
+
+    hints = get_type_hints(cls, include_extras=True)
+    return frozenset(name for name, hint in hints.items() if marked(hint))
+
+
+_MULTILINE_FIELDS: dict[type, frozenset[str]] = {}
 
 
 class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -106,13 +158,22 @@ class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
     past_dates: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
+        cls = type(self)
+        multiline = _MULTILINE_FIELDS.get(cls)
+        if multiline is None:
+            multiline = _MULTILINE_FIELDS.setdefault(cls, _multiline_fields(cls))
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str):
-                value = _clean_text(value, name)
+                value = _clean_text(value, name, name in multiline)
                 setattr(self, name, value)
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-                setattr(self, name, [_clean_text(v, f"{name}[{i}]") for i, v in enumerate(value)])
+                lines = name in multiline
+                setattr(
+                    self,
+                    name,
+                    [_clean_text(v, f"{name}[{i}]", lines) for i, v in enumerate(value)],
+                )
             if isinstance(value, dt.date) and value < EARLIEST_DATE:
                 raise RecordError(f"{value} is before {EARLIEST_DATE}", name)
         self.normalise()

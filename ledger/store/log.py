@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
+from ledger.store.clock import LogClock
 from ledger.store.engine import driver_connection, is_sqlite, read_transaction, write_transaction
 from ledger.tlog import merkle
 from ledger.tlog.checkpoint import Checkpoint, format_tlog_proof
@@ -32,7 +33,6 @@ from ledger.tlog.envelope import (
     check_label,
     check_time,
     json_label,
-    now_time,
     parse_envelope,
 )
 from ledger.tlog.merkle import Node, ProofError
@@ -338,6 +338,7 @@ class Ledger:
         self.hooks = list(hooks)
         self.tiles = TileCache()
         self._head: _Head | None = None
+        self._last_time: tuple[int, str | None] = (-1, None)  # (size, time of its last entry)
         self._sequencer_lock = threading.Lock()  # one sequencer per process at a time
         self._check_identity()
 
@@ -453,9 +454,10 @@ class Ledger:
                 continuing = self._head is not None
                 head = self._current_head(conn)
                 continuing = continuing and head is self._head
-                now = now_time()
+                clock = LogClock(self._time_of_last(conn, head.size))
+                now = clock.now
                 accepted, rejected, indices, repeated = self._screen(
-                    conn, head, entries, now, continuing
+                    conn, head, entries, continuing, clock
                 )
                 if all_or_nothing and rejected:
                     return BatchResult(
@@ -465,6 +467,7 @@ class Ledger:
                     return BatchResult(head.size, [], head.checkpoint, rejected, indices, repeated)
                 result, new_head = self._write_batch(conn, head, accepted, index_leaves, now)
             self._head = new_head
+            self._last_time = (new_head.size, clock.last)
             return BatchResult(
                 result.first_index,
                 result.leaf_hashes,
@@ -482,9 +485,10 @@ class Ledger:
         conn: Connection,
         head: _Head,
         entries: Sequence[NewEntry],
-        now: str,
         continuing: bool,
+        clock: LogClock,
     ) -> tuple[list[NewEntry], dict[int, EntryRejected], list[int | None], set[int]]:
+        now = clock.now  # the time stamped on entries that give none (the batch's own)
         for hook in self.hooks:
             hook.begin(conn, entries, continuing)
         accepted: list[NewEntry] = []
@@ -508,6 +512,10 @@ class Ledger:
                     indices.append(first_index)
                 continue
             try:
+                if entry.time is not None and (why := clock.refusal(entry.time)):
+                    raise EntryRejected(why, field="time")
+                if entry.time is None and clock.last > now:
+                    entry.time = clock.last  # after a given time up to the skew ahead of now
                 if entry.redacts is not None:
                     self._check_redaction(conn, entry.redacts, index, redacting)
                 for hook in self.hooks:
@@ -516,6 +524,7 @@ class Ledger:
                 rejected[position] = exc
                 indices.append(None)
                 continue
+            clock.accept(entry.time or now)
             if entry.redacts is not None:
                 redacting.add(entry.redacts)
             if entry.request_key is not None:
@@ -524,6 +533,17 @@ class Ledger:
             accepted.append(entry)
             indices.append(index)
         return accepted, rejected, indices, repeated
+
+    def _time_of_last(self, conn: Connection, size: int) -> str | None:
+        """The time of the log's last entry (cached by size: entries never change)."""
+        if size == 0:
+            return None
+        if self._last_time[0] == size:
+            return self._last_time[1]
+        row = conn.exec_driver_sql(
+            _ph(conn, "SELECT leaf_input FROM ledger_entries WHERE idx = ?"), (size - 1,)
+        ).first()
+        return None if row is None else parse_envelope(bytes(row[0])).time
 
     def _request_keys(
         self, conn: Connection, entries: Sequence[NewEntry]

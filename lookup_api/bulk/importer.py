@@ -16,15 +16,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.store.log import Ledger, NewEntry
+from ledger.tlog.envelope import parse_envelope
 from lookup_api.bulk.pipeline import (
     BULK_BATCH,
     CHUNK,
+    MAX_LINE,
     Chunk,
     Pipeline,
+    TimeRange,
     batched,
     collector_paused,
     parse_line,
+    quoted_start,
 )
+from lookup_api.operators import operator_actor
 
 KEPT_EXAMPLES = 20
 
@@ -34,9 +39,10 @@ class Rejection:
     line: int
     field: str | None
     reason: str
+    quote: str | None = None  # the start of the line, quoted, for a refusal found reading it
 
     def as_json(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "reason": self.reason}
+        return {"line": self.line, "field": self.field, "reason": self.reason, "quote": self.quote}
 
 
 @dataclass
@@ -63,30 +69,71 @@ class ImportReport:
         }
 
 
-def file_chunks(path: str, actor: str) -> Iterator[Chunk]:
+class ImportRefused(ValueError):
+    """The import as a whole is refused before any line is read."""
+
+
+def file_chunks(path: str, actor: str, times: TimeRange | None = None) -> Iterator[Chunk]:
     """The producer of an import: the file's lines, parsed and validated, in chunks."""
     chunk = Chunk([], [])
     with open(path, "rb") as handle:
-        for line_no, line in enumerate(handle, start=1):
+        for line_no, line in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), b""), start=1):
             chunk.bytes_read += len(line)
-            if line.strip():
-                parse_line(line_no, line, actor, chunk)
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                chunk.bytes_read += _skip_rest_of_line(handle)
+                reason = f"the line is longer than {MAX_LINE:,} bytes"
+                chunk.refusals.append((line_no, None, reason, quoted_start(line)))
+            elif line.strip():
+                parse_line(line_no, line, actor, chunk, times)
             if len(chunk.entries) + len(chunk.refusals) >= CHUNK:
                 yield chunk
                 chunk = Chunk([], [])
     yield chunk
 
 
+def _last_time(ledger: Ledger) -> str | None:
+    size = ledger.size()
+    last = ledger.entry(size - 1) if size else None
+    return None if last is None else parse_envelope(last.leaf_input).time
+
+
+def _skip_rest_of_line(handle: IO[bytes]) -> int:
+    """Read past the end of an overlong line; returns how many bytes that took."""
+    skipped = 0
+    while True:
+        part = handle.readline(MAX_LINE)
+        skipped += len(part)
+        if not part or part.endswith(b"\n"):
+            return skipped
+
+
 def import_records(
     ledger: Ledger,
     path: Path,
     *,
-    actor: str = "system:import",
+    actor: str | None = None,
     batch_size: int = BULK_BATCH,
     strict: bool = False,
     report_to: IO[str] | None = None,
     on_bytes: Callable[[int], object] | None = None,
+    historical: TimeRange | None = None,
 ) -> ImportReport:
+    """Import ``path``; ``actor`` is the operator running it (lookup_api.operators), by
+    default the operating-system user. Raises OperatorError for any other actor.
+
+    Without ``historical`` the ledger stamps every entry and a line giving its own time is
+    refused. With ``historical`` (first, last: ledger.store.clock.historical_range) every
+    line gives its time, within the range and never before the one of the line before it;
+    the range may not start before the log's last entry (ImportRefused).
+    """
+    actor = operator_actor(actor)
+    if historical is not None:
+        last = _last_time(ledger)
+        if last is not None and historical[0] < last:
+            raise ImportRefused(
+                f"the historical range starts at {historical[0]}, before {last}, the time of "
+                "the log's last entry: entry times never decrease along the log"
+            )
     report = ImportReport()
     refused_lines: set[int] = set()  # strict mode only needs those not yet written
 
@@ -99,8 +146,8 @@ def import_records(
 
     def on_chunk(chunk: Chunk) -> None:
         report.lines += len(chunk.entries) + len(chunk.refusals)
-        for line, field_name, reason in chunk.refusals:
-            reject(Rejection(line, field_name, reason))
+        for line, field_name, reason, quote in chunk.refusals:
+            reject(Rejection(line, field_name, reason, quote))
             if strict:
                 refused_lines.add(line)
         if on_bytes:
@@ -126,7 +173,7 @@ def import_records(
         elif result.rejected:
             report.skipped_batches += 1
 
-    pipeline = Pipeline(file_chunks, str(path), actor, ahead=batch_size + CHUNK)
+    pipeline = Pipeline(file_chunks, str(path), actor, historical, ahead=batch_size + CHUNK)
     with collector_paused():
         for batch in batched(iter(pipeline), batch_size, on_chunk):
             commit(batch)

@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from ledger.records.json_input import JsonInputError, loads
 from ledger.records.kinds import RecordError, parse_record
 from ledger.records.projector import record_date
 from ledger.store.log import NewEntry, trusted_entry
@@ -39,9 +40,14 @@ AHEAD = 16_000
 # its randomly keyed rows touch, so fewer, larger commits cost less.
 BULK_BATCH = 50_000  # entries the worker may prepare ahead of the sequencer, by default
 
+# Bytes of one import line, newline included: far above any record (a payload's longest
+# list, 10,000 serials, is about 300 KB), far below what could exhaust memory.
+MAX_LINE = 1 << 20
+QUOTE_LIMIT = 40  # characters of a refused line its report quotes back
+
 # line, kind, subject, payload, actor, time, subject as a JSON string
 Prepared = tuple[int, str, str, bytes, str, str | None, bytes]
-Refusal = tuple[int, str | None, str]  # line, field, reason
+Refusal = tuple[int, str | None, str, str | None]  # line, field, reason, its quoted start
 
 
 @dataclass
@@ -55,22 +61,41 @@ class PipelineError(RuntimeError):
     """The worker process failed; the message carries its traceback."""
 
 
+def quoted_start(line: bytes, limit: int = QUOTE_LIMIT) -> str:
+    """The start of a refused line, quoted: at most ``limit`` characters of it."""
+    text = line[: limit * 4].decode("utf-8", errors="replace").rstrip("\r\n")
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}…"
+
+
+def _quote(line: bytes | None) -> str | None:
+    return None if line is None else quoted_start(line)
+
+
 def prepare(  # noqa: PLR0917 - one record's fields, as they come
-    line_no: int, kind: str, payload: Any, actor: str, time: str | None, chunk: Chunk
+    line_no: int,
+    kind: str,
+    payload: Any,
+    actor: str,
+    time: str | None,
+    chunk: Chunk,
+    line: bytes | None = None,
 ) -> None:
-    """Validate one record (payload as a dict or as raw JSON) into a ready entry or a refusal."""
+    """Validate one record (payload as a dict or as raw JSON) into a ready entry or a refusal;
+    a refusal quotes the start of ``line``, the record's source, if given."""
     try:
         if time is not None:
             check_time(time)
         parsed = parse_record(kind, payload, today=record_date(time or now_time()))
     except RecordError as exc:
-        chunk.refusals.append((line_no, exc.field, exc.reason))
+        chunk.refusals.append((line_no, exc.field, exc.reason, _quote(line)))
         return
     except EnvelopeError as exc:
-        chunk.refusals.append((line_no, "time", str(exc)))
+        chunk.refusals.append((line_no, "time", str(exc), _quote(line)))
         return
     if kind == "entry.redacted":  # a redaction names its target: it goes through the API
-        chunk.refusals.append((line_no, "kind", "entry.redacted cannot be imported; use the API"))
+        chunk.refusals.append(
+            (line_no, "kind", "entry.redacted cannot be imported; use the API", _quote(line))
+        )
         return
     chunk.entries.append(
         (line_no, kind, parsed.subject, parsed.payload, actor, time, json_label(parsed.subject))
@@ -79,30 +104,63 @@ def prepare(  # noqa: PLR0917 - one record's fields, as they come
 
 class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
     kind: str
-    payload: msgspec.Raw
+    payload: dict[str, Any]
     time: str | None = None
 
 
-_decode_line = msgspec.json.Decoder(ImportLine).decode
+TimeRange = tuple[str, str]  # first and last entry time of a historical import
 
 
-def parse_line(line_no: int, line: bytes, actor: str, chunk: Chunk) -> None:
-    """One import line: ``{"kind", "payload"[, "time"]}``; refusals name the line and field."""
+def _time_refusal(time: str | None, times: TimeRange | None) -> str | None:
+    """Why a line's own ``time`` is refused given the import's historical range, or None."""
+    if times is None:
+        if time is None:
+            return None
+        return (
+            "a line's own time is taken only by a historical import (--historical FROM..TO); "
+            "without it the ledger stamps each entry with its own clock"
+        )
+    if time is None:
+        return f"a historical import ({times[0]}..{times[1]}) gives every line its time"
     try:
-        item = _decode_line(line)
+        check_time(time)
+    except EnvelopeError as exc:
+        return str(exc)
+    if not times[0] <= time <= times[1]:
+        return f"time {time} is outside the historical range {times[0]}..{times[1]}"
+    return None
+
+
+def parse_line(
+    line_no: int, line: bytes, actor: str, chunk: Chunk, times: TimeRange | None = None
+) -> None:
+    """One import line: ``{"kind", "payload"[, "time"]}``; refusals name the line and field.
+
+    The line is read by the API's strict reader (json_input): bounded depth and string
+    length, duplicate keys refused at every level. A line gives its time only in a
+    historical import, and then within its range ``times``.
+    """
+    try:
+        item = msgspec.convert(loads(line), ImportLine)
+    except JsonInputError as exc:
+        chunk.refusals.append((line_no, None, str(exc), quoted_start(line)))
+        return
     except msgspec.ValidationError as exc:
         message = str(exc)
-        field = message.split("`")[1].removeprefix("$.") if "`" in message else None
-        chunk.refusals.append((line_no, field, message.split(" - at ", maxsplit=1)[0]))
+        reason, _, where = message.partition(" - at ")
+        # "Expected `object`, got `array` - at `$.payload`", "Object missing required field
+        # `kind`", "Object contains unknown field `extra`", "Expected `object`, got `array`"
+        named = where or (reason if "field `" in reason else "")
+        field = named.split("`")[1].removeprefix("$").removeprefix(".") if named else None
+        if field == "payload" and reason.startswith("Expected `object`"):
+            reason = "payload must be a JSON object"
+        chunk.refusals.append((line_no, field, reason, quoted_start(line)))
         return
-    except msgspec.DecodeError as exc:
-        chunk.refusals.append((line_no, None, f"not JSON: {exc}"))
+    why = _time_refusal(item.time, times)
+    if why is not None:
+        chunk.refusals.append((line_no, "time", why, quoted_start(line)))
         return
-    raw = bytes(item.payload)
-    if not raw.startswith(b"{"):
-        chunk.refusals.append((line_no, "payload", "payload must be a JSON object"))
-        return
-    prepare(line_no, item.kind, raw, actor, item.time, chunk)
+    prepare(line_no, item.kind, item.payload, actor, item.time, chunk, line)
 
 
 Producer = Callable[..., Iterator[Chunk]]

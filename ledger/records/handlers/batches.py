@@ -79,7 +79,7 @@ HANDLERS = (
         _declared,
         references=(Product(), Enterprise("declarant_uscc"), NOT_DECLARED_YET),
         owns_row=True,
-        writer="enterprise",
+        writer="product owner",
     ),
     Handler(
         "inspection.result",

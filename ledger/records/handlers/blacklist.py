@@ -1,4 +1,9 @@
-"""The serious-dishonesty list: noticed, listed no sooner than 30 days later, removed."""
+"""The serious-dishonesty list, under due process: exactly none → noticed → listed → none.
+
+``blacklist.noticed`` only for an enterprise not on the list; ``blacklist.listed`` only
+for a noticed one, at least 30 days after the notice; ``blacklist.removed`` only for a
+listed one. Every other step is refused, saying the current state and what is required.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +21,44 @@ def _time(value: str) -> dt.datetime:
     return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
+def _standing(state: ProjectionState, uscc: str) -> tuple[str, str]:
+    """The enterprise's blacklist state and how it got there, for a refusal's message."""
+    enterprise = enterprise_row(state, uscc, "uscc")
+    standing = enterprise["blacklist"]
+    if standing == "none":
+        return standing, "not on the blacklist"
+    return standing, f"{standing} (entry {enterprise['blacklist_entry']})"
+
+
 def _not_on_it(state: ProjectionState, r: Payload, time: str, item_check: ItemCheck | None) -> None:
     uscc = r["uscc"]
-    enterprise = enterprise_row(state, uscc, "uscc")
-    if enterprise["blacklist"] != "none":
-        raise RecordError(f"enterprise {uscc} is already {enterprise['blacklist']}", "uscc")
+    standing, described = _standing(state, uscc)
+    if standing != "none":
+        step = (
+            "the next step is blacklist.listed, 30 days after the notice"
+            if standing == "noticed"
+            else "the next step is blacklist.removed"
+        )
+        raise RecordError(
+            f"enterprise {uscc} is already {described}: blacklist.noticed requires an "
+            f"enterprise not on the blacklist; {step}",
+            "uscc",
+        )
 
 
 def _noticed_long_enough(
     state: ProjectionState, r: Payload, time: str, item_check: ItemCheck | None
 ) -> None:
     uscc = r["uscc"]
+    standing, described = _standing(state, uscc)
+    if standing != "noticed":
+        raise RecordError(
+            f"enterprise {uscc} is {'already ' if standing == 'listed' else ''}{described}: "
+            "blacklist.listed requires a blacklist.noticed at least 30 days before, "
+            "and no listing since; it must be noticed before it is listed",
+            "uscc",
+        )
     enterprise = enterprise_row(state, uscc, "uscc")
-    if enterprise["blacklist"] != "noticed":
-        raise RecordError(f"enterprise {uscc} must be noticed before it is listed", "uscc")
     earliest = _time(enterprise["noticed_time"]) + BLACKLIST_WAIT
     if _time(time) < earliest:
         raise RecordError(
@@ -39,10 +68,15 @@ def _noticed_long_enough(
         )
 
 
-def _on_it(state: ProjectionState, r: Payload, time: str, item_check: ItemCheck | None) -> None:
+def _listed(state: ProjectionState, r: Payload, time: str, item_check: ItemCheck | None) -> None:
     uscc = r["uscc"]
-    if enterprise_row(state, uscc, "uscc")["blacklist"] == "none":
-        raise RecordError(f"enterprise {uscc} is not on the blacklist", "uscc")
+    standing, described = _standing(state, uscc)
+    if standing != "listed":
+        raise RecordError(
+            f"enterprise {uscc} is {described}, not listed: blacklist.removed requires a "
+            "blacklist.listed (a notice alone is not a listing)",
+            "uscc",
+        )
 
 
 def _event(event: str, **enterprise: Any) -> Apply:
@@ -85,7 +119,7 @@ HANDLERS = (
         "blacklist.removed",
         _event("removed", blacklist="none", noticed_time=None),
         references=(Enterprise(),),
-        rules=(_on_it,),
+        rules=(_listed,),
         owns_row=True,
     ),
 )

@@ -16,8 +16,14 @@ from lookup_api.wiring import Services
 MAX_IDEMPOTENCY_KEY = 200
 
 
-def forbidden(detail: str) -> Problem:
-    return Problem(403, "Forbidden", detail, type_="/problems/forbidden")
+def forbidden(detail: str, field: str | None = None) -> Problem:
+    return Problem(
+        403,
+        "Forbidden",
+        detail,
+        type_="/problems/forbidden",
+        errors=[{"field": field, "message": detail}] if field else None,
+    )
 
 
 def invalid_record(exc: RecordError, status: int = 400) -> Problem:
@@ -31,33 +37,70 @@ def invalid_record(exc: RecordError, status: int = 400) -> Problem:
     )
 
 
-def _owner_of(services: Services, gtin: str) -> str | None:
+def _one(services: Services, sql: str, value: str) -> str | None:
     q = "?" if services.engine.dialect.name == "sqlite" else "%s"
     with services.engine.connect() as conn:
-        row = conn.exec_driver_sql(
-            f"SELECT owner_uscc FROM proj_products WHERE gtin = {q}", (gtin,)
-        ).first()
+        row = conn.exec_driver_sql(sql.replace("?", q), (value,)).first()
     return None if row is None else str(row[0])
 
 
+def _owner_of(services: Services, gtin: str) -> str | None:
+    return _one(services, "SELECT owner_uscc FROM proj_products WHERE gtin = ?", gtin)
+
+
+def _status_of(services: Services, uscc: str) -> str | None:
+    return _one(services, "SELECT status FROM proj_enterprises WHERE uscc = ?", uscc)
+
+
 def authorise(services: Services, key: ApiKey, entry: NewEntry) -> None:
-    """Officers write anything; an enterprise only its own records of a few kinds."""
+    """Officers write anything; an enterprise only its own records of a few kinds.
+
+    The rules (README, "Who may write what"), each refusal a 403 naming its rule:
+
+    - the kind's handler says who besides officers may write it (``Handler.writer``);
+    - every ``*uscc`` field of the record is the key's own enterprise;
+    - that enterprise is filed and not revoked, now;
+    - for a ``product owner`` kind, the product is filed and its filing names the key's
+      enterprise as ``owner_uscc``. An importer owns the foreign-made products it filed;
+      a batch of a product someone else filed is declared by its owner or an officer.
+
+    The owner of a filed product never changes (a product is filed once and a revoked
+    one stays filed), so reading it before the append transaction cannot race with it.
+    """
     if key.role == "officer":
         return
     if key.role != "enterprise":
-        raise forbidden(f"a {key.role} key cannot write records")
+        raise forbidden(f"a {key.role} key cannot write records", "kind")
     if entry.kind not in ENTERPRISE_KINDS:
-        raise forbidden(f"an enterprise key cannot record {entry.kind}")
+        raise forbidden(f"an enterprise key cannot record {entry.kind}: officers only", "kind")
     record: Any = entry.record
     own = key.uscc
-    for field in ("owner_uscc", "declarant_uscc", "uscc"):
+    for field in record.__struct_fields__:
         value = getattr(record, field, None)
-        if value is not None and value != own:
-            raise forbidden(f"{field}: an enterprise key for {own} cannot write for {value}")
+        if field.endswith("uscc") and value is not None and value != own:
+            raise forbidden(
+                f"{field}: an enterprise key for {own} writes only its own records, "
+                f"not for {value}",
+                field,
+            )
+    status = None if own is None else _status_of(services, own)
+    if status != "active":
+        standing = "not filed" if status is None else status
+        raise forbidden(f"uscc: enterprise {own} is {standing}: its key writes nothing", "uscc")
     if entry.kind in PRODUCT_OWNER_KINDS:
         owner = _owner_of(services, record.gtin)
-        if owner is not None and owner != own:
-            raise forbidden(f"gtin: product {record.gtin} belongs to {owner}, not to {own}")
+        if owner is None:
+            raise forbidden(
+                f"gtin: product {record.gtin} is not filed: an enterprise writes {entry.kind} "
+                "only for products it owns (filed with its owner_uscc)",
+                "gtin",
+            )
+        if owner != own:
+            raise forbidden(
+                f"gtin: product {record.gtin} belongs to {owner}, not to {own}: "
+                f"an enterprise writes {entry.kind} only for products it owns",
+                "gtin",
+            )
 
 
 def build_entry(key: ApiKey, kind: str, payload: Any, idempotency_key: str | None) -> NewEntry:
