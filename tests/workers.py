@@ -76,7 +76,7 @@ def endless_chunks() -> Iterator[Chunk]:
     line = 0
     while True:
         line += 1
-        yield Chunk([], [(line, None, "x" * 100)])
+        yield Chunk([], [(line, None, "x" * 100, None)])
 
 
 def stalled_pipeline() -> None:
