@@ -3,5 +3,6 @@
 ``tlog`` (the protocol) ← ``audit`` (outside verifiers) and ``store`` (SQL storage and
 sequencing) ← ``records`` (the domain). ``python -m ledger verify --url URL`` needs
 ``tlog`` and ``audit`` only, so an auditor installs this package with ``cryptography``
-alone.
+alone. ``errors`` (the error hierarchy and exit codes) imports nothing from the project,
+so every layer may use it.
 """

@@ -1,7 +1,9 @@
 """``python -m ledger verify --url URL``: an outside auditor's verifier.
 
-Needs only this package. Exit status 0 when the log verifies, 1 when it does
-not (the message names the first bad entry), 2 when it could not be checked.
+Needs only this package. Exit status (``ledger/errors.py``): 0 when the log
+verifies; 1 when it does not (the message names the first bad entry); 2 for
+bad usage (a malformed ``--key``, an unreadable ``--state`` file); 3 when the
+server could not be reached or did not answer as a ledger does (try later).
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.audit.remote import RemoteError, load_state, save_state, verify_remote
-from ledger.audit.verify import VerificationError
+from ledger.audit.remote import load_state, save_state, verify_remote
+from ledger.errors import EXIT_INTEGRITY, EXIT_UNAVAILABLE, LedgerError, exit_code
+
+# How a failure is announced on stderr, by exit status.
+FAILURE_LABEL = {EXIT_INTEGRITY: "FAILED", EXIT_UNAVAILABLE: "UNAVAILABLE"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,18 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    since = load_state(args.state) if args.state else None
     try:
+        since = load_state(args.state) if args.state else None
         report, note = verify_remote(args.url, args.key, since, args.spot_checks)
-    except RemoteError as exc:
-        fatal = exc.index is not None or "differs" in str(exc) or "rewritten" in str(exc)
-        _fail(args, str(exc), exc.index)
-        return 1 if fatal or "does not verify" in str(exc) else 2
-    except VerificationError as exc:
-        _fail(args, str(exc), exc.index)
-        return 1
-    if args.state:
-        save_state(args.state, note)
+        if args.state:
+            save_state(args.state, note)
+    except (LedgerError, OSError) as exc:
+        return _fail(args, exc)
     if args.json:
         data = report.as_json()
         data["checkpoint"] = note
@@ -66,11 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _fail(args: argparse.Namespace, message: str, index: int | None) -> None:
+def _fail(args: argparse.Namespace, exc: BaseException) -> int:
+    """Report ``exc`` on one line (no traceback); its type decides the exit status."""
+    status = exit_code(exc)
+    message = " ".join(str(exc).split()) or type(exc).__name__
     if args.json:
+        index = getattr(exc, "index", None)
         print(json.dumps({"ok": False, "index": index, "error": message}, indent=2))
     else:
-        print(f"FAILED: {message}", file=sys.stderr)
+        print(f"{FAILURE_LABEL.get(status, 'ERROR')}: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

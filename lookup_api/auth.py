@@ -17,7 +17,8 @@ from sqlalchemy import Engine, select
 
 from ledger.records.ids import IdentifierError, normalise_uscc
 from ledger.records.tables import LIVE
-from ledger.store.engine import is_sqlite, run_migrations, write_transaction
+from ledger.store.engine import run_migrations, write_transaction
+from ledger.store.sql import placeholders
 from ledger.tlog.envelope import now_time
 
 Role = Literal["officer", "enterprise", "platform", "auditor"]
@@ -50,10 +51,6 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def _ph(engine: Engine, sql: str) -> str:
-    return sql if is_sqlite(engine) else sql.replace("?", "%s")
-
-
 def create_key(
     engine: Engine, role: str, uscc: str | None = None, label: str | None = None
 ) -> tuple[ApiKey, str]:
@@ -74,7 +71,7 @@ def create_key(
     secret = secrets.token_urlsafe(32)
     with write_transaction(engine) as conn:
         conn.exec_driver_sql(
-            _ph(
+            placeholders(
                 engine,
                 "INSERT INTO api_keys (key_id, secret_hash, role, uscc, label, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -103,7 +100,7 @@ def _require_active_enterprise(engine: Engine, uscc: str) -> None:
 def revoke_key(engine: Engine, key_id: str) -> bool:
     with write_transaction(engine) as conn:
         result = conn.exec_driver_sql(
-            _ph(
+            placeholders(
                 engine, "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
             ),
             (now_time(), key_id),
@@ -130,7 +127,7 @@ class KeyStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._select = _ph(
+        self._select = placeholders(
             engine,
             "SELECT secret_hash, role, uscc, label, revoked_at FROM api_keys WHERE key_id = ?",
         )

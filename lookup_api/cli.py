@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from tqdm import tqdm
 
 from ledger.audit.verify import VerificationError
+from ledger.errors import EXIT_INVALID, EXIT_UNAVAILABLE, LedgerError, exit_code
 from ledger.store.clock import historical_range
 from ledger.store.dbverify import verify_database
-from ledger.store.keys import KeyFileError
-from ledger.store.log import LedgerError
 from ledger.tlog.checkpoint import Checkpoint
 from ledger.tlog.note import Verifier
 from lookup_api.auth import AuthError
@@ -471,9 +471,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         result: int = args.func(args, settings)
-    except (CommandError, LedgerError, KeyFileError, VerificationError, AuthError, OSError) as exc:
+    except (CommandError, AuthError) as exc:
         print(f"credtrace: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
+    except (OperationalError, InterfaceError) as exc:  # the database could not be reached
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
+        print(f"credtrace: unavailable: the database: {reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (LedgerError, OSError) as exc:
+        # The error's type decides the status (ledger/errors.py), never its wording.
+        status = exit_code(exc)
+        label = "unavailable" if status == EXIT_UNAVAILABLE else "error"
+        print(f"credtrace: {label}: {exc}", file=sys.stderr)
+        return status
     return result
 
 

@@ -56,7 +56,7 @@ class Services:
         engine = ledger.engine
         appender = AppendService(ledger, max_batch=settings.max_append_batch)
         # Bulk imports leave the leaf-hash index behind; fill it in small steps, off the
-        # request path (a proof by leaf hash catches up on its own if asked first).
+        # request path (until then a lookup by leaf hash scans the unindexed tiles).
         stop = threading.Event()
         indexer = threading.Thread(
             target=ledger.catch_up_leaf_index,

@@ -21,7 +21,8 @@ from benchdb import fresh_database
 
 from ledger.store.dbverify import verify_database
 from ledger.store.engine import create_db_engine, migrate
-from ledger.store.log import Ledger, NewEntry
+from ledger.store.entries import NewEntry
+from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from ledger.tlog.jcs import canonicalize
 from ledger.tlog.note import Signer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ledger.store.log import NewEntry
+from ledger.store.entries import NewEntry
 from ledger.tlog.jcs import canonicalize
 
 _counter = itertools.count()

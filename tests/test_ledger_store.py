@@ -8,9 +8,10 @@ import random
 import pytest
 from sqlalchemy import Engine, exc
 
+from ledger.errors import EntryRejected, LedgerError
 from ledger.store.dbverify import verify_database
 from ledger.store.engine import write_transaction
-from ledger.store.log import EntryRejected, Ledger, LedgerError
+from ledger.store.log import Ledger
 from ledger.tlog import merkle
 from ledger.tlog.checkpoint import TlogProof, open_checkpoint
 from ledger.tlog.note import Signer

@@ -25,7 +25,8 @@ from ledger.records.kinds import RECORD_TYPES, UnknownKind, parse_record
 from ledger.records.projector import Projector, replay
 from ledger.records.state import ProjectionState
 from ledger.records.tables import ENTRY_COLUMN, LIVE
-from ledger.store.log import Ledger, trusted_entry
+from ledger.store.entries import trusted_entry
+from ledger.store.log import Ledger
 from ledger.tlog.jcs import canonicalize
 from ledger.tlog.note import Signer
 from lookup_api.bulk.importer import import_records

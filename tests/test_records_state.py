@@ -16,7 +16,8 @@ from credit.catalogue import violation_item_check
 from ledger.records.entry import record_entry
 from ledger.records.projector import Projector, replay, subject_entries
 from ledger.store.dbverify import verify_database
-from ledger.store.log import Ledger, NewEntry
+from ledger.store.entries import NewEntry
+from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.jcs import canonicalize
 from ledger.tlog.note import Signer

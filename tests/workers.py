@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterator
 
 from ledger.store.engine import create_db_engine, migrate
-from ledger.store.log import Ledger, NewEntry
+from ledger.store.entries import NewEntry
+from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from ledger.tlog.checkpoint import TlogProof
 from ledger.tlog.jcs import canonicalize

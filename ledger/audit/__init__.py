@@ -1,5 +1,5 @@
 """Verifiers an outside auditor runs with nothing else: the shared entry checker and the
 remote verifier behind ``python -m ledger verify``.
 
-May import: ``ledger.tlog``, the standard library and ``cryptography``.
+May import: ``ledger.tlog``, ``ledger.errors``, the standard library and ``cryptography``.
 """

@@ -21,18 +21,27 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit.verify import EntryVerifier, VerificationError, VerifyReport
+from ledger.errors import InvalidInput, Unavailable
 from ledger.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from ledger.tlog.jcs import canonicalize
+from ledger.tlog.jcs import CanonicalizationError, canonicalize
 from ledger.tlog.merkle import ProofError, verify_consistency, verify_inclusion
 from ledger.tlog.note import NoteError, Verifier
-from ledger.tlog.tiles import GrowingTile, tile_path
+from ledger.tlog.tiles import TILE_HEIGHT, GrowingTile, tile_path
 
 PAGE = 1000
 USER_AGENT = "credtrace-ledger-verifier/1"
 
 
 class RemoteError(VerificationError):
-    """The server could not be read, or served something that does not verify."""
+    """The server served something that does not verify: the log is not what it claims."""
+
+
+class ServerUnavailable(Unavailable):
+    """The server could not be reached, or did not answer as a ledger does.
+
+    Refused connections, timeouts, error statuses and answers that are not the
+    expected JSON or text say nothing about the log itself: try again later.
+    """
 
 
 @dataclass
@@ -66,25 +75,74 @@ class Client:
                 if exc.code == 429 and attempt < 4:  # rate limited: back off and retry
                     time.sleep(float(exc.headers.get("Retry-After") or 1))
                     continue
-                raise RemoteError(f"GET {url} answered {exc.code}") from exc
+                raise ServerUnavailable(f"GET {url} answered {exc.code}") from exc
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                raise RemoteError(f"GET {url} failed: {exc}") from exc
-        raise RemoteError(f"GET {url} kept being rate limited")
+                reason = getattr(exc, "reason", exc)
+                raise ServerUnavailable(f"GET {url} failed: {reason}") from exc
+        raise ServerUnavailable(f"GET {url} kept being rate limited")
 
     def text(self, path: str, params: dict[str, Any] | None = None) -> str:
-        return self.get(path, params).decode("utf-8")
+        try:
+            return self.get(path, params).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ServerUnavailable(f"GET {path} answered something that is not text") from exc
 
-    def json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return json.loads(self.get(path, params))
+    def json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A JSON object; anything else means this is not a ledger answering."""
+        try:
+            value = json.loads(self.get(path, params))
+        except ValueError as exc:
+            raise ServerUnavailable(f"GET {path} answered something that is not JSON") from exc
+        if not isinstance(value, dict):
+            raise ServerUnavailable(f"GET {path} answered JSON that is not an object")
+        return value
 
 
-def _b64(text: str | None, what: str, index: int) -> bytes | None:
+def _b64(text: object, what: str, index: int) -> bytes | None:
     if text is None:
         return None
+    if not isinstance(text, str):
+        raise RemoteError(f"{what} is not a base64 string", index)
     try:
         return base64.b64decode(text, validate=True)
     except ValueError as exc:
         raise RemoteError(f"{what} is not base64", index) from exc
+
+
+def _trusted_key(key: str | None) -> Verifier | None:
+    """The auditor's own key, given on the command line: bad syntax is bad usage."""
+    if key is None:
+        return None
+    try:
+        return Verifier.parse(key)
+    except NoteError as exc:
+        raise InvalidInput(f"--key: {exc}") from exc
+
+
+def _items(page: dict[str, Any], position: int) -> list[dict[str, Any]]:
+    items = page.get("entries", [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise RemoteError("the entries page is not a list of entries", position)
+    return items
+
+
+Row = tuple[int, bytes, bytes | None, bytes | None]
+
+
+def _row(item: dict[str, Any], position: int) -> Row:
+    """One served entry as (index, leaf input, salt, canonical payload)."""
+    index = item.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise RemoteError("a served entry has no integer index", position)
+    leaf_input = _b64(item.get("leaf_input"), "leaf_input", index)
+    if leaf_input is None:
+        raise RemoteError("leaf_input is missing", index)
+    payload = item.get("payload")
+    try:
+        payload_bytes = None if item.get("redacted") or payload is None else canonicalize(payload)
+    except CanonicalizationError as exc:
+        raise RemoteError(f"payload is not canonical JSON: {exc}", index) from exc
+    return index, leaf_input, _b64(item.get("salt"), "salt", index), payload_bytes
 
 
 def verify_remote(
@@ -97,11 +155,12 @@ def verify_remote(
     """Verify the log at ``base_url``; returns the report and the verified checkpoint note."""
     started = time.perf_counter()
     client = Client(base_url)
+    trusted = _trusted_key(key)
     served_key = client.text("/v1/ledger/key").strip()
     try:
-        verifier = Verifier.parse(key or served_key)
+        verifier = trusted or Verifier.parse(served_key)
     except NoteError as exc:
-        raise RemoteError(f"verifier key: {exc}") from exc
+        raise RemoteError(f"served verifier key: {exc}") from exc
     if key and served_key != str(verifier):
         raise RemoteError(f"the server presents key {served_key}, not the trusted {verifier}")
     note = client.text("/checkpoint")
@@ -124,7 +183,8 @@ def verify_remote(
         served = client.get(tile_path(level, index))
         if served != tile.hashes:
             raise RemoteError(
-                f"served tile {level}/{index} differs from the entries", index << (8 * (level + 1))
+                f"served tile {level}/{index} differs from the entries",
+                index << (TILE_HEIGHT * (level + 1)),
             )
         report.tiles += 1
 
@@ -136,15 +196,8 @@ def verify_remote(
         end = min(size, position + PAGE)
         page = client.json("/v1/ledger/entries", {"start": position, "end": end})
         rows = []
-        for item in page.get("entries", []):
-            index = int(item["index"])
-            leaf_input = _b64(item["leaf_input"], "leaf_input", index)
-            assert leaf_input is not None
-            payload = item.get("payload")
-            payload_bytes = (
-                None if item.get("redacted") or payload is None else canonicalize(payload)
-            )
-            rows.append((index, leaf_input, _b64(item.get("salt"), "salt", index), payload_bytes))
+        for item in _items(page, position):
+            rows.append(_row(item, position))
         if since is not None and position < since.size <= end:
             checker.add([r for r in rows if r[0] < since.size])
             if checker.builder.root() != since.root:
@@ -183,7 +236,7 @@ def verify_remote(
                 [base64.b64decode(h) for h in proof["audit_path"]],
                 checkpoint.root,
             )
-        except (ProofError, KeyError, ValueError) as exc:
+        except (ProofError, KeyError, TypeError, ValueError) as exc:
             raise RemoteError(f"server's inclusion proof does not verify: {exc}", index) from exc
         report.proofs_checked += 1
     if since is not None and 0 < since.size < size:
@@ -196,7 +249,7 @@ def verify_remote(
                 since.root,
                 checkpoint.root,
             )
-        except (ProofError, KeyError, ValueError) as exc:
+        except (ProofError, KeyError, TypeError, ValueError) as exc:
             raise RemoteError(f"server's consistency proof does not verify: {exc}") from exc
         report.proofs_checked += 1
     if since is not None:

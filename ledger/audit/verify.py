@@ -18,19 +18,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.errors import IntegrityError
 from ledger.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from ledger.tlog.envelope import ZERO_HASH, match_envelope
+from ledger.tlog.envelope import REDACTION_KIND, SALT_SIZE, ZERO_HASH, match_envelope
 from ledger.tlog.merkle import HASH_SIZE
 from ledger.tlog.note import Verifier
 from ledger.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, GrowingTile, TreeBuilder
 
-REDACTION_KIND = b"entry.redacted"
+_REDACTION_KIND = REDACTION_KIND.encode()  # compared with the matched envelope bytes
 
 _sha256 = hashlib.sha256
 _b64 = base64.b64encode
 
 
-class VerificationError(Exception):
+class VerificationError(IntegrityError):
     """The log is not what it claims; ``index`` is the first entry concerned, if any."""
 
     def __init__(self, message: str, index: int | None = None) -> None:
@@ -91,9 +92,9 @@ def _redaction_target(index: int, payload: bytes) -> int:
     try:
         target = json.loads(payload)["index"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise VerificationError("entry.redacted payload does not name an index", index) from exc
+        raise VerificationError(f"{REDACTION_KIND} payload does not name an index", index) from exc
     if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < index:
-        raise VerificationError(f"entry.redacted names {target!r}, not an earlier entry", index)
+        raise VerificationError(f"{REDACTION_KIND} names {target!r}, not an earlier entry", index)
     return target
 
 
@@ -142,8 +143,8 @@ def check_rows(
                 raise VerificationError("payload is gone but its salt is still stored", index)
             run.redacted.append(index)
         else:
-            if salt is None or len(salt) != 16:
-                raise VerificationError("salt is missing or not 16 bytes", index)
+            if salt is None or len(salt) != SALT_SIZE:
+                raise VerificationError(f"salt is missing or not {SALT_SIZE} bytes", index)
             commitment = b64(sha(salt + payload).digest())
             if commitment != m["payload_hash"]:
                 raise VerificationError(
@@ -151,7 +152,7 @@ def check_rows(
                     f"{m['payload_hash'].decode()}, salt and payload give {commitment.decode()}",
                     index,
                 )
-            if m["kind"] == REDACTION_KIND:
+            if m["kind"] == _REDACTION_KIND:
                 run.redactions.append((_redaction_target(index, payload), index))
         if not leaf_input.isascii():
             try:
@@ -301,7 +302,7 @@ class EntryVerifier:
             unexplained = [i for i in unexplained if i not in explained]
         if unexplained:
             raise VerificationError(
-                "payload is missing but no entry.redacted names it", unexplained[0]
+                f"payload is missing but no {REDACTION_KIND} names it", unexplained[0]
             )
         not_done = sorted(self.redactions.keys() - self.redacted)
         if not_done:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ledger.records.kinds import EntryRedacted, parse_record
 from ledger.records.projector import record_date
-from ledger.store.log import NewEntry
+from ledger.store.entries import NewEntry
 from ledger.tlog.envelope import check_time, now_time
 
 

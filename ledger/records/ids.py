@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from ledger.errors import InvalidInput
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
@@ -271,7 +273,7 @@ ISO_3166_ALPHA2 = frozenset(
 )
 
 
-class IdentifierError(ValueError):
+class IdentifierError(InvalidInput):
     """An identifier is malformed or its check character is wrong."""
 
 

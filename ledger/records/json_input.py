@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from ledger.errors import InvalidInput
+
 MAX_DEPTH = 16  # a record line is {"payload": {"batches": [{...}]}}: depth 4
 MAX_STRING = 16_384  # characters of one JSON string as written (escapes included)
 QUOTE_LIMIT = 40  # characters of a refused key an error quotes back
@@ -22,7 +24,7 @@ QUOTE_LIMIT = 40  # characters of a refused key an error quotes back
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
-class JsonInputError(ValueError):
+class JsonInputError(InvalidInput):
     """The document is not JSON, or breaks a limit; the message says which and where."""
 
 

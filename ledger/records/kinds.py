@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
 
 import msgspec
 
+from ledger.errors import InvalidInput
 from ledger.records.ids import (
     IdentifierError,
     normalise_country,
@@ -25,6 +26,7 @@ from ledger.records.ids import (
     normalise_hs_code,
     normalise_uscc,
 )
+from ledger.tlog.envelope import REDACTION_KIND
 
 SCHEMA_VERSION = 1
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -58,7 +60,7 @@ Channel = Literal["12365", "platform", "other"]
 Grade = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_+-]{1,32}\Z")]
 
 
-class RecordError(ValueError):
+class RecordError(InvalidInput):
     """A record is refused; ``field`` names the payload field (or rule) concerned."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
@@ -463,7 +465,7 @@ class DrawMade(Record, kw_only=True):
 
 
 class EntryRedacted(Record, kw_only=True):
-    kind = "entry.redacted"
+    kind = REDACTION_KIND
     index: EntryIndex
     reason: LongText
 

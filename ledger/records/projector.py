@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, insert, select
 
+from ledger.errors import EntryRejected, LedgerCorruptError, RetryBatch
 from ledger.records.handler import ItemCheck
 from ledger.records.handlers import apply, check, handler_of, prefetch
 from ledger.records.kinds import RecordError, parse_record
@@ -28,8 +29,10 @@ from ledger.records.state import (
     decode_payload,
 )
 from ledger.records.tables import ENTRY_COLUMN, LIVE, OWNER, Tables, fresh_tables, subject_keys
+from ledger.store import statements
 from ledger.store.engine import driver_connection, write_transaction
-from ledger.store.log import EntryRejected, NewEntry, RetryBatch
+from ledger.store.entries import NewEntry
+from ledger.store.sql import for_dialect
 from ledger.tlog.envelope import match_envelope
 
 REPLAY_PREFIX = "replay_"
@@ -125,11 +128,10 @@ def subject_entries(conn: Connection, subject: str, tables: Tables = LIVE) -> li
 
 
 def _stored(conn: Connection, index: int) -> tuple[bytes, bytes | None]:
-    q = "?" if conn.dialect.name == "sqlite" else "%s"
-    row = conn.exec_driver_sql(
-        f"SELECT leaf_input, payload FROM ledger_entries WHERE idx = {q}", (index,)
-    ).one()
-    return bytes(row[0]), None if row[1] is None else bytes(row[1])
+    stored = statements.leaf_input_and_payload(conn, index)
+    if stored is None:
+        raise LedgerCorruptError(f"entry {index} is listed in the projections but not stored")
+    return stored
 
 
 def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
@@ -216,11 +218,7 @@ def _replay_into(
 ) -> ReplayReport:
     report = ReplayReport()
     raw = driver_connection(conn)
-    q = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (
-        "SELECT idx, leaf_input, payload FROM ledger_entries "
-        f"WHERE idx >= {q} AND idx < {q} ORDER BY idx"
-    )
+    sql = for_dialect(conn.dialect.name, statements.ENVELOPE_PAYLOAD_RANGE)
     for start in range(0, size, REPLAY_CHUNK):
         cursor = raw.cursor()
         cursor.execute(sql, (start, min(size, start + REPLAY_CHUNK)))
@@ -264,7 +262,7 @@ def replay(
     with write_transaction(engine) as conn:
         _drop(conn, meta)
         meta.create_all(conn)
-        size = conn.exec_driver_sql("SELECT max(size) FROM ledger_checkpoints").scalar() or 0
+        size = statements.log_size(conn)
         report = _replay_into(conn, rebuilt, int(size), progress)
         _compare(conn, LIVE, rebuilt, report)
         if apply_result and not report.equal:

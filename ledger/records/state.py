@@ -20,6 +20,7 @@ import msgspec
 from sqlalchemy import Connection, Table, delete
 
 from ledger.records.tables import LIVE, OWNER, Tables, subject_keys
+from ledger.store.sql import marker
 
 Row = dict[str, Any]
 
@@ -50,7 +51,7 @@ def _pk(table: Table) -> tuple[str, ...]:
 def _insert_sql(table: Table, sqlite: bool) -> str:
     """A plain INSERT, for the driver's executemany (the hot path)."""
     columns = [c.name for c in table.columns]
-    marks = ", ".join(["?" if sqlite else "%s"] * len(columns))
+    marks = ", ".join([marker(sqlite)] * len(columns))
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
 
 

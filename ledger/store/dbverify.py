@@ -17,7 +17,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ledger.audit.verify import EntryVerifier, Run, VerificationError, VerifyReport, check_rows
+from ledger.store import statements
 from ledger.store.engine import create_db_engine, driver_connection, read_transaction
+from ledger.store.identity import ORIGIN, identity, identity_conflict
+from ledger.store.sql import for_dialect
 from ledger.tlog.merkle import HASH_SIZE
 from ledger.tlog.note import Verifier
 from ledger.tlog.tiles import TILE_HEIGHT, GrowingTile
@@ -26,24 +29,14 @@ READ_CHUNK = 16_384  # a multiple of the tile width
 PARALLEL_THRESHOLD = 200_000
 
 
-def _placeholder(conn: Any) -> str:
-    return "?" if type(conn).__module__.startswith("sqlite3") else "%s"
-
-
 class _ChunkReader:
     """Reads entries and stored level-0 tiles through the raw driver (the hot path)."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, dialect: str) -> None:
         self.raw = raw
-        q = _placeholder(raw)
-        self.entry_sql = (
-            "SELECT idx, leaf_input, salt, payload FROM ledger_entries "
-            f"WHERE idx >= {q} AND idx < {q} ORDER BY idx"
-        )
-        self.tile_sql = (
-            f"SELECT idx, hashes FROM ledger_tiles WHERE level = 0 AND idx >= {q} AND idx <= {q}"
-        )
-        self.one_tile_sql = f"SELECT hashes FROM ledger_tiles WHERE level = 0 AND idx = {q}"
+        self.entry_sql = for_dialect(dialect, statements.ENTRY_RANGE)
+        self.tile_sql = for_dialect(dialect, statements.LEVEL0_TILE_RANGE)
+        self.one_tile_sql = for_dialect(dialect, statements.TILE_AT)
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         cursor = self.raw.cursor()
@@ -54,7 +47,7 @@ class _ChunkReader:
             cursor.close()
 
     def stored_tile(self, tile_index: int) -> bytes | None:
-        found = self._fetch(self.one_tile_sql, (tile_index,))
+        found = self._fetch(self.one_tile_sql, (0, tile_index))
         return bytes(found[0][0]) if found else None
 
     def check(self, start: int, end: int, final: int) -> Run:
@@ -85,7 +78,7 @@ _worker_reader: _ChunkReader | None = None
 def _worker_init(url: str) -> None:
     global _worker_reader  # noqa: PLW0603 - one connection per worker process
     engine = create_db_engine(url)
-    _worker_reader = _ChunkReader(engine.raw_connection().driver_connection)
+    _worker_reader = _ChunkReader(engine.raw_connection().driver_connection, engine.dialect.name)
 
 
 def _worker_check(task: tuple[int, int, int]) -> Run | VerificationError:
@@ -116,32 +109,23 @@ def verify_database(
     """
     started = time.perf_counter()
     with read_transaction(engine) as conn:
-        meta: dict[str, str] = dict(
-            conn.exec_driver_sql("SELECT key, value FROM ledger_meta").all()
-        )
-        if meta and meta.get("origin") != origin:
-            raise VerificationError(f"database is the log {meta.get('origin')!r}, not {origin!r}")
-        if meta and meta.get("verifier_key") != str(verifier):
+        meta = statements.read_meta(conn)
+        conflict = identity_conflict(meta, identity(origin, verifier))
+        if conflict == ORIGIN:
+            raise VerificationError(f"database is the log {meta.get(ORIGIN)!r}, not {origin!r}")
+        if conflict is not None:
             raise VerificationError(
-                f"database's verifier key is {meta.get('verifier_key')!r}, not {verifier}"
+                f"database's verifier key is {meta.get(conflict)!r}, not {verifier}"
             )
-        checkpoints = [
-            (int(size), bytes(root), note)
-            for size, root, note in conn.exec_driver_sql(
-                "SELECT size, root, note FROM ledger_checkpoints ORDER BY size"
-            )
-        ]
+        checkpoints = [(c.size, c.root, c.note) for c in statements.all_checkpoints(conn)]
         final = checkpoints[-1][0] if checkpoints else 0
-        reader = _ChunkReader(driver_connection(conn))
-        q = _placeholder(reader.raw)
+        reader = _ChunkReader(driver_connection(conn), engine.dialect.name)
 
         def check_upper_tile(level: int, index: int, tile: GrowingTile) -> None:
             if level == 0:
                 return  # level 0 is compared entry by entry in check_rows
-            row = conn.exec_driver_sql(
-                f"SELECT hashes FROM ledger_tiles WHERE level = {q} AND idx = {q}", (level, index)
-            ).first()
-            _compare_upper(level, index, None if row is None else bytes(row[0]), tile.hashes)
+            stored = statements.tile_hashes(conn, level, index)
+            _compare_upper(level, index, stored, tile.hashes)
             checker.report.tiles += 1
 
         checker = EntryVerifier(verifier, origin, check_upper_tile)
@@ -156,28 +140,20 @@ def verify_database(
             raise VerificationError("entry is missing", checker.size)
         if checker.report.checkpoints != len(checkpoints):
             raise VerificationError("a stored checkpoint is not at an entry boundary")
-        extra = conn.exec_driver_sql(
-            f"SELECT min(idx) FROM ledger_entries WHERE idx >= {q}", (final,)
-        ).scalar()
+        extra = statements.first_entry_from(conn, final)
         if extra is not None:
-            raise VerificationError("entry is not covered by any signed checkpoint", int(extra))
+            raise VerificationError("entry is not covered by any signed checkpoint", extra)
         for level, index, tile in checker.builder.partial_tiles():
             if level == 0:
                 continue  # compared exactly by check_rows
-            row = conn.exec_driver_sql(
-                f"SELECT hashes FROM ledger_tiles WHERE level = {q} AND idx = {q}", (level, index)
-            ).first()
-            _compare_upper(level, index, None if row is None else bytes(row[0]), tile.hashes)
+            _compare_upper(level, index, statements.tile_hashes(conn, level, index), tile.hashes)
             checker.report.tiles += 1
-        stored_tiles = conn.exec_driver_sql("SELECT count(*) FROM ledger_tiles").scalar()
+        stored_tiles = statements.tile_count(conn)
         if stored_tiles != checker.report.tiles:
             raise VerificationError(
                 f"{stored_tiles} tiles stored, the entries make {checker.report.tiles}"
             )
-        table = {
-            int(t): int(e)
-            for t, e in conn.exec_driver_sql("SELECT target, entry FROM ledger_redactions")
-        }
+        table = statements.all_redactions(conn)
         if table != checker.redactions:
             wrong = sorted(set(table.items()) ^ set(checker.redactions.items()))
             raise VerificationError(
@@ -187,10 +163,7 @@ def verify_database(
         def redacted_later(indices: list[int]) -> set[int]:
             # Workers read outside this snapshot: a redaction committed since may show.
             with read_transaction(engine) as fresh:
-                rows = fresh.exec_driver_sql(
-                    f"SELECT target FROM ledger_redactions WHERE entry >= {q}", (final,)
-                ).all()
-            return {int(r[0]) for r in rows} & set(indices)
+                return statements.redacted_since(fresh, final) & set(indices)
 
         report = checker.finish(redacted_later)
     report.seconds = time.perf_counter() - started

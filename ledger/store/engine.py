@@ -62,7 +62,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
-        if parsed.database and parsed.database != ":memory:":
+        # A file: URI (``sqlite:///file:path?mode=ro&uri=true``) names an existing file
+        # in the mode it asks for; only a plain path is created, owner-only.
+        is_uri = parsed.query.get("uri") == "true"
+        if parsed.database and parsed.database != ":memory:" and not is_uri:
             private_file(Path(parsed.database))
         connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -122,10 +125,15 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A consistent snapshot for reads that span several queries."""
+    """A consistent snapshot for reads that span several queries; it never writes.
+
+    PostgreSQL is told the transaction is read-only. SQLite's deferred ``BEGIN``
+    takes no lock until a write, and a read never writes, so readers never wait
+    for the sequencer and work on a database opened with ``mode=ro``.
+    """
     with engine.connect() as conn, conn.begin():
         if not is_sqlite(engine):
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield conn
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
@@ -28,9 +27,12 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine
 
 from ledger.audit.verify import EntryVerifier, VerificationError, VerifyReport
+from ledger.errors import InvalidInput
+from ledger.store import statements
 from ledger.store.dbverify import READ_CHUNK
 from ledger.store.engine import read_transaction, write_transaction
-from ledger.store.log import Ledger, LedgerError, _ph
+from ledger.store.entries import SignedCheckpoint, request_hash
+from ledger.store.log import Ledger
 from ledger.tlog.envelope import match_envelope
 from ledger.tlog.note import NoteError, Verifier
 from ledger.tlog.tiles import GrowingTile
@@ -59,21 +61,10 @@ def export_log(
 ) -> int:
     """Write the log as of one consistent snapshot; returns the number of entries."""
     with read_transaction(engine) as conn:
-        meta: dict[str, str] = dict(
-            conn.exec_driver_sql("SELECT key, value FROM ledger_meta").all()
-        )
-        checkpoints = conn.exec_driver_sql(
-            "SELECT size, note FROM ledger_checkpoints ORDER BY size"
-        ).all()
-        size = checkpoints[-1][0] if checkpoints else 0
-        request_keys = conn.exec_driver_sql(
-            _ph(
-                conn,
-                "SELECT request_key, idx, request_hash FROM ledger_request_keys "
-                "WHERE idx < ? ORDER BY request_key",
-            ),
-            (size,),
-        ).all()
+        meta = statements.read_meta(conn)
+        checkpoints = statements.all_checkpoints(conn)
+        size = checkpoints[-1].size if checkpoints else 0
+        request_keys = statements.request_keys_below(conn, size)
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -83,34 +74,29 @@ def export_log(
             "request_keys": len(request_keys),
         }
         out.write(json.dumps(header) + "\n")
-        sql = _ph(
-            conn,
-            "SELECT idx, leaf_input, salt, payload FROM ledger_entries "
-            "WHERE idx >= ? AND idx < ? ORDER BY idx",
-        )
         position = 0
-        for cp_size, note in checkpoints:
-            while position < cp_size:
-                end = min(cp_size, position + READ_CHUNK)
-                for idx, leaf_input, salt, payload in conn.exec_driver_sql(sql, (position, end)):
+        for checkpoint in checkpoints:
+            while position < checkpoint.size:
+                end = min(checkpoint.size, position + READ_CHUNK)
+                for entry in statements.entry_range(conn, position, end):
                     line = {
-                        "index": idx,
-                        "leaf_input": _b64(bytes(leaf_input)),
-                        "salt": _b64(None if salt is None else bytes(salt)),
-                        "payload": _b64(None if payload is None else bytes(payload)),
+                        "index": entry.index,
+                        "leaf_input": _b64(entry.leaf_input),
+                        "salt": _b64(entry.salt),
+                        "payload": _b64(entry.payload),
                     }
                     out.write(json.dumps(line, separators=(",", ":")) + "\n")
                 if progress:
                     progress(end - position)
                 position = end
-            out.write(json.dumps({"checkpoint": note}) + "\n")
+            out.write(json.dumps({"checkpoint": checkpoint.note}) + "\n")
         for request_key, idx, request_hash in request_keys:
             line = {"request_key": request_key, "index": idx, "request_hash": _b64(request_hash)}
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
-    return int(size)
+    return size
 
 
-class ExportFileError(LedgerError):
+class ExportFileError(InvalidInput):
     """The export file is malformed or does not verify; nothing was imported."""
 
 
@@ -149,12 +135,6 @@ def _request_key(value: dict[str, Any], line_no: int) -> RequestKey:
     return key, index, request_hash
 
 
-def request_hash(kind: str, payload: bytes) -> bytes:
-    """What a request key is stored with: SHA-256 of the kind and the canonical payload,
-    as the ledger computes it for an append."""
-    return hashlib.sha256(kind.encode() + b"\n" + payload).digest()
-
-
 def _check_request_keys(conn: Connection, keys: Sequence[RequestKey], size: int) -> None:
     """Each key names an entry of the log and, unless redacted, the record it was for."""
     for start in range(0, len(keys), KEY_CHUNK):
@@ -162,18 +142,7 @@ def _check_request_keys(conn: Connection, keys: Sequence[RequestKey], size: int)
         for key, index, _ in chunk:
             if index >= size:
                 raise ExportFileError(f"request key {key!r} names entry {index}, past the log")
-        wanted = sorted({index for _, index, _ in chunk})
-        marks = ", ".join("?" * len(wanted))
-        stored = {
-            int(idx): (bytes(leaf_input), None if payload is None else bytes(payload))
-            for idx, leaf_input, payload in conn.exec_driver_sql(
-                _ph(
-                    conn,
-                    f"SELECT idx, leaf_input, payload FROM ledger_entries WHERE idx IN ({marks})",
-                ),
-                tuple(wanted),
-            )
-        }
+        stored = statements.envelopes_and_payloads(conn, sorted({i for _, i, _ in chunk}))
         for key, index, hashed in chunk:
             leaf_input, payload = stored[index]
             if payload is None:
@@ -218,7 +187,7 @@ def import_log(
             f"{ledger.origin!r} with key {ledger.verifier}. Import needs the same identity."
         )
     with write_transaction(ledger.engine) as conn:
-        if conn.exec_driver_sql("SELECT count(*) FROM ledger_checkpoints").scalar():
+        if statements.has_checkpoints(conn):
             raise ExportFileError("this log is not empty; import only restores into an empty log")
         tiles: list[tuple[int, int, bytes]] = []
 
@@ -237,12 +206,9 @@ def import_log(
                 checker.add(rows)
             except VerificationError as exc:
                 raise ExportFileError(f"verification failed: {exc}") from exc
-            ledger._insert_entries(conn, rows)
+            statements.insert_entries(conn, rows)
             if tiles:
-                conn.exec_driver_sql(
-                    _ph(conn, "INSERT INTO ledger_tiles (level, idx, hashes) VALUES (?, ?, ?)"),
-                    tiles,
-                )
+                statements.insert_tiles(conn, tiles)
                 tiles.clear()
             if on_entries:
                 on_entries(conn, rows)
@@ -260,9 +226,8 @@ def import_log(
                     checkpoint = checker.check_checkpoint(note)
                 except VerificationError as exc:
                     raise ExportFileError(f"line {line_no}: {exc}") from exc
-                conn.exec_driver_sql(
-                    _ph(conn, "INSERT INTO ledger_checkpoints (size, root, note) VALUES (?, ?, ?)"),
-                    (checkpoint.size, checkpoint.root, note),
+                statements.insert_checkpoint(
+                    conn, SignedCheckpoint(checkpoint.size, checkpoint.root, note)
                 )
                 checkpoints += 1
                 continue
@@ -298,15 +263,9 @@ def import_log(
             (level, index, tile.hashes) for level, index, tile in checker.builder.partial_tiles()
         ]
         if partials:
-            conn.exec_driver_sql(
-                _ph(conn, "INSERT INTO ledger_tiles (level, idx, hashes) VALUES (?, ?, ?)"),
-                partials,
-            )
+            statements.insert_tiles(conn, partials)
         if checker.redactions:
-            conn.exec_driver_sql(
-                _ph(conn, "INSERT INTO ledger_redactions (target, entry) VALUES (?, ?)"),
-                sorted(checker.redactions.items()),
-            )
+            statements.insert_redactions(conn, sorted(checker.redactions.items()))
         if carries_keys and header.get("request_keys") != len(request_keys):
             raise ExportFileError(
                 f"header says {header.get('request_keys')} request keys, "
@@ -316,14 +275,7 @@ def import_log(
             raise ExportFileError("a request key is listed twice")
         _check_request_keys(conn, request_keys, checker.size)
         if request_keys:
-            conn.exec_driver_sql(
-                _ph(
-                    conn,
-                    "INSERT INTO ledger_request_keys (request_key, idx, request_hash) "
-                    "VALUES (?, ?, ?)",
-                ),
-                request_keys,
-            )
+            statements.insert_request_keys(conn, request_keys)
         try:
             report = checker.finish()
         except VerificationError as exc:

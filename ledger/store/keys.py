@@ -6,11 +6,12 @@ import os
 import stat
 from pathlib import Path
 
+from ledger.errors import Misconfigured
 from ledger.store.files import private_dirs
 from ledger.tlog.note import NoteError, Signer
 
 
-class KeyFileError(RuntimeError):
+class KeyFileError(Misconfigured, RuntimeError):
     """The key file cannot be created or read safely."""
 
 

@@ -15,8 +15,10 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from ledger.errors import EntryRejected
 from ledger.store.engine import purge_old_row_versions
-from ledger.store.log import EntryRejected, Ledger, NewEntry, SignedCheckpoint
+from ledger.store.entries import NewEntry, SignedCheckpoint
+from ledger.store.log import Ledger
 from ledger.tlog.checkpoint import format_tlog_proof
 
 DEFAULT_MAX_BATCH = 2048

@@ -7,6 +7,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
+from ledger.errors import InvalidInput
 from ledger.tlog.merkle import HASH_SIZE, ProofError, verify_inclusion
 from ledger.tlog.note import NoteError, Signer, Verifier, open_note, sign_note
 
@@ -14,7 +15,7 @@ TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InvalidInput):
     """A checkpoint or tlog-proof is malformed, unsigned or inconsistent."""
 
 

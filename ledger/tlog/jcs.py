@@ -12,6 +12,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from ledger.errors import InvalidInput
+
 try:  # msgspec's encoder is the fast path; the verifier also runs without it
     import msgspec
 except ImportError:  # pragma: no cover - exercised by the stdlib-only auditor test
@@ -27,7 +29,7 @@ _encode_str: Any = (
 _fast_encode = msgspec.json.Encoder(order="sorted").encode if msgspec is not None else None
 
 
-class CanonicalizationError(ValueError):
+class CanonicalizationError(InvalidInput):
     """The value is outside the JSON data model that JCS can canonicalize."""
 
 

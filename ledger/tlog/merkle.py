@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
+from ledger.errors import InvalidInput
+
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -23,7 +25,7 @@ Node = tuple[int, int]
 """A perfect subtree: ``(level, index)`` covers leaves from ``index << level``, 2**level of them."""
 
 
-class ProofError(ValueError):
+class ProofError(InvalidInput):
     """A proof, root or hash did not verify; the message says what was expected and what was got."""
 
 

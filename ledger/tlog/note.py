@@ -16,12 +16,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ledger.errors import InvalidInput
+
 ALG_ED25519 = 0x01
 SIGNATURE_PREFIX = "\u2014 "  # em dash and space
 PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
 
 
-class NoteError(ValueError):
+class NoteError(InvalidInput):
     """A note, key or signature is malformed or does not verify."""
 
 

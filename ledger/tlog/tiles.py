@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ledger.errors import InvalidInput
 from ledger.tlog.merkle import HASH_SIZE, NODE_PREFIX, fold_right
 
 TILE_HEIGHT = 8
@@ -24,7 +25,7 @@ _PATH = re.compile(
 )
 
 
-class TilePathError(ValueError):
+class TilePathError(InvalidInput):
     """A tile path does not follow the tlog-tiles layout."""
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ledger.store.log import Ledger, NewEntry
+from ledger.store.entries import NewEntry
+from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
 from lookup_api.bulk.pipeline import (
     BULK_BATCH,

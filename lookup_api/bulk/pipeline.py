@@ -30,8 +30,8 @@ import msgspec
 from ledger.records.json_input import JsonInputError, loads
 from ledger.records.kinds import RecordError, parse_record
 from ledger.records.projector import record_date
-from ledger.store.log import NewEntry, trusted_entry
-from ledger.tlog.envelope import EnvelopeError, check_time, json_label, now_time
+from ledger.store.entries import NewEntry, trusted_entry
+from ledger.tlog.envelope import REDACTION_KIND, EnvelopeError, check_time, json_label, now_time
 
 CHUNK = 2_000
 PIPE_BYTES = 1 << 20
@@ -92,9 +92,9 @@ def prepare(  # noqa: PLR0917 - one record's fields, as they come
     except EnvelopeError as exc:
         chunk.refusals.append((line_no, "time", str(exc), _quote(line)))
         return
-    if kind == "entry.redacted":  # a redaction names its target: it goes through the API
+    if kind == REDACTION_KIND:  # a redaction names its target: it goes through the API
         chunk.refusals.append(
-            (line_no, "kind", "entry.redacted cannot be imported; use the API", _quote(line))
+            (line_no, "kind", f"{REDACTION_KIND} cannot be imported; use the API", _quote(line))
         )
         return
     chunk.entries.append(

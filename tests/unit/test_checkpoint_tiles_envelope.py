@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.audit.verify import EntryVerifier
+from ledger.errors import InvalidInput
 from ledger.tlog.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -22,10 +25,11 @@ from ledger.tlog.checkpoint import (
     open_checkpoint,
 )
 from ledger.tlog.envelope import (
+    ZERO_HASH,
     EnvelopeError,
-    build_envelope,
     check_kind,
     check_time,
+    encode_chain,
     format_time,
     json_label,
     parse_envelope,
@@ -463,8 +467,29 @@ def test_tiles_reproduce_every_merkle_node_across_levels() -> None:
 # =============================================================================
 
 PREV = hashlib.sha256(b"prev").digest()
-PAYLOAD = hashlib.sha256(b"payload").digest()
+SALT = bytes(range(16))
+PAYLOAD_JSON = b'{"score":80}'
+PAYLOAD = hashlib.sha256(SALT + PAYLOAD_JSON).digest()  # the payload hash of PAYLOAD_JSON
 TIME = "2026-11-22T10:00:00.000Z"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """The fields encode_chain reads, as a NewEntry carries them."""
+
+    kind: str
+    subject: str
+    actor: str
+    payload: bytes
+    time: str | None = None
+
+    @property
+    def subject_json(self) -> bytes:
+        return json_label(self.subject)
+
+    @property
+    def actor_json(self) -> bytes:
+        return json_label(self.actor)
 
 
 def _envelope(
@@ -475,17 +500,12 @@ def _envelope(
     subject: str = "91350100M000100Y43",
     time: str = TIME,
     actor: str = "inspector 张三",
-    payload_hash: bytes = PAYLOAD,
+    salt: bytes = SALT,
+    payload: bytes = PAYLOAD_JSON,
 ) -> bytes:
-    return build_envelope(
-        index=index,
-        prev_b64=base64.b64encode(prev),
-        kind=kind,
-        subject_json=json_label(subject),
-        time=time,
-        actor_json=json_label(actor),
-        payload_hash_b64=base64.b64encode(payload_hash),
-    )
+    """One envelope, written by the sequencer's own encoder."""
+    envelopes, _ = encode_chain([_Item(kind, subject, actor, payload)], index, prev, salt, time)
+    return envelopes[0]
 
 
 def _as_dict(
@@ -518,7 +538,8 @@ moments = st.datetimes(
     subject=labels,
     moment=moments,
     actor=labels,
-    payload_hash=st.binary(min_size=32, max_size=32),
+    salt=st.binary(min_size=16, max_size=16),
+    payload=st.binary(max_size=64),
 )
 def test_envelope_is_rfc8785_and_round_trips(
     index: int,
@@ -527,7 +548,8 @@ def test_envelope_is_rfc8785_and_round_trips(
     subject: str,
     moment: datetime,
     actor: str,
-    payload_hash: bytes,
+    salt: bytes,
+    payload: bytes,
 ) -> None:
     time = format_time(moment)
     envelope = _envelope(
@@ -537,8 +559,10 @@ def test_envelope_is_rfc8785_and_round_trips(
         subject=subject,
         time=time,
         actor=actor,
-        payload_hash=payload_hash,
+        salt=salt,
+        payload=payload,
     )
+    payload_hash = hashlib.sha256(salt + payload).digest()
     expected = _as_dict(index, prev, kind, subject, time, actor, payload_hash)
     assert envelope == rfc8785.dumps(expected)
     parsed = parse_envelope(envelope)
@@ -556,6 +580,13 @@ def test_envelope_exact_bytes() -> None:
         + b'","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","subject":"s\\u0001\\"",'
         + b'"time":"2026-11-22T10:00:00.000Z","v":1}'
     )
+
+
+def _noncanonical(b64: bytes) -> bytes:
+    """The same 32 bytes in base64 with a padding bit set: decodable, but not canonical."""
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet[alphabet.index(b64[-2]) | 1]
+    return b64[:-2] + bytes([last]) + b"="
 
 
 def _swap(data: bytes, old: bytes, new: bytes) -> bytes:
@@ -640,7 +671,7 @@ def test_parse_envelope_accepts_canonical_escapes() -> None:
     "bad",
     [
         _swap(_envelope(prev=bytes(32)), b"AAAAAAAAAAA=", b"AAAAAAAAAAB="),
-        _swap(_envelope(payload_hash=bytes(32)), b"AAAAAAAAAAA=", b"AAAAAAAAAAD="),
+        _swap(_envelope(), base64.b64encode(PAYLOAD), _noncanonical(base64.b64encode(PAYLOAD))),
         _envelope(index=2**53),
         _envelope(index=9999999999999999),
     ],
@@ -658,6 +689,46 @@ def test_parse_envelope_refuses_invalid_utf8(raw: bytes) -> None:
     bad = _swap(_envelope(subject="x"), b'"subject":"x"', b'"subject":"' + raw + b'"')
     with pytest.raises(EnvelopeError):
         parse_envelope(bad)
+
+
+def test_encode_chain_links_each_envelope_to_the_one_before() -> None:
+    items = [
+        _Item("credit.score_changed", "s1", "a", b'{"n":1}'),
+        _Item("credit.score_changed", "s2", "b", b'{"n":2}', time="2020-01-01T00:00:00.000Z"),
+        _Item("entry.redacted", "entry:0", "c", b'{"index":0}'),
+    ]
+    salts = bytes(range(48))
+    envelopes, leaf_hashes = encode_chain(items, 7, PREV, salts, TIME)
+    assert leaf_hashes == [hash_leaf(e) for e in envelopes]
+    previous = PREV
+    for position, (item, envelope) in enumerate(zip(items, envelopes, strict=True)):
+        parsed = parse_envelope(envelope)
+        assert parsed.index == 7 + position and parsed.prev == previous
+        assert (parsed.kind, parsed.subject, parsed.actor) == (item.kind, item.subject, item.actor)
+        assert parsed.time == (item.time or TIME)
+        salt = salts[16 * position : 16 * (position + 1)]
+        assert base64.b64encode(parsed.payload_hash) == payload_commitment(salt, item.payload)
+        previous = leaf_hashes[position]
+    assert encode_chain([], 0, PREV, b"", TIME) == ([], [])
+
+
+def test_the_verifier_accepts_what_encode_chain_writes() -> None:
+    items = [_Item("credit.score_changed", f"s{n}", "a", b'{"n":%d}' % n) for n in range(300)]
+    salts = bytes(16 * len(items))
+    envelopes, leaf_hashes = encode_chain(items, 0, ZERO_HASH, salts, TIME)
+    rows = [
+        (i, e, salts[16 * i : 16 * (i + 1)], item.payload)
+        for i, (e, item) in enumerate(zip(envelopes, items, strict=True))
+    ]
+    checker = EntryVerifier(Signer.generate(ORIGIN).verifier, ORIGIN)
+    checker.add(rows)
+    assert checker.size == 300 and checker.builder.root() == root_from_leaf_hashes(leaf_hashes)
+
+
+def test_encode_chain_needs_one_salt_per_entry() -> None:
+    item = _Item("credit.score_changed", "s", "a", b"{}")
+    with pytest.raises(InvalidInput, match="16 bytes of salt"):
+        encode_chain([item], 0, PREV, bytes(15), TIME)
 
 
 def test_json_label_and_payload_commitment() -> None:

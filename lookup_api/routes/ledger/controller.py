@@ -10,7 +10,8 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.params import FromQuery, PathParameter
 
-from ledger.store.log import Ledger, SignedCheckpoint, StoredEntry
+from ledger.store.entries import SignedCheckpoint, StoredEntry
+from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.merkle import ProofError
 from ledger.tlog.tiles import TilePathError, parse_tile_path

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.errors import EntryRejected
 from ledger.records.entry import record_entry
 from ledger.records.handlers import ENTERPRISE_KINDS, PRODUCT_OWNER_KINDS
 from ledger.records.kinds import RecordError
-from ledger.store.log import EntryRejected, NewEntry
+from ledger.store.entries import NewEntry
 from ledger.store.service import Receipt
+from ledger.store.sql import placeholders
 from lookup_api.auth import ApiKey
 from lookup_api.problems import Problem
 from lookup_api.wiring import Services
@@ -38,9 +40,8 @@ def invalid_record(exc: RecordError, status: int = 400) -> Problem:
 
 
 def _one(services: Services, sql: str, value: str) -> str | None:
-    q = "?" if services.engine.dialect.name == "sqlite" else "%s"
     with services.engine.connect() as conn:
-        row = conn.exec_driver_sql(sql.replace("?", q), (value,)).first()
+        row = conn.exec_driver_sql(placeholders(conn, sql), (value,)).first()
     return None if row is None else str(row[0])
 
 
