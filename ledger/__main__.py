@@ -1,6 +1,7 @@
 """``python -m ledger verify --url URL``: an outside auditor's verifier.
 
-Needs only this package. Exit status (``ledger/errors.py``): 0 when the log
+Needs only this package. Without ``--key`` it trusts the key the server presents
+and prints it, so that the next run can pin it. Exit status (``ledger/errors.py``): 0 when the log
 verifies; 1 when it does not (the message names the first bad entry); 2 for
 bad usage (a malformed ``--key``, an unreadable ``--state`` file); 3 when the
 server could not be reached or did not answer as a ledger does (try later).
@@ -10,15 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.audit.remote import load_state, save_state, verify_remote
+from ledger.audit.remote import RemoteReport, load_state, save_state, verify_remote
 from ledger.errors import EXIT_INTEGRITY, EXIT_UNAVAILABLE, LedgerError, exit_code
 
 # How a failure is announced on stderr, by exit status.
 FAILURE_LABEL = {EXIT_INTEGRITY: "FAILED", EXIT_UNAVAILABLE: "UNAVAILABLE"}
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,22 +51,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             save_state(args.state, note)
     except (LedgerError, OSError) as exc:
         return _fail(args, exc)
+    try:
+        _print_report(args, report, note)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (``| head``) has gone: the verdict stands, only its printing stopped.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return 0
+
+
+def _print_report(args: argparse.Namespace, report: RemoteReport, note: str) -> None:
     if args.json:
         data = report.as_json()
         data["checkpoint"] = note
         print(json.dumps(data, indent=2))
+        return
+    print(
+        f"OK: {report.size} entries, hash chain, payload commitments, {report.tiles} tiles, "
+        f"the signed checkpoint and {report.proofs_checked} server proofs verified "
+        f"in {report.seconds:.1f} s"
+    )
+    if report.consistent_with is not None:
+        print(f"the log only grew since the trusted checkpoint of size {report.consistent_with}")
+    if report.key_given:
+        print(f"verifier key (yours, matched by the server): {report.verifier_key}")
     else:
-        print(
-            f"OK: {report.size} entries, hash chain, payload commitments, {report.tiles} tiles, "
-            f"the signed checkpoint and {report.proofs_checked} server proofs verified "
-            f"in {report.seconds:.1f} s"
-        )
-        if report.consistent_with is not None:
-            print(
-                f"the log only grew since the trusted checkpoint of size {report.consistent_with}"
-            )
-        print(note.rstrip("\n"))
-    return 0
+        print(f"verifier key (as served; pass it as --key to pin it): {report.verifier_key}")
+    print(note.rstrip("\n"))
 
 
 def _fail(args: argparse.Namespace, exc: BaseException) -> int:

@@ -11,20 +11,23 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import Engine, select
 
 from ledger.records.ids import IdentifierError, normalise_uscc
 from ledger.records.tables import LIVE
-from ledger.store.engine import run_migrations, write_transaction
+from ledger.store.engine import MigrationChain, run_migrations, write_transaction
 from ledger.store.sql import placeholders
 from ledger.tlog.envelope import now_time
+from lookup_api.roles import ROLES, Role
 
-Role = Literal["officer", "enterprise", "platform", "auditor"]
-ROLES: tuple[Role, ...] = ("officer", "enterprise", "platform", "auditor")
 PREFIX = "ct_"
-APP_MIGRATIONS = "lookup_api:migrations"
+APP_MIGRATIONS = MigrationChain(
+    name="app",
+    script_location="lookup_api:migrations",
+    version_table="app_alembic_version",
+    head="app_0001_api_keys",
+)
 
 
 class AuthError(Exception):
@@ -44,7 +47,7 @@ class ApiKey:
 
 
 def migrate(engine: Engine) -> None:
-    run_migrations(engine, APP_MIGRATIONS, "app")
+    run_migrations(engine, APP_MIGRATIONS)
 
 
 def _hash(secret: str) -> bytes:

@@ -24,11 +24,17 @@ from lookup_api.settings import Settings
 LEAF_INDEX_STEP = 16_384  # entries per transaction, so appends never wait long
 
 
-def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
-    """Migrate, load (or create) the signing key and open the log with its projections."""
+def open_database(settings: Settings, engine: Engine | None = None) -> Engine:
+    """The configured database, migrated (only read when it is up to date)."""
     engine = engine or create_db_engine(settings.ledger.database_url)
     migrate(engine)
     migrate_app(engine)
+    return engine
+
+
+def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
+    """Migrate, load (or create) the signing key and open the log with its projections."""
+    engine = open_database(settings, engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
     return Ledger(engine, signer, settings.ledger.origin, hooks=[Projector(violation_item_check())])
 

@@ -111,3 +111,58 @@ def test_seed_refuses_a_log_that_holds_entries_and_sizes_out_of_range(cli) -> No
     again = cli("seed", "--enterprises", "3", "--seed", "7")
     assert again.returncode == 2 and "needs an empty log" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_errors_of_a_json_command_are_json(cli) -> None:  # type: ignore[no-untyped-def]
+    empty = cli("ledger", "checkpoint", "--json")
+    assert empty.returncode == 2
+    assert json.loads(empty.stdout) == {
+        "ok": False,
+        "error": "the log is empty: no checkpoint has been signed yet",
+        "exit_code": 2,
+    }
+    revoked = cli("keys", "revoke", "nosuchkey", "--json")
+    assert revoked.returncode == 2 and json.loads(revoked.stdout)["error"] == (
+        "no active key nosuchkey"
+    )
+    text = cli("ledger", "checkpoint")
+    assert text.stdout == "" and text.stderr.startswith("credtrace: error: the log is empty")
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(db_url: str, tmp_path: Path) -> None:
+    """``credtrace keys list | head`` when head has already exited."""
+    env = {
+        **os.environ,
+        "CREDTRACE_DATABASE_URL": db_url,
+        "CREDTRACE_KEY_FILE": str(tmp_path / "ledger.key"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lookup_api.cli", "keys", "list", "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(120) == 141, stderr
+    assert "Traceback" not in stderr
+
+
+def test_help_loads_neither_the_database_nor_the_web_stack() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lookup_api.cli", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "usage: credtrace" in result.stdout
+    loaded = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "lookup_api" in loaded
+    assert not loaded & {"sqlalchemy", "alembic", "litestar", "uvicorn", "tqdm", "msgspec"}

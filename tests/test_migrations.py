@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Engine, Index, Integer, MetaData, Text
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, Text, event
 
 from credit.catalogue import violation_item_check
 from ledger.records.projector import Projector, replay
 from ledger.store.dbverify import verify_database
 from ledger.store.engine import (
     LEDGER_MIGRATIONS,
+    MigrationChain,
     alembic_config,
     create_db_engine,
+    current_revision,
     run_migrations,
 )
 from ledger.store.log import Ledger
@@ -36,8 +38,7 @@ from tests.conftest import ORIGIN
 from tests.factories import redaction
 
 ROOT = Path(__file__).resolve().parents[1]
-# Each migration environment: where its scripts are, and the advisory-lock name it runs under.
-CHAINS = {"ledger": LEDGER_MIGRATIONS, "app": APP_MIGRATIONS}
+CHAINS = {chain.name: chain for chain in (LEDGER_MIGRATIONS, APP_MIGRATIONS)}
 REVISION_FOLDERS = [
     ROOT / "ledger/store/migrations/versions",
     ROOT / "lookup_api/migrations/versions",
@@ -47,27 +48,27 @@ REVISION_IMPORTS = {"__future__", "alembic", "sqlalchemy"}
 SEED_ENTERPRISES = 10
 
 
-def _script(location: str) -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config(location))
+def _script(chain: MigrationChain) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(chain))
 
 
-def previous_head(location: str) -> str | None:
+def previous_head(chain: MigrationChain) -> str | None:
     """The revision before the head of one chain (None when the head is the first)."""
-    script = _script(location)
+    script = _script(chain)
     head_id = script.get_current_head()
-    assert head_id is not None, f"{location} has no revisions"
+    assert head_id is not None, f"{chain.name} has no revisions"
     head = script.get_revision(head_id)
     assert head is not None
     down = head.down_revision
-    assert down is None or isinstance(down, str), f"{location}: the head merges {down}"
+    assert down is None or isinstance(down, str), f"{chain.name}: the head merges {down}"
     return down
 
 
 def _migrate_all(engine: Engine, revisions: dict[str, str | None] | None = None) -> None:
-    for name, location in CHAINS.items():
+    for name, chain in CHAINS.items():
         revision = "head" if revisions is None else revisions[name]
         if revision is not None:
-            run_migrations(engine, location, name, revision)
+            run_migrations(engine, chain, revision)
 
 
 @pytest.fixture
@@ -166,16 +167,44 @@ def test_the_check_catches_a_change_that_was_not_migrated(blank: Engine, change:
 
 
 def test_every_chain_has_one_head_and_a_previous_revision_to_upgrade_from() -> None:
-    for location in CHAINS.values():
-        assert len(_script(location).get_heads()) == 1, location
+    for chain in CHAINS.values():
+        assert len(_script(chain).get_heads()) == 1, chain.name
     assert previous_head(LEDGER_MIGRATIONS) is not None
+
+
+@pytest.mark.parametrize("chain", CHAINS.values(), ids=CHAINS.keys())
+def test_the_head_written_beside_a_chain_is_its_newest_revision(chain: MigrationChain) -> None:
+    """Start-up skips Alembic when the database is at ``chain.head``: it must be the head."""
+    assert chain.head == _script(chain).get_current_head()
+
+
+def test_an_up_to_date_database_is_only_read(blank: Engine) -> None:
+    """No write lock, no DDL: a command that answers a question never waits for an import."""
+    _migrate_all(blank)
+    assert [current_revision(blank, chain) for chain in CHAINS.values()] == [
+        chain.head for chain in CHAINS.values()
+    ]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.strip().upper())
+
+    event.listen(blank, "before_cursor_execute", record)
+    try:
+        _migrate_all(blank)
+    finally:
+        event.remove(blank, "before_cursor_execute", record)
+    assert statements, "the revision was not read"
+    writes = [s for s in statements if not s.startswith(("SELECT", "PRAGMA", "BEGIN", "WITH"))]
+    assert writes == []
+    assert not [s for s in statements if "IMMEDIATE" in s or "ADVISORY_LOCK" in s]
 
 
 def test_a_log_written_at_the_previous_head_upgrades_and_still_verifies(
     blank: Engine, signer: Signer
 ) -> None:
     """Built at head's down revision, filled with a seeded log, upgraded to head."""
-    _migrate_all(blank, {name: previous_head(location) for name, location in CHAINS.items()})
+    _migrate_all(blank, {name: previous_head(chain) for name, chain in CHAINS.items()})
     ledger = Ledger(blank, signer, ORIGIN, hooks=[Projector(violation_item_check())])
     seed_ledger(ledger, SEED_ENTERPRISES, seed=7, batch_size=64)
     assert not ledger.append([redaction(3)]).rejected

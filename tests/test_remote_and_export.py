@@ -101,10 +101,52 @@ def test_auditor_verifies_a_live_log_and_follows_it(
 
 
 def test_auditor_rejects_a_wrong_key(live: tuple[str, Path, Ledger]) -> None:
+    """A server presenting another key than the trusted one: the log does not verify (1)."""
     url, _, _ = live
     result = _audit(url, "--key", str(Signer.generate(ORIGIN).verifier))
-    assert result.returncode != 0
-    assert "key" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "not the trusted" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_auditor_prints_the_key_it_trusted(live: tuple[str, Path, Ledger], signer: Signer) -> None:
+    url, _, _ = live
+    served = _audit(url)
+    assert served.returncode == 0, served.stderr
+    assert f"verifier key (as served; pass it as --key to pin it): {signer.verifier}" in (
+        served.stdout
+    )
+    pinned = _audit(url, "--key", str(signer.verifier), "--json")
+    report = json.loads(pinned.stdout)
+    assert (report["verifier_key"], report["verifier_key_source"]) == (
+        str(signer.verifier),
+        "given",
+    )
+
+
+def test_a_state_file_in_a_missing_folder_is_bad_usage_found_before_any_download(
+    tmp_path: Path,
+) -> None:
+    """Exit 2 naming the folder, even with no server to reach (which would be 3)."""
+    missing = tmp_path / "no-such-folder" / "trusted.checkpoint"
+    result = _audit(f"http://127.0.0.1:{_free_port()}", "--state", str(missing))
+    assert result.returncode == 2, result.stderr
+    assert "no-such-folder" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(live: tuple[str, Path, Ledger]) -> None:
+    """``python -m ledger verify ... | head`` when head has already exited."""
+    url, _, _ = live
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "verify", "--url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the verifier has written anything
+    stderr = process.stderr.read().decode()
+    assert process.wait(120) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
 def test_auditor_detects_a_rewritten_log(live: tuple[str, Path, Ledger], tmp_path: Path) -> None:

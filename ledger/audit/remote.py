@@ -48,11 +48,15 @@ class ServerUnavailable(Unavailable):
 class RemoteReport(VerifyReport):
     proofs_checked: int = 0
     consistent_with: int | None = None
+    verifier_key: str = ""
+    key_given: bool = False  # checked against the auditor's own key, not only the served one
 
     def as_json(self) -> dict[str, object]:
         data = super().as_json()
         data["proofs_checked"] = self.proofs_checked
         data["consistent_with_size"] = self.consistent_with
+        data["verifier_key"] = self.verifier_key
+        data["verifier_key_source"] = "given" if self.key_given else "served"
         return data
 
 
@@ -188,7 +192,7 @@ def verify_remote(
             )
         report.tiles += 1
 
-    report = RemoteReport()
+    report = RemoteReport(verifier_key=str(verifier), key_given=trusted is not None)
     checker = EntryVerifier(verifier, verifier.name, check_tile, report=report)
     size = checkpoint.size
     position = 0
@@ -259,10 +263,28 @@ def verify_remote(
 
 
 def load_state(path: Path) -> str | None:
-    return path.read_text() if path.exists() else None
+    """The trusted checkpoint kept in ``path`` (None at the first run).
+
+    Checked before anything is downloaded, so that a state that cannot be kept is
+    bad usage (exit 2), never reported after the log verified.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidInput(f"--state: the folder {str(folder)[:200]!r} does not exist")
+    if path.exists() and not path.is_file():
+        raise InvalidInput(f"--state: {str(path)[:200]!r} is not a file")
+    try:
+        return path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"--state: cannot read {str(path)[:200]!r}: {exc}") from exc
 
 
 def save_state(path: Path, note: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(note)
-    tmp.replace(path)
+    try:
+        tmp.write_text(note, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise InvalidInput(
+            f"the log verified, but --state {str(path)[:200]!r} could not be written: {exc}"
+        ) from exc

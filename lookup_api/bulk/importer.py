@@ -18,8 +18,8 @@ from typing import IO, Any
 from ledger.store.entries import NewEntry
 from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
+from lookup_api.bulk import BULK_BATCH
 from lookup_api.bulk.pipeline import (
-    BULK_BATCH,
     CHUNK,
     MAX_LINE,
     Chunk,

@@ -38,7 +38,6 @@ PIPE_BYTES = 1 << 20
 AHEAD = 16_000
 # Records per transaction of the bulk jobs (import, seed): each commit rewrites every page
 # its randomly keyed rows touch, so fewer, larger commits cost less.
-BULK_BATCH = 50_000  # entries the worker may prepare ahead of the sequencer, by default
 
 # Bytes of one import line, newline included: far above any record (a payload's longest
 # list, 10,000 serials, is about 300 KB), far below what could exhaust memory.

@@ -24,7 +24,8 @@ from ledger.records.ids import (
     org_code_check_character,
     uscc_check_character,
 )
-from lookup_api.bulk.pipeline import BULK_BATCH, CHUNK, Chunk, prepare
+from lookup_api.bulk import BULK_BATCH
+from lookup_api.bulk.pipeline import CHUNK, Chunk, prepare
 
 SEED_ANCHOR = dt.date(2026, 11, 1)  # the data set ends here, so a seed reproduces forever
 SEED_ACTOR = "system:seed"

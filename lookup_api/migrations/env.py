@@ -14,7 +14,7 @@ if connection is None:  # pragma: no cover - run through lookup_api.auth.migrate
 context.configure(
     connection=connection,
     target_metadata=app_metadata,
-    version_table="app_alembic_version",
+    version_table=config.attributes["version_table"],
     transactional_ddl=True,
 )
 with context.begin_transaction():

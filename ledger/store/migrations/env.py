@@ -18,7 +18,7 @@ context.configure(
     # The ledger's tables, and the projection tables once ledger.records.tables is
     # imported; the revisions themselves never read it (they are literal DDL).
     target_metadata=config.attributes.get("target_metadata", metadata),
-    version_table="ledger_alembic_version",
+    version_table=config.attributes["version_table"],
     render_as_batch=connection.dialect.name == "sqlite",
     transactional_ddl=True,
 )

@@ -1,0 +1,99 @@
+"""``credtrace serve`` and ``credtrace demo``: the HTTP service."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from typing import TYPE_CHECKING, Any
+
+from lookup_api.commands.output import CommandError, bounded_int
+
+if TYPE_CHECKING:
+    from lookup_api.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MAX_WORKERS = 64
+port_number = bounded_int(1, 65_535)
+
+
+class PortTaken(CommandError):
+    """The address to serve on is in use (or not ours to bind)."""
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything else, so a taken port fails first."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PortTaken(
+            f"cannot serve on {host}:{port}: {exc.strerror}. Choose another port with "
+            f"--port {port + 1} (scripts/demo: PORT={port + 1} scripts/demo)"
+        ) from exc
+    return listener
+
+
+def cmd_serve(
+    args: argparse.Namespace, settings: Settings, listener: socket.socket | None = None
+) -> int:
+    import uvicorn
+
+    from lookup_api.wiring import open_ledger
+
+    listener = listener or reserve_port(args.host, args.port)
+    # Migrate and create the key once, before workers start in parallel.
+    open_ledger(settings).engine.dispose()
+    uvicorn.run(
+        "lookup_api.app:create_app_from_env",
+        factory=True,
+        fd=listener.fileno(),
+        workers=args.workers,
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from lookup_api.bulk.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
+    from lookup_api.wiring import open_ledger
+
+    listener = reserve_port(args.host, args.port)
+    ledger = open_ledger(settings)
+    seeded = seed_demo(ledger)
+    base = f"http://{args.host}:{args.port}"
+    print(f"demo log: {ledger.size()} entries ({seeded} added now)")
+    print("try:")
+    for what, path in (
+        ("the signed checkpoint", "/checkpoint"),
+        ("the log's verifier key", "/v1/ledger/key"),
+        ("an entry", "/v1/ledger/entries/1"),
+        ("its inclusion proof", "/v1/ledger/proof/inclusion?index=1"),
+        ("its offline proof (C2SP tlog-proof)", "/v1/ledger/entries/1/proof"),
+        ("a tile", "/tile/0/000"),
+        ("an enterprise", f"/v1/enterprises/{EXAMPLE_USCC}"),
+        ("a product", f"/v1/products/{EXAMPLE_GTIN}"),
+        ("a batch", f"/v1/batches/{EXAMPLE_GTIN}/{EXAMPLE_BATCH}"),
+        ("the API", "/schema"),
+    ):
+        print(f"  {what:<38} {base}{path}")
+    print(f"verify it yourself:  python -m ledger verify --url {base}")
+    ledger.engine.dispose()
+    args.workers = 1
+    return cmd_serve(args, settings, listener)
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT)
+    serve.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="seed a small demo data set, print URLs to try, serve")
+    demo.add_argument("--host", default=DEFAULT_HOST)
+    demo.add_argument("--port", type=port_number, default=DEFAULT_PORT)
+    demo.set_defaults(func=cmd_demo)
