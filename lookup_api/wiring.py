@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 
 from credit.catalogue import violation_item_check
 from ledger.audit.verify import VerifyReport
-from ledger.records.projector import Projector, project_stored
-from ledger.store.engine import create_db_engine, migrate
+from ledger.errors import InvalidInput
+from ledger.records.projector import Projector, live_rows, project_stored
+from ledger.store.engine import create_db_engine, migrate, read_transaction
 from ledger.store.export import import_log
 from ledger.store.keys import load_or_create_signer
 from ledger.store.log import Ledger
@@ -20,6 +21,11 @@ from ledger.store.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
 from lookup_api.settings import Settings
+
+
+class StaleState(InvalidInput):
+    """A restore found projection rows in a database whose log is empty."""
+
 
 LEAF_INDEX_STEP = 16_384  # entries per transaction, so appends never wait long
 
@@ -42,7 +48,19 @@ def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
 def restore_log(
     ledger: Ledger, source: IO[str], progress: Callable[[int], object] | None = None
 ) -> VerifyReport:
-    """Restore an export into this empty log with its projections, in one transaction."""
+    """Restore an export into this empty log with its projections, in one transaction.
+
+    Projection rows without a log (left by a log that was emptied by hand) would stay
+    beside the restored state and make it differ from a replay: they are refused.
+    """
+    with read_transaction(ledger.engine) as conn:
+        stale = live_rows(conn)
+    if stale:
+        listed = ", ".join(f"{name} ({count:,} rows)" for name, count in sorted(stale.items()))
+        raise StaleState(
+            f"the live tables hold state that no entry of this log explains: {listed}; "
+            "run `credtrace ledger replay --apply` on this empty log to clear them first"
+        )
     return import_log(ledger, source, progress=progress, on_entries=project_stored)
 
 

@@ -323,3 +323,30 @@ def test_a_version_1_export_cannot_carry_request_keys(original: Original, target
         with pytest.raises(ExportFileError, match="version 1"):
             restore_log(ledger, io.StringIO("\n".join(lines) + "\n"))
         assert ledger.size() == 0
+
+
+def test_an_import_refuses_live_rows_that_no_entry_explains(
+    original: Original, target_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = LIVE["proj_enterprises"]
+    stray = dict(
+        zip(table.columns.keys(), original.projections["proj_enterprises"][0], strict=True)
+    )
+    with _empty_log(target_url, original.key_file) as ledger:
+        with ledger.engine.begin() as conn:
+            conn.execute(insert(table), [stray])
+        before = _row_counts(ledger.engine)
+    export = tmp_path / "log.jsonl"
+    export.write_text(original.export, encoding="utf-8")
+    monkeypatch.setenv("CREDTRACE_DATABASE_URL", target_url)
+    monkeypatch.setenv("CREDTRACE_KEY_FILE", str(original.key_file))
+    monkeypatch.setenv("CREDTRACE_ORIGIN", ORIGIN)
+    monkeypatch.delenv("CREDTRACE_REDIS_URL", raising=False)
+    assert main(["ledger", "import", str(export)]) == 2
+    with _empty_log(target_url, original.key_file) as ledger:
+        assert _row_counts(ledger.engine) == before  # nothing written
+    assert main(["ledger", "replay", "--apply"]) == 0  # clears what no entry explains
+    assert main(["ledger", "import", str(export)]) == 0
+    with _empty_log(target_url, original.key_file) as ledger:
+        assert _projections(ledger.engine) == original.projections
+        assert replay(ledger.engine).equal

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, insert, select
+from sqlalchemy import Connection, Engine, MetaData, func, insert, select
 
 from ledger.errors import EntryRejected, LedgerCorruptError, RetryBatch
 from ledger.records.handler import ItemCheck
@@ -200,6 +200,15 @@ def _project(conn: Connection, tables: Tables, rows: Sequence[tuple[Any, Any, An
         apply(state, idx, time, kind, record, subject)
     state.flush()
     return redacted
+
+
+def live_rows(conn: Connection) -> dict[str, int]:
+    """The projection tables that hold rows, with their counts (empty for a new log)."""
+    counts = {
+        name: conn.execute(select(func.count()).select_from(LIVE[name])).scalar_one()
+        for name in LIVE.names()
+    }
+    return {name: count for name, count in counts.items() if count}
 
 
 def project_stored(
