@@ -292,6 +292,13 @@ def test_wiring_and_cli_do_not_import_the_web_stack(module: str) -> None:
     assert not loaded & WEB_STACK, f"import {module} loads {sorted(loaded & WEB_STACK)}"
 
 
+def test_the_import_parse_worker_loads_no_sql() -> None:
+    # The worker of `credtrace import` starts before the ledger opens, so that it parses
+    # while the writer loads SQLAlchemy: it must not load it too.
+    loaded = _imported("import lookup_api.bulk.importer, lookup_api.cli")
+    assert not loaded & (WEB_STACK | {"sqlalchemy", "alembic"}), sorted(loaded)
+
+
 def test_the_verifier_imports_neither_the_database_nor_the_web_stack() -> None:
     loaded = _imported("import ledger.__main__, ledger.audit.remote, ledger.audit.verify")
     unwanted = WEB_STACK | {"sqlalchemy", "sqlmodel", "alembic", "psycopg", "msgspec"}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.records.kinds import EntryRedacted, parse_record
-from ledger.records.projector import record_date
+from ledger.records.kinds import EntryRedacted, parse_record, record_date
 from ledger.store.entries import NewEntry
 from ledger.tlog.envelope import check_time, now_time
 

@@ -68,6 +68,10 @@ def _no_constant(name: str) -> Any:
     raise JsonInputError(f"not JSON: {name} is not a JSON number")
 
 
+# One decoder for every call: json.loads with hooks builds a new one each time.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
 def loads(data: bytes | str) -> Any:
     """Decode ``data`` (UTF-8 when bytes) as JSON under the limits above."""
     try:
@@ -76,7 +80,7 @@ def loads(data: bytes | str) -> Any:
         raise JsonInputError(f"not UTF-8 at byte {exc.start}") from exc
     _check_shape(text)
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise JsonInputError(f"not JSON: {exc.msg} at {where}") from exc

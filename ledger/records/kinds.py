@@ -12,9 +12,9 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -137,8 +137,28 @@ def _clean_text(value: str, field: str, multiline: bool = False) -> str:
     return value
 
 
-def _multiline_fields(cls: type) -> frozenset[str]:
-    """The fields of a payload schema typed LongText (or an optional or list of it)."""
+def _leaf_types(hint: Any) -> Iterator[Any]:
+    """The value types a field's hint admits: Annotated, unions and lists unwrapped; a
+    Literal gives None (its values are fixed, so there is nothing to clean or check)."""
+    origin = get_origin(hint)
+    if origin is Annotated:
+        yield from _leaf_types(get_args(hint)[0])
+    elif origin is Literal:
+        yield None
+    elif origin is not None:  # a union (Optional) or a list
+        for arg in get_args(hint):
+            yield from _leaf_types(arg)
+    else:
+        yield hint
+
+
+TEXT, DATE = "text", "date"
+FieldPlan = tuple[tuple[str, str, bool], ...]  # (field, TEXT or DATE, multiline), in order
+
+
+def _field_plan(cls: type) -> FieldPlan:
+    """The fields of a payload schema that may hold text or a date, in declaration order,
+    each with whether it is LongText (multiline): what __post_init__ cleans and checks."""
 
     def marked(hint: Any) -> bool:
         return MULTILINE in getattr(hint, "__metadata__", ()) or any(
@@ -146,10 +166,17 @@ def _multiline_fields(cls: type) -> frozenset[str]:
         )
 
     hints = get_type_hints(cls, include_extras=True)
-    return frozenset(name for name, hint in hints.items() if marked(hint))
+    plan = []
+    for name in cls.__struct_fields__:  # type: ignore[attr-defined]
+        types = set(_leaf_types(hints[name]))
+        if str in types:
+            plan.append((name, TEXT, marked(hints[name])))
+        elif any(isinstance(t, type) and issubclass(t, dt.date) for t in types):
+            plan.append((name, DATE, False))
+    return tuple(plan)
 
 
-_MULTILINE_FIELDS: dict[type, frozenset[str]] = {}
+_FIELD_PLANS: dict[type, FieldPlan] = {}
 
 
 class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -161,23 +188,24 @@ class Record(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defa
 
     def __post_init__(self) -> None:
         cls = type(self)
-        multiline = _MULTILINE_FIELDS.get(cls)
-        if multiline is None:
-            multiline = _MULTILINE_FIELDS.setdefault(cls, _multiline_fields(cls))
-        for name in self.__struct_fields__:
+        plan = _FIELD_PLANS.get(cls)
+        if plan is None:
+            plan = _FIELD_PLANS.setdefault(cls, _field_plan(cls))
+        for name, what, multiline in plan:
             value = getattr(self, name)
-            if isinstance(value, str):
-                value = _clean_text(value, name, name in multiline)
-                setattr(self, name, value)
-            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-                lines = name in multiline
+            if value is None:
+                continue
+            if what is DATE:
+                if value < EARLIEST_DATE:
+                    raise RecordError(f"{value} is before {EARLIEST_DATE}", name)
+            elif isinstance(value, str):
+                setattr(self, name, _clean_text(value, name, multiline))
+            elif isinstance(value, list):
                 setattr(
                     self,
                     name,
-                    [_clean_text(v, f"{name}[{i}]", lines) for i, v in enumerate(value)],
+                    [_clean_text(v, f"{name}[{i}]", multiline) for i, v in enumerate(value)],
                 )
-            if isinstance(value, dt.date) and value < EARLIEST_DATE:
-                raise RecordError(f"{value} is before {EARLIEST_DATE}", name)
         self.normalise()
 
     def normalise(self) -> None:
@@ -534,6 +562,15 @@ def _field_of(message: str) -> str | None:
         if found:
             return found[group] or None
     return None
+
+
+CHINA = dt.timezone(dt.timedelta(hours=8))  # the records' calendar
+
+
+def record_date(time: str) -> dt.date:
+    """The calendar day in China (UTC+8) of an envelope time, for "not in the future" checks."""
+    day = dt.date(int(time[0:4]), int(time[5:7]), int(time[8:10]))
+    return day + dt.timedelta(days=1) if int(time[11:13]) >= 16 else day
 
 
 def parse_record(kind: str, payload: Any, today: dt.date | None = None) -> ParsedRecord:

@@ -9,7 +9,6 @@ sequencer (a restore) the same way, into the live tables.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,13 +37,6 @@ from ledger.tlog.envelope import match_envelope
 REPLAY_PREFIX = "replay_"
 CACHE_ROWS = 50_000  # projection rows kept between batches of one sequencer
 REPLAY_CHUNK = 20_000
-CHINA = dt.timezone(dt.timedelta(hours=8))
-
-
-def record_date(time: str) -> dt.date:
-    """The calendar day in China (UTC+8) of an envelope time, for "not in the future" checks."""
-    day = dt.date(int(time[0:4]), int(time[5:7]), int(time[8:10]))
-    return day + dt.timedelta(days=1) if int(time[11:13]) >= 16 else day
 
 
 class Projector:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.errors import EntryRejected
 from ledger.tlog import merkle
@@ -19,6 +17,9 @@ from ledger.tlog.envelope import (
     check_time,
     json_label,
 )
+
+if TYPE_CHECKING:  # the bulk import's parse worker loads this module without SQLAlchemy
+    from sqlalchemy import Connection
 
 
 def request_hash(kind: str, payload: bytes) -> bytes:

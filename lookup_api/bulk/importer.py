@@ -13,10 +13,9 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ledger.store.entries import NewEntry
-from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
 from lookup_api.bulk import BULK_BATCH
 from lookup_api.bulk.pipeline import (
@@ -31,6 +30,9 @@ from lookup_api.bulk.pipeline import (
     quoted_start,
 )
 from lookup_api.operators import operator_actor
+
+if TYPE_CHECKING:  # this module is also the parse worker's, which needs no SQL
+    from ledger.store.log import Ledger
 
 KEPT_EXAMPLES = 20
 
@@ -108,6 +110,64 @@ def _skip_rest_of_line(handle: IO[bytes]) -> int:
             return skipped
 
 
+class FileImport:
+    """One import of a file: its parse worker starts at once, so that it reads ahead while
+    the caller opens the ledger; ``run`` then writes the records (or ``close`` drops them).
+
+    ``actor`` is the operator running it (lookup_api.operators), by default the
+    operating-system user; any other actor raises OperatorError. Without ``historical``
+    the ledger stamps every entry and a line giving its own time is refused. With
+    ``historical`` (first, last: ledger.store.clock.historical_range) every line gives its
+    time, within the range and never before the one of the line before it; the range may
+    not start before the log's last entry (ImportRefused, from ``run``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        actor: str | None = None,
+        batch_size: int = BULK_BATCH,
+        strict: bool = False,
+        historical: TimeRange | None = None,
+    ) -> None:
+        self.actor = operator_actor(actor)
+        self.batch_size = batch_size
+        self.strict = strict
+        self.historical = historical
+        self._pipeline = Pipeline(
+            file_chunks, str(path), self.actor, historical, ahead=batch_size + CHUNK
+        )
+        self._pipeline.start()
+
+    def __enter__(self) -> FileImport:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker (if ``run`` did not see it through)."""
+        self._pipeline.stop()
+
+    def run(
+        self,
+        ledger: Ledger,
+        *,
+        report_to: IO[str] | None = None,
+        on_bytes: Callable[[int], object] | None = None,
+    ) -> ImportReport:
+        """Write the file's records into ``ledger``; refused lines go to ``report_to``."""
+        if self.historical is not None:
+            last = _last_time(ledger)
+            if last is not None and self.historical[0] < last:
+                raise ImportRefused(
+                    f"the historical range starts at {self.historical[0]}, before {last}, the "
+                    "time of the log's last entry: entry times never decrease along the log"
+                )
+        return _write(ledger, self._pipeline, self.batch_size, self.strict, report_to, on_bytes)
+
+
 def import_records(
     ledger: Ledger,
     path: Path,
@@ -119,22 +179,21 @@ def import_records(
     on_bytes: Callable[[int], object] | None = None,
     historical: TimeRange | None = None,
 ) -> ImportReport:
-    """Import ``path``; ``actor`` is the operator running it (lookup_api.operators), by
-    default the operating-system user. Raises OperatorError for any other actor.
+    """Import ``path`` into an open ``ledger`` (see FileImport)."""
+    with FileImport(
+        path, actor=actor, batch_size=batch_size, strict=strict, historical=historical
+    ) as job:
+        return job.run(ledger, report_to=report_to, on_bytes=on_bytes)
 
-    Without ``historical`` the ledger stamps every entry and a line giving its own time is
-    refused. With ``historical`` (first, last: ledger.store.clock.historical_range) every
-    line gives its time, within the range and never before the one of the line before it;
-    the range may not start before the log's last entry (ImportRefused).
-    """
-    actor = operator_actor(actor)
-    if historical is not None:
-        last = _last_time(ledger)
-        if last is not None and historical[0] < last:
-            raise ImportRefused(
-                f"the historical range starts at {historical[0]}, before {last}, the time of "
-                "the log's last entry: entry times never decrease along the log"
-            )
+
+def _write(  # noqa: PLR0917 - the parts of one run, passed on from FileImport
+    ledger: Ledger,
+    pipeline: Pipeline,
+    batch_size: int,
+    strict: bool,
+    report_to: IO[str] | None,
+    on_bytes: Callable[[int], object] | None,
+) -> ImportReport:
     report = ImportReport()
     refused_lines: set[int] = set()  # strict mode only needs those not yet written
 
@@ -174,7 +233,6 @@ def import_records(
         elif result.rejected:
             report.skipped_batches += 1
 
-    pipeline = Pipeline(file_chunks, str(path), actor, historical, ahead=batch_size + CHUNK)
     with collector_paused():
         for batch in batched(iter(pipeline), batch_size, on_chunk):
             commit(batch)

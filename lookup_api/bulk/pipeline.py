@@ -28,8 +28,7 @@ from typing import Any
 import msgspec
 
 from ledger.records.json_input import JsonInputError, loads
-from ledger.records.kinds import RecordError, parse_record
-from ledger.records.projector import record_date
+from ledger.records.kinds import RecordError, parse_record, record_date
 from ledger.store.entries import NewEntry, trusted_entry
 from ledger.tlog.envelope import REDACTION_KIND, EnvelopeError, check_time, json_label, now_time
 
@@ -248,8 +247,21 @@ class Pipeline:
     def worker_pid(self) -> int | None:
         return self._process.pid
 
+    def start(self) -> None:
+        """Start the worker (iterating starts it too); it reads ahead while nobody takes."""
+        if self._process.pid is None:
+            self._process.start()
+
+    def stop(self) -> None:
+        """Stop the worker if it still runs, and wait for it."""
+        if self._process.pid is None:
+            return
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(10)
+
     def __iter__(self) -> Iterator[Chunk]:
-        self._process.start()
+        self.start()
         try:
             while True:
                 try:
@@ -266,9 +278,7 @@ class Pipeline:
                 else:
                     raise PipelineError(f"the worker process failed:\n{value}")
         finally:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join(10)
+            self.stop()
 
 
 @contextmanager

@@ -35,8 +35,7 @@ def _time_range(text: str) -> tuple[str, str]:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.bulk.importer import ImportRefused, import_records
-    from lookup_api.wiring import open_ledger
+    from lookup_api.bulk.importer import FileImport, ImportRefused
 
     try:
         actor: str = args.actor or operator_actor()
@@ -45,26 +44,28 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     source = Path(args.file)
     if not source.is_file():
         raise CommandError(f"{source} does not exist")
-    ledger = open_ledger(settings)
     report_path = Path(args.report) if args.report else source.with_suffix(".rejected.jsonl")
-    with (
-        progress(source.stat().st_size, "importing", unit="B") as bar,
-        report_path.open("w", encoding="utf-8") as rejected,
-    ):
-        try:
-            report = import_records(
-                ledger,
-                source,
-                actor=actor,
-                batch_size=args.batch,
-                strict=args.strict,
-                report_to=rejected,
-                on_bytes=bar.update,
-                historical=args.historical,
-            )
-        except ImportRefused as exc:
-            report_path.unlink()
-            raise CommandError(str(exc)) from None
+    # The parse worker starts first: it reads ahead while this process loads SQL and opens
+    # the ledger, which is about a second of a 100,000-line import.
+    with FileImport(
+        source,
+        actor=actor,
+        batch_size=args.batch,
+        strict=args.strict,
+        historical=args.historical,
+    ) as job:
+        from lookup_api.wiring import open_ledger
+
+        ledger = open_ledger(settings)
+        with (
+            progress(source.stat().st_size, "importing", unit="B") as bar,
+            report_path.open("w", encoding="utf-8") as rejected,
+        ):
+            try:
+                report = job.run(ledger, report_to=rejected, on_bytes=bar.update)
+            except ImportRefused as exc:
+                report_path.unlink()
+                raise CommandError(str(exc)) from None
     if not report.rejected:
         report_path.unlink()
     data = report.as_json()

@@ -26,8 +26,7 @@ from sqlalchemy import Connection, func, select
 from credit.catalogue import Policy, load_policy
 from credit.disclosure import is_disclosed
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
-from ledger.records.kinds import BATCH_PATTERN
-from ledger.records.projector import CHINA
+from ledger.records.kinds import BATCH_PATTERN, CHINA
 from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
