@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import Column, Engine, LargeBinary, MetaData, Table, Text
 
 import ledger.records.tables  # noqa: F401  (declares the projection tables on the ledger's metadata)
+from ledger.store.engine import LEDGER_MIGRATIONS
 from ledger.store.schema import differences
 from ledger.store.schema import metadata as ledger_metadata
+from lookup_api.auth import APP_MIGRATIONS
 
 app_metadata = MetaData()
 
@@ -35,10 +37,15 @@ api_keys = Table(
 SCHEMA: tuple[MetaData, ...] = (ledger_metadata, app_metadata)
 
 
+def version_tables() -> frozenset[str]:
+    """Alembic's bookkeeping tables, one per migration chain: in no declared schema."""
+    return frozenset(chain.version_table for chain in (LEDGER_MIGRATIONS, APP_MIGRATIONS))
+
+
 def schema_differences(engine: Engine) -> list[Any]:
     """The changes that would turn the migrated database behind ``engine`` into ``SCHEMA``.
 
     Empty when every declared table, column, index and constraint was created by a
     revision and nothing else is there.
     """
-    return differences(engine, SCHEMA)
+    return differences(engine, SCHEMA, version_tables())

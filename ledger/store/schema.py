@@ -8,7 +8,7 @@ migrated database with what is declared, so a change made to one and not the oth
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaData, Table, Text
@@ -18,9 +18,6 @@ metadata = MetaData()
 # SQLite only treats a column declared exactly INTEGER PRIMARY KEY as the rowid,
 # which keeps appends to a single B-tree; PostgreSQL gets BIGINT.
 IndexType = BigInteger().with_variant(Integer(), "sqlite")
-
-# Alembic's own bookkeeping, one table per migration environment: not part of the schema.
-VERSION_TABLES = frozenset({"ledger_alembic_version", "app_alembic_version"})
 
 # Identity of the log: origin and verifier key, fixed at the first start.
 ledger_meta = Table(
@@ -101,24 +98,27 @@ ledger_lock = Table(
 )
 
 
-def _is_schema_object(name: str | None, type_: str, _parent: Any) -> bool:
-    return not (type_ == "table" and name in VERSION_TABLES)
-
-
-def differences(engine: Engine, declared: MetaData | Iterable[MetaData]) -> list[Any]:
+def differences(
+    engine: Engine, declared: MetaData | Iterable[MetaData], bookkeeping: Collection[str] = ()
+) -> list[Any]:
     """What Alembic's autogenerate would change to turn the database into ``declared``.
 
     Empty when the migrations create exactly the declared schema. Each item is one
     autogenerate operation, such as ``("add_column", None, "proj_enterprises", Column(...))``.
+    ``bookkeeping`` names tables that are not part of any schema (Alembic's version tables,
+    one per migration chain).
     """
     # Imported here: Alembic costs ~150 ms to import and only this check needs it.
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    def is_schema_object(name: str | None, type_: str, _parent: Any) -> bool:
+        return not (type_ == "table" and name in bookkeeping)
+
     target = declared if isinstance(declared, MetaData) else list(declared)
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": _is_schema_object}
+            conn, opts={"compare_type": True, "include_name": is_schema_object}
         )
         found: list[Any] = compare_metadata(context, target)  # type: ignore[arg-type]
     return found
