@@ -9,9 +9,10 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from lookup_api.middleware import answer_head_as_get
+from lookup_api.middleware import answer_head_as_get, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
+from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
 from lookup_api.routes.state.controller import StateController
@@ -27,10 +28,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     def startup(app: Litestar) -> None:
         app.state.services = services or Services.open(settings)
+        # Made in the server's event loop, which the Redis client binds to.
+        app.state.limiter = (
+            RedisLimiter(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else LocalLimiter()
+        )
 
-    def shutdown(app: Litestar) -> None:
+    async def shutdown(app: Litestar) -> None:
+        limiter = getattr(app.state, "limiter", None)
+        app.state.limiter = None
+        if isinstance(limiter, RedisLimiter):
+            await limiter.close()
         if owned and getattr(app.state, "services", None) is not None:
             app.state.services.close()
+
+    def current_limiter() -> Limiter | None:
+        found: Limiter | None = getattr(app.state, "limiter", None)
+        return found
 
     def provide_services(state: State) -> Services:
         result: Services = state.services
@@ -61,7 +76,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             ),
         ),
     )
-    app.asgi_handler = answer_head_as_get(app.asgi_handler)
+    # Outermost: a request is counted (once, HEAD too) before anything reads it.
+    app.asgi_handler = rate_limited(
+        answer_head_as_get(app.asgi_handler), settings.rate_limits, current_limiter
+    )
     return app
 
 

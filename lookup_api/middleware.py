@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
 from typing import cast
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+
+from lookup_api.problems import PROBLEM_JSON
+from lookup_api.ratelimit import (
+    EXEMPT_PATHS,
+    Decision,
+    Limiter,
+    RateLimits,
+    RatePolicy,
+    headers_for,
+    token_partition,
+)
 
 
 def answer_head_as_get(app: ASGIApp) -> ASGIApp:
@@ -27,5 +41,99 @@ def answer_head_as_get(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         await app(as_get, receive, send_without_body)
+
+    return wrapped
+
+
+def client_address(scope: HTTPScope, trusted_proxies: frozenset[str]) -> str:
+    """The caller's address: the peer's, or behind a trusted proxy the nearest address
+    in ``X-Forwarded-For`` that is not one of the proxies."""
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for")
+    for written in reversed(forwarded.decode("latin-1").split(",")):
+        hop = written.strip()
+        if hop and hop not in trusted_proxies:
+            return hop[:64]
+    return peer
+
+
+def _header(scope: HTTPScope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _refuse(
+    scope: HTTPScope, send: Send, policy: RatePolicy, decision: Decision, who: str
+) -> None:
+    wait = max(1, math.ceil(decision.retry_after))
+    body = json.dumps(
+        {
+            "type": "/problems/rate-limited",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": (
+                f"more than {policy.quota} requests in {policy.window} s from this {who}; "
+                f"retry after {wait} s"
+            ),
+            "instance": scope["path"],
+        }
+    ).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"access-control-allow-origin", b"*"),
+        *headers_for(policy, decision),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def rate_limited(
+    app: ASGIApp, limits: RateLimits, limiter: Callable[[], Limiter | None]
+) -> ASGIApp:
+    """Every HTTP request but EXEMPT_PATHS takes a token from its partition's bucket
+    (lookup_api.ratelimit) before anything else reads it; ``limiter`` gives the
+    running app's limiter (None before start-up)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        current = limiter()
+        if (
+            scope["type"] != ScopeType.HTTP
+            or not limits.enabled
+            or current is None
+            or scope["path"] in EXEMPT_PATHS
+        ):
+            await app(scope, receive, send)
+            return
+        http = scope
+        address = client_address(http, limits.trusted_proxies)
+        token = token_partition(_header(http, b"authorization"))
+        if token is None:
+            policy, partition, who = limits.public, address, "address"
+        else:
+            failures = await current.take(address, limits.auth_failures, cost=0)
+            if not failures.allowed:
+                await _refuse(http, send, limits.auth_failures, failures, "address with bad keys")
+                return
+            policy, partition, who = limits.key, token, "key"
+        decision = await current.take(partition, policy)
+        if not decision.allowed:
+            await _refuse(http, send, policy, decision, who)
+            return
+        extra = headers_for(policy, decision)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                if message["status"] == 401 and token is not None:
+                    await current.take(address, limits.auth_failures)
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
 
     return wrapped

@@ -68,11 +68,13 @@ _MEANING = {
     413: "The body is larger than the service accepts.",
     415: "The body is not application/json.",
     422: "The record is well-formed but refused by a rule of the ledger's current state.",
+    429: "Too many requests from this address or key: wait Retry-After seconds.",
 }
+RATE_LIMITED = 429  # every route but the exempt ones (lookup_api.ratelimit) may answer it
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI responses for ``statuses``, each answered as application/problem+json."""
+    """OpenAPI responses for ``statuses`` and 429, each answered as application/problem+json."""
     return {
         status: ResponseSpec(
             data_container=ProblemDetails,
@@ -80,7 +82,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             description=_MEANING[status],
             generate_examples=False,
         )
-        for status in statuses
+        for status in (*statuses, RATE_LIMITED)
     }
 
 

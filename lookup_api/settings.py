@@ -6,23 +6,28 @@ import os
 from dataclasses import dataclass, field
 
 from ledger.store.config import LedgerConfig
+from lookup_api.ratelimit import RateLimits
 
 
 @dataclass(frozen=True)
 class Settings:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     redis_url: str | None = None
+    redis_prefix: str = "credtrace:"  # so that several services can share one Redis
     public_url: str = "http://127.0.0.1:8000"
     # Group commit: the most entries one sequencer transaction takes.
     max_append_batch: int = 2048
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             ledger=LedgerConfig.from_env(),
             redis_url=os.environ.get("CREDTRACE_REDIS_URL") or None,
+            redis_prefix=os.environ.get("CREDTRACE_REDIS_PREFIX") or "credtrace:",
             public_url=(os.environ.get("CREDTRACE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(
                 "/"
             ),
             max_append_batch=int(os.environ.get("CREDTRACE_MAX_APPEND_BATCH") or 2048),
+            rate_limits=RateLimits.from_env(os.environ),
         )

@@ -17,6 +17,7 @@ from ledger.tlog.note import Signer
 ORIGIN = "test.credtrace.local/ledger"
 REQUIRE_SERVICES = os.environ.get("CREDTRACE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("CREDTRACE_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("CREDTRACE_TEST_REDIS_URL")
 TESTDATA = Path(__file__).resolve().parent / "testdata"  # see testdata/README.md
 
 
@@ -25,6 +26,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(
             "CREDTRACE_REQUIRE_SERVICES=1 but CREDTRACE_TEST_DATABASE_URL is unset"
         )
+    if REQUIRE_SERVICES and not REDIS_URL:
+        raise pytest.UsageError(
+            "CREDTRACE_REQUIRE_SERVICES=1 but CREDTRACE_TEST_REDIS_URL is unset"
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A reachable Redis (CREDTRACE_TEST_REDIS_URL); the test is skipped without one,
+    and fails when CREDTRACE_REQUIRE_SERVICES=1."""
+    if not REDIS_URL:
+        pytest.skip("Redis not configured (CREDTRACE_TEST_REDIS_URL)")
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        if REQUIRE_SERVICES:
+            raise RuntimeError(f"Redis at {REDIS_URL} is required but unreachable: {exc}") from exc
+        pytest.skip(f"Redis at {REDIS_URL} unreachable: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own, so that runs sharing one Redis never meet."""
+    return f"credtrace-test:{uuid.uuid4().hex[:12]}:"
 
 
 @pytest.fixture(scope="session")

@@ -135,6 +135,7 @@ class LedgerController(Controller):
         media_type=TEXT,
         sync_to_thread=False,
         summary="Verifier key (C2SP signed-note)",
+        responses=problem_responses(),
     )
     def key(self, services: ServicesDep) -> Response[str]:
         return Response(str(services.ledger.verifier) + "\n", media_type=TEXT, headers=IMMUTABLE)

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Controller, Response, get
 
 from lookup_api.dependencies import ServicesDep
+from lookup_api.problems import problem_responses
 
 
 class Health(msgspec.Struct):
@@ -27,7 +28,7 @@ class SystemController(Controller):
             Health("ok", size, services.engine.dialect.name), headers={"Cache-Control": "no-store"}
         )
 
-    @get("/metrics", media_type="text/plain", sync_to_thread=True)
+    @get("/metrics", media_type="text/plain", sync_to_thread=True, responses=problem_responses())
     def metrics(self, services: ServicesDep) -> str:
         appender = services.appender
         lines = [

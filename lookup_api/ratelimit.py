@@ -1,0 +1,250 @@
+"""Rate limiting: token buckets per client, atomic across worker processes.
+
+A bucket holds at most ``quota`` tokens and refills ``quota`` per ``window`` seconds,
+continuously; a request takes one token or is refused (429) with how long until the next
+one. With Redis every worker shares each bucket through one Lua script, run atomically by
+Redis on Redis's own clock, so that N workers admit no more than one does; without Redis a
+bucket lives in each process (a single-process server then limits exactly, several
+processes each by themselves).
+
+Partitions: a request without a key is counted against its client address (``public``);
+a request with a key against that key (``key``). A token is counted by its hash, since it
+is not yet checked here: so that a caller cannot spend a stranger's quota by naming the
+stranger's key id, nor dodge its own by inventing tokens, every answer 401 also takes a
+token from the address's ``auth_failures`` bucket, and an address whose bucket is empty is
+refused before its key is looked at.
+
+Headers (draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Policy: "public";q=300;w=60``
+and ``RateLimit: "public";r=299;t=1`` on every limited answer, ``Retry-After`` on a 429.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("credtrace")
+
+EXEMPT_PATHS = frozenset({"/health"})  # liveness probes must never be refused
+LOCAL_BUCKETS = 100_000  # buckets one process keeps; the least recently used go first
+
+
+class RateLimitConfigError(ValueError):
+    """A rate limit setting that cannot be read; the message names it."""
+
+
+@dataclass(frozen=True)
+class RatePolicy:
+    """``quota`` requests per ``window`` seconds, as a bucket of ``quota`` tokens."""
+
+    name: str
+    quota: int
+    window: int
+
+    def __post_init__(self) -> None:
+        if self.quota < 1 or self.window < 1:
+            raise RateLimitConfigError(
+                f"rate limit {self.name!r}: expected at least 1 request per at least 1 s, "
+                f"got {self.quota}/{self.window}"
+            )
+
+    @classmethod
+    def parse(cls, name: str, text: str) -> RatePolicy:
+        """``"300/60"``: 300 requests per 60 seconds."""
+        quota, slash, window = text.partition("/")
+        if not (slash and quota.isascii() and quota.isdigit() and window.isascii()):
+            raise RateLimitConfigError(
+                f"rate limit {name!r}: expected REQUESTS/SECONDS such as 300/60, got {text[:40]!r}"
+            )
+        if not window.isdigit():
+            raise RateLimitConfigError(
+                f"rate limit {name!r}: expected SECONDS as a whole number, got {window[:40]!r}"
+            )
+        return cls(name, int(quota), int(window))
+
+    @property
+    def header(self) -> str:
+        return f'"{self.name}";q={self.quota};w={self.window}'
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The policies of the service (settings; see README "Configuration")."""
+
+    public: RatePolicy = RatePolicy("public", 300, 60)
+    key: RatePolicy = RatePolicy("key", 1200, 60)
+    auth_failures: RatePolicy = RatePolicy("auth_failures", 20, 60)
+    enabled: bool = True
+    # Proxies whose X-Forwarded-For is believed (their own addresses); none by default.
+    trusted_proxies: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RateLimits:
+        """CREDTRACE_RATE_PUBLIC / _KEY / _AUTH_FAILURES (``REQUESTS/SECONDS``),
+        CREDTRACE_RATE_LIMITS=off, CREDTRACE_TRUSTED_PROXIES (comma-separated)."""
+        default = cls()
+        switch = env.get("CREDTRACE_RATE_LIMITS", "on").strip().lower()
+        if switch not in ("on", "off"):
+            raise RateLimitConfigError(
+                f"CREDTRACE_RATE_LIMITS: expected on or off, got {switch[:40]!r}"
+            )
+
+        def policy(name: str, variable: str, fallback: RatePolicy) -> RatePolicy:
+            text = env.get(variable, "").strip()
+            return RatePolicy.parse(name, text) if text else fallback
+
+        proxies = env.get("CREDTRACE_TRUSTED_PROXIES", "")
+        return cls(
+            public=policy("public", "CREDTRACE_RATE_PUBLIC", default.public),
+            key=policy("key", "CREDTRACE_RATE_KEY", default.key),
+            auth_failures=policy(
+                "auth_failures", "CREDTRACE_RATE_AUTH_FAILURES", default.auth_failures
+            ),
+            enabled=switch == "on",
+            trusted_proxies=frozenset(p.strip() for p in proxies.split(",") if p.strip()),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    remaining: int  # whole tokens left after this request
+    retry_after: float  # seconds until a token is there (0 when allowed)
+    full_after: float  # seconds until the bucket is full again
+
+
+def decide(tokens: float, quota: int, window: int, cost: int) -> tuple[float, Decision]:
+    """Take ``cost`` tokens from a bucket holding ``tokens`` (already refilled to now).
+
+    Returns the tokens left and the decision; a ``cost`` of 0 only looks.
+    """
+    rate = quota / window
+    allowed = tokens >= cost if cost else tokens >= 1
+    left = tokens - cost if allowed else tokens
+    retry = 0.0 if allowed else (max(cost, 1) - tokens) / rate
+    return left, Decision(allowed, int(left), retry, (quota - left) / rate)
+
+
+def refill(tokens: float, elapsed: float, quota: int, window: int) -> float:
+    return min(float(quota), tokens + max(0.0, elapsed) * quota / window)
+
+
+class Limiter(Protocol):
+    async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision: ...
+
+
+class LocalLimiter:
+    """Buckets in this process, for a server without Redis (and as the fallback)."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, capacity: int = LOCAL_BUCKETS
+    ) -> None:
+        self._clock = clock
+        self._capacity = capacity
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
+        return self.take_now(partition, policy, cost)
+
+    def take_now(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
+        key = f"{policy.name}:{partition}"
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.pop(key, (float(policy.quota), now))
+            tokens = refill(tokens, now - then, policy.quota, policy.window)
+            tokens, decision = decide(tokens, policy.quota, policy.window, cost)
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self._capacity:
+                self._buckets.popitem(last=False)
+        return decision
+
+
+# KEYS[1] the bucket; ARGV quota, window (s), cost. Redis's clock, so that the workers'
+# clocks need not agree; the bucket expires once it would be full again anyway.
+BUCKET_SCRIPT = """
+local quota = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or quota
+local at = tonumber(state[2]) or now
+local rate = quota / window
+tokens = math.min(quota, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if (cost > 0 and tokens >= cost) or (cost == 0 and tokens >= 1) then
+  allowed = 1
+  tokens = tokens - cost
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisLimiter:
+    """Buckets in Redis, shared by every worker; falls back to this process's buckets
+    (with one warning) while Redis cannot be reached."""
+
+    def __init__(
+        self, url: str, prefix: str = "credtrace:", fallback: LocalLimiter | None = None
+    ) -> None:
+        from redis import asyncio as redis_asyncio
+
+        self._prefix = f"{prefix}rl:"
+        self._client: Any = redis_asyncio.Redis.from_url(url)
+        self._script = self._client.register_script(BUCKET_SCRIPT)
+        self._fallback = fallback or LocalLimiter()
+        self._warned = False
+
+    async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
+        from redis.exceptions import RedisError
+
+        key = f"{self._prefix}{policy.name}:{partition}"
+        try:
+            allowed, tokens = await self._script(
+                keys=[key], args=[policy.quota, policy.window, cost]
+            )
+        except (RedisError, OSError) as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("rate limits: Redis unavailable (%s); counting in-process", exc)
+            return self._fallback.take_now(partition, policy, cost)
+        self._warned = False
+        left = float(tokens)
+        rate = policy.quota / policy.window
+        retry = 0.0 if allowed else (max(cost, 1) - left) / rate
+        return Decision(bool(allowed), int(left), retry, (policy.quota - left) / rate)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def token_partition(authorization: str) -> str | None:
+    """The partition of a request's bearer token (its hash), or None without one."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+
+
+def headers_for(policy: RatePolicy, decision: Decision) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"ratelimit-policy", policy.header.encode()),
+        (
+            b"ratelimit",
+            f'"{policy.name}";r={decision.remaining};t={math.ceil(decision.full_after)}'.encode(),
+        ),
+    ]
+    if not decision.allowed:
+        headers.append((b"retry-after", str(max(1, math.ceil(decision.retry_after))).encode()))
+    return headers
