@@ -168,6 +168,8 @@ class Policy:
     disclose_days: dict[str, int]
     repair: RepairRules
     blacklist: BlacklistRules
+    # What a batch's inspection rate is multiplied by, per product risk class.
+    risk_factors: dict[str, Fraction]
 
     def item(self, item_id: str) -> CatalogueItem | None:
         return self.items.get(item_id)
@@ -532,6 +534,24 @@ def _blacklist(root: _Reader, grades: tuple[GradeSpec, ...]) -> BlacklistRules:
     return rules
 
 
+RISK_CLASSES = ("low", "medium", "high")
+
+
+def _risk_factors(root: _Reader) -> dict[str, Fraction]:
+    table = root.sub("risk_factors")
+    factors = {}
+    for risk in RISK_CLASSES:
+        factors[risk] = _number(table, risk)
+        if factors[risk] == 0:
+            raise table.fail(risk, "must be more than 0")
+    table.done()
+    if not factors["low"] <= factors["medium"] <= factors["high"]:
+        raise table.fail(
+            "high", "the factors must not fall as the risk rises (low ≤ medium ≤ high)"
+        )
+    return factors
+
+
 def parse_policy(text: str, file: str) -> Policy:
     """A policy from the text of ``file``; PolicyError names the key of the first problem."""
     try:
@@ -561,6 +581,7 @@ def parse_policy(text: str, file: str) -> Policy:
         disclose_days=_disclosure(root),
         repair=_repair(root, grades),
         blacklist=_blacklist(root, grades),
+        risk_factors=_risk_factors(root),
     )
     unknown = sorted(set(policy.repair.ground_wait_days) - {r.id for r in policy.rules})
     if unknown:
