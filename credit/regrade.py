@@ -131,7 +131,12 @@ class Regrader:
         if not self.touched:
             return ()
         touched, self.touched = sorted(self.touched), set()
-        return regrade(conn, touched, self.policy, size, time).entries
+        entries = regrade(conn, touched, self.policy, size, time).entries
+        if not entries:
+            # Nothing changed, so nothing is left to do for the queued ones even if the
+            # batch goes no further (a batch with nothing to write never finishes).
+            self.queued = set()
+        return entries
 
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         self.touched = set()

@@ -45,7 +45,7 @@ def _day(value: str) -> dt.date:
 
 def _rows(conn: Connection, query: Any, column: Any, keys: Sequence[str]) -> Iterator[Any]:
     for chunk in _chunks(keys):
-        yield from conn.execute(query.where(column.in_(chunk)))
+        yield from conn.execute(query.where(column.in_(chunk))).all()
 
 
 def load_facts(

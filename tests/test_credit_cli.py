@@ -106,3 +106,25 @@ def test_a_malformed_uscc_or_date_is_a_usage_error(credit_cli: Any) -> None:
         with pytest.raises(SystemExit) as exited:
             credit_cli(*args)
         assert exited.value.code == 2
+
+
+def test_draw_make_and_verify(credit_cli: Any) -> None:
+    status, out, _ = credit_cli(
+        "draw", "make", "--count", "1", "--actor", "operator:test", "--json"
+    )
+    assert status == 0, out
+    made = json.loads(out)
+    assert made["population"] == 1 and made["picks"] == [A]
+    status, out, _ = credit_cli("draw", "verify", made["draw_id"])
+    assert status == 0 and out.startswith(f"OK: draw {made['draw_id']}")
+    status, _, err = credit_cli("draw", "make", "--count", "2")
+    assert status == 2 and "count must be 1 to 1" in err
+    status, _, err = credit_cli("draw", "verify", "0123456789abcdef")
+    assert status == 2 and "no draw 0123456789abcdef is recorded" in err
+
+
+def test_decide_names_what_is_missing(credit_cli: Any) -> None:
+    status, _, err = credit_cli("decide", "06901234567892", "B1")
+    assert status == 2 and "batch B1 of 06901234567892 is not declared" in err
+    status, _, err = credit_cli("decide", "06901234567893", "B1")
+    assert status == 2 and "gtin:" in err

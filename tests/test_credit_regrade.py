@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from credit.recompute import recompute, verify_grades
+from credit.recompute import recompute, regrader_of, verify_grades
 from credit.regrade import CREDIT_ACTOR, credit_hooks
 from ledger.records.entry import record_entry
 from ledger.records.projector import replay
@@ -237,6 +237,7 @@ def test_recompute_applies_the_passage_of_time(graded: Ledger) -> None:
     )
     assert recompute(graded).changed == 1
     assert recompute(graded).changed == 0
+    assert regrader_of(graded).queued == set()  # an empty batch leaves nothing queued
     with read_transaction(graded.engine) as conn:
         assert verify_grades(conn).checked == 2
         assert verify_grades(conn).ok

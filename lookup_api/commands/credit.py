@@ -1,4 +1,6 @@
-"""``credtrace credit``: policies, explain (or grade), recompute, verify."""
+"""``credtrace credit`` (policies, explain or grade, recompute, verify), ``credtrace
+decide`` (a batch's inspection decision) and ``credtrace draw`` (random inspection
+draws and their verification)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from lookup_api.commands.output import CommandError, command, emit, progress
+from lookup_api.commands.output import CommandError, bounded_int, command, emit, progress
 
 if TYPE_CHECKING:
     from credit.policy import Policy
@@ -137,6 +139,88 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
+    import base64
+
+    from credit.decisions import decide_batch
+    from ledger.records.ids import IdentifierError, normalise_gtin
+    from ledger.store.engine import read_transaction
+    from lookup_api.wiring import open_ledger
+
+    try:
+        gtin = normalise_gtin(args.gtin)
+    except IdentifierError as exc:
+        raise CommandError(f"gtin: {exc}") from None
+    ledger = open_ledger(settings)
+    with read_transaction(ledger.engine) as conn:
+        found = decide_batch(conn, ledger, _policy(args.policy), gtin, args.batch)
+    data = {
+        "batch": found.batch,
+        "decision": found.decision,
+        "grade": found.grade,
+        "policy": found.policy,
+        "risk_class": found.risk_class,
+        "rate": str(found.rate),
+        "checkpoint_size": found.checkpoint_size,
+        "seed": base64.b64encode(found.seed).decode(),
+    }
+    text = (
+        f"{found.batch}: {found.decision} (grade {found.grade}, {found.risk_class} risk, rate "
+        f"{found.rate}; seed from the checkpoint of size {found.checkpoint_size})"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
+    from credit.draws import make_draw
+    from ledger.store.engine import read_transaction
+    from lookup_api.operators import operator_actor
+    from lookup_api.wiring import open_ledger
+
+    ledger = open_ledger(settings)
+    with read_transaction(ledger.engine) as conn:
+        draw = make_draw(conn, ledger, _policy(args.policy), args.count)
+    entry = draw.entry(operator_actor(args.actor))
+    result = ledger.append([entry])
+    if result.rejected:
+        raise CommandError(str(next(iter(result.rejected.values()))))
+    draw_id = entry.subject.removeprefix("draw:")
+    data = {
+        "draw_id": draw_id,
+        "entry": result.first_index,
+        "population": draw.population,
+        "count": draw.count,
+        "seed_size": draw.seed_size,
+        "picks": draw.picks,
+    }
+    text = (
+        f"draw {draw_id} (entry {result.first_index}): {draw.count} of {draw.population} "
+        f"seeded by the checkpoint of size {draw.seed_size}\n" + "\n".join(draw.picks)
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_draw_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from credit.draws import verify_draw
+    from ledger.store.engine import read_transaction
+    from lookup_api.wiring import open_ledger
+
+    ledger = open_ledger(settings)
+    with read_transaction(ledger.engine) as conn:
+        check = verify_draw(conn, ledger, _policy(args.policy), args.draw_id)
+    differences = check.differences()
+    data = {"draw_id": check.draw_id, "entry": check.entry, "matches": check.matches}
+    text = (
+        f"OK: draw {check.draw_id} (entry {check.entry}) recomputes to the same picks"
+        if check.matches
+        else f"MISMATCH: draw {check.draw_id} (entry {check.entry}): " + "; ".join(differences)
+    )
+    emit(args, data | {"differences": differences}, text)
+    return 0 if check.matches else 1
+
+
 def register(sub: Any) -> None:
     credit = sub.add_parser("credit", help="credit grades: policies, explain, recompute, verify")
     csub = credit.add_subparsers(dest="credit_command", required=True)
@@ -153,3 +237,18 @@ def register(sub: Any) -> None:
     verify = command(csub, "verify", cmd_verify, "recompute recorded grades, report mismatches")
     verify.add_argument("uscc", nargs="?", type=_uscc)
     verify.add_argument("--all", action="store_true", help="every recorded grade")
+
+    decide = command(sub, "decide", cmd_decide, "a declared batch's inspection decision")
+    decide.add_argument("gtin")
+    decide.add_argument("batch")
+    decide.add_argument("--policy", help="a policy id (default the active policy)")
+
+    draw = sub.add_parser("draw", help="random inspection draws: make one, verify one")
+    dsub = draw.add_subparsers(dest="draw_command", required=True)
+    make = command(dsub, "make", cmd_draw, "draw targets weighted by grade; record draw.made")
+    make.add_argument("--count", type=bounded_int(1, 1_000_000), required=True)
+    make.add_argument("--policy", help="a policy id (default the active policy)")
+    make.add_argument("--actor", help="operator:<name> (default: the operating-system user)")
+    check = command(dsub, "verify", cmd_draw_verify, "recompute a recorded draw from the ledger")
+    check.add_argument("draw_id")
+    check.add_argument("--policy", help="the policy the draw was made under")
