@@ -160,3 +160,22 @@ def test_policies_are_public(api: Any) -> None:
     body = client.get("/v1/credit/policies").json()
     assert [p["id"] for p in body] == ["cn-ciq-2014", "cn-gacc-2026"]
     assert body[0]["measures"]["D"]["public_list"] == "black"
+
+
+def test_an_officer_draws_and_anyone_verifies_the_draw(api: Any) -> None:
+    client, _, tokens = api
+    officer = {"Authorization": f"Bearer {tokens['officer']}"}
+    response = client.post("/v1/draws", json={"count": 1}, headers=officer)
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert made["picks"] == [A] and made["population"] == 1
+    check = client.get(f"/v1/draws/{made['draw_id']}")
+    assert check.status_code == 200 and check.json()["matches"] is True
+    assert client.get("/v1/draws/0123456789abcdef").status_code == 404
+    assert client.get("/v1/draws/nope").status_code == 400
+    too_many = client.post("/v1/draws", json={"count": 2}, headers=officer)
+    assert too_many.status_code == 422 and "count must be 1 to 1" in too_many.json()["detail"]
+    assert client.post("/v1/draws", json={"count": 0}, headers=officer).status_code == 400
+    assert client.post("/v1/draws", json={"count": 1, "x": 1}, headers=officer).status_code == 400
+    platform = {"Authorization": f"Bearer {tokens['platform']}"}
+    assert client.post("/v1/draws", json={"count": 1}, headers=platform).status_code == 403

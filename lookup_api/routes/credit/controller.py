@@ -6,23 +6,26 @@ first checkpoint that covered the declaration; GET /v1/credit/policies (public).
 from __future__ import annotations
 
 import base64
+import re
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from credit.engine import measures_json
 from credit.policy import DEFAULT_POLICY, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import problem_responses
+from lookup_api.problems import bad_request, problem_responses, quoted
 from lookup_api.routes.credit.service import (
     CREDIT_READERS,
     DECIDERS,
     authorise,
     credit_of,
     decision_for,
+    draw_check,
+    draw_for,
     parse_day,
     policy_named,
 )
@@ -33,6 +36,8 @@ from lookup_api.routes.state.controller import (
     _batch_id,
     _identifier,
 )
+
+DRAW_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class WindowView(msgspec.Struct):
@@ -111,8 +116,36 @@ class PolicyView(msgspec.Struct):
     measures: dict[str, MeasuresView]
 
 
+class DrawRequest(msgspec.Struct, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    policy: str | None = None
+
+
+class DrawView(msgspec.Struct):
+    draw_id: str
+    entry: int
+    population: int
+    count: int
+    seed_size: int
+    picks: list[str]
+
+
+class DrawCheckView(msgspec.Struct):
+    draw_id: str
+    entry: int
+    matches: bool
+    differences: list[str]
+
+
 PolicyParam = Annotated[
     str | None, QueryParameter(description="a policy id (default the active one)")
+]
+DrawIdPath = Annotated[
+    str,
+    PathParameter(
+        description="A draw's id: 16 hex digits",
+        schema_extra={"pattern": "^[0-9a-f]{16}$"},
+    ),
 ]
 AsOfParam = Annotated[
     str | None, QueryParameter(name="as_of", description="YYYY-MM-DD (default today)")
@@ -183,6 +216,38 @@ class CreditController(Controller):
             checkpoint_size=found.checkpoint_size,
             seed=base64.b64encode(found.seed).decode(),
         )
+
+    @post(
+        "/v1/draws",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Draw inspection targets weighted by grade, recorded as draw.made (officer)",
+        responses=problem_responses(400, 401, 403, 422),
+        security=[{"bearer": []}],
+    )
+    def draw(
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
+    ) -> Response[DrawView]:
+        key = authorise(services, request.headers.get("authorization"), DECIDERS)
+        made, draw_id, entry = draw_for(services, key, policy_named(data.policy), data.count)
+        body = DrawView(draw_id, entry, made.population, made.count, made.seed_size, made.picks)
+        return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})
+
+    @get(
+        "/v1/draws/{draw_id:str}",
+        sync_to_thread=True,
+        summary="Recompute a recorded draw from the ledger (public)",
+        responses=problem_responses(400, 404),
+    )
+    def draw_verify(
+        self, services: ServicesDep, draw_id: DrawIdPath, policy: PolicyParam = None
+    ) -> DrawCheckView:
+        if not DRAW_ID.fullmatch(draw_id):
+            raise bad_request(
+                f"{quoted(draw_id)} is not a draw id (16 hex digits)", field="draw_id"
+            )
+        check = draw_check(services, policy_named(policy), draw_id)
+        return DrawCheckView(check.draw_id, check.entry, check.matches, check.differences())
 
     @get("/v1/credit/policies", sync_to_thread=False, summary="The grading policies")
     def policies(self) -> Response[list[PolicyView]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from credit.decisions import DecisionRefused, InspectionDecision, UnknownBatch, decide_batch
+from credit.draws import Draw, DrawCheck, DrawRefused, make_draw, verify_draw
 from credit.explain import Explanation, UnknownEnterprise, explain, today
 from credit.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from ledger.store.engine import read_transaction
@@ -58,6 +59,26 @@ def credit_of(services: Services, uscc: str, policy: Policy, as_of: dt.date) -> 
         try:
             return explain(conn, uscc, policy, as_of)
         except UnknownEnterprise as exc:
+            raise not_found(str(exc)) from exc
+
+
+def draw_for(services: Services, key: ApiKey, policy: Policy, count: int) -> tuple[Draw, str, int]:
+    """Make a draw from the latest checkpoint and record it: (draw, draw id, entry)."""
+    with read_transaction(services.engine) as conn:
+        try:
+            draw = make_draw(conn, services.ledger, policy, count)
+        except DrawRefused as exc:
+            raise Problem(422, "Draw refused", str(exc), type_="/problems/draw-refused") from exc
+    entry = draw.entry(key.actor)
+    receipt = services.appender.append(entry)
+    return draw, entry.subject.removeprefix("draw:"), receipt.index
+
+
+def draw_check(services: Services, policy: Policy, draw_id: str) -> DrawCheck:
+    with read_transaction(services.engine) as conn:
+        try:
+            return verify_draw(conn, services.ledger, policy, draw_id)
+        except DrawRefused as exc:
             raise not_found(str(exc)) from exc
 
 
