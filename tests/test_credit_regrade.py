@@ -6,6 +6,7 @@ the facts, and the repair and removal rules name the day they will allow the ste
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from credit.recompute import recompute, regrader_of, verify_grades
 from credit.regrade import CREDIT_ACTOR, credit_hooks
 from ledger.records.entry import record_entry
-from ledger.records.projector import replay
+from ledger.records.projector import record_date, replay
 from ledger.store.engine import read_transaction
 from ledger.store.entries import BatchResult, NewEntry
 from ledger.store.log import Ledger
@@ -268,3 +269,57 @@ def test_a_tampered_grade_is_reported(graded: Ledger) -> None:
         report.mismatches
         and "grade recorded 'AA', recomputed 'A'" in report.mismatches[0].describe()
     )
+
+
+def test_grades_recomputed_after_export_and_import_are_byte_identical(
+    graded: Ledger, db_url: str, tmp_path: Any, signer: Signer
+) -> None:
+    import io
+
+    from sqlalchemy import select
+
+    from credit.engine import grade
+    from credit.facts import Violation
+    from credit.policy import load_policy
+    from credit.regrade import graded_entry
+    from credit.store import load_facts
+    from ledger.records.tables import LIVE
+    from ledger.store.engine import create_db_engine, migrate
+    from ledger.store.export import export_log
+    from lookup_api.bulk.seed import seed_ledger
+    from lookup_api.wiring import restore_log
+
+    seed_ledger(graded, 25, seed=5, batch_size=200)
+    buffer = io.StringIO()
+    export_log(graded.engine, buffer)
+    fresh = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    migrate(fresh)
+    restored = Ledger(fresh, signer, ORIGIN, hooks=credit_hooks())
+    restore_log(restored, io.StringIO(buffer.getvalue()))
+    policy = load_policy()
+    compared = 0
+    with read_transaction(fresh) as conn:
+        grades = LIVE["proj_grades"]
+        rows = conn.execute(
+            select(grades.c.entry, grades.c.uscc, grades.c.as_of_size, grades.c.graded_time)
+        ).all()
+        facts = load_facts(conn, {r.uscc for r in rows})
+        for entry, who, size, time in rows:
+            stored = restored.entry(entry, conn)
+            assert stored is not None and stored.payload is not None
+            result = grade(facts[who].up_to(size), policy, record_date(time))
+            assert graded_entry(result, size, time).payload == stored.payload  # byte for byte
+            compared += 1
+    assert compared >= 25
+    # One fact changed changes the result: a serious violation more before the first grade.
+    with read_transaction(fresh) as conn:
+        entry, who, size, time = rows[0]
+        before = facts[who].up_to(size)
+        extra = Violation(size - 1, "ciq.adulteration", record_date(time))
+        changed = replace(before, violations=(*before.violations, extra))
+        stored = restored.entry(entry, conn)
+        assert stored is not None
+        assert graded_entry(grade(changed, policy, record_date(time)), size, time).payload != (
+            stored.payload
+        )
+    fresh.dispose()
