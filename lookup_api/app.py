@@ -13,6 +13,7 @@ from lookup_api.middleware import answer_head_as_get, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
 from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from lookup_api.routes.credit.controller import CreditController
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
 from lookup_api.routes.state.controller import StateController
@@ -52,7 +53,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return result
 
     app = Litestar(
-        route_handlers=[SystemController, LedgerController, RecordsController, StateController],
+        route_handlers=[
+            SystemController,
+            LedgerController,
+            RecordsController,
+            StateController,
+            CreditController,
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],

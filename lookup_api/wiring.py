@@ -9,10 +9,10 @@ from typing import IO
 
 from sqlalchemy import Engine
 
-from credit.catalogue import violation_item_check
+from credit.regrade import credit_hooks
 from ledger.audit.verify import VerifyReport
 from ledger.errors import InvalidInput
-from ledger.records.projector import Projector, live_rows, project_stored
+from ledger.records.projector import live_rows, project_stored
 from ledger.store.engine import create_db_engine, migrate, read_transaction
 from ledger.store.export import import_log
 from ledger.store.keys import load_or_create_signer
@@ -42,7 +42,7 @@ def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
     """Migrate, load (or create) the signing key and open the log with its projections."""
     engine = open_database(settings, engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
-    return Ledger(engine, signer, settings.ledger.origin, hooks=[Projector(violation_item_check())])
+    return Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
 
 
 def restore_log(

@@ -66,3 +66,11 @@ def enterprise(n: int, **fields: Any) -> NewEntry:
     from ledger.records.entry import record_entry
 
     return record_entry("enterprise.filed", enterprise_payload(n, **fields), "officer:test")
+
+
+def without_regrading(ledger: Any) -> None:
+    """Leave out the credit hook, for tests of other paths whose entry counts it would
+    change (each filing would add its first ``credit.graded``)."""
+    from credit.regrade import Regrader
+
+    ledger.hooks = [hook for hook in ledger.hooks if not isinstance(hook, Regrader)]

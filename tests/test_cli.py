@@ -41,9 +41,10 @@ def test_seed_verify_replay_and_keys(cli, tmp_path: Path) -> None:  # type: igno
     seeded = cli("seed", "--enterprises", "20", "--seed", "3", "--json")
     assert seeded.returncode == 0, seeded.stderr
     summary = json.loads(seeded.stdout)
-    assert summary["enterprises"] == 20 and summary["tree_size"] == summary["records"]
+    # Each enterprise's first grade, and each change after, is an entry of its own.
+    assert summary["enterprises"] == 20 and summary["tree_size"] > summary["records"]
     verified = cli("ledger", "verify", "--json")
-    assert verified.returncode == 0 and json.loads(verified.stdout)["size"] == summary["records"]
+    assert verified.returncode == 0 and json.loads(verified.stdout)["size"] == summary["tree_size"]
     replayed = cli("ledger", "replay", "--json")
     assert replayed.returncode == 0 and json.loads(replayed.stdout)["equal"] is True
     key = json.loads(cli("keys", "create", "--role", "officer", "--json").stdout)
@@ -66,6 +67,7 @@ def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ign
     done = cli("import", str(good), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["imported"] == 1
+    assert json.loads(done.stdout)["graded"] == 1  # the filing's first grade
     assert not (tmp_path / "good.rejected.jsonl").exists()
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(
@@ -85,7 +87,7 @@ def test_import_exit_codes_and_report(cli, tmp_path: Path) -> None:  # type: ign
     assert any("already filed" in r["reason"] for r in rejected)
     assert cli("import", str(tmp_path / "missing.jsonl")).returncode == 2
     checkpoint = json.loads(cli("ledger", "checkpoint", "--json").stdout)
-    assert checkpoint["size"] == 2
+    assert checkpoint["size"] == 4  # two filings, each with its first grade
 
 
 @pytest.mark.parametrize("command", ["demo", "serve"])

@@ -15,7 +15,7 @@ from lookup_api.problems import QUOTE_LIMIT
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
-from tests.factories import enterprise
+from tests.factories import enterprise, without_regrading
 
 SIZE = 20
 
@@ -24,6 +24,7 @@ SIZE = 20
 def client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     settings = Settings(ledger=LedgerConfig(sqlite_url, tmp_path / "ledger.key", ORIGIN))
     services = Services.open(settings)
+    without_regrading(services.ledger)  # the routes' input, not grades, is tested here
     services.ledger.append([enterprise(n) for n in range(SIZE)])
     with TestClient(create_app(services=services)) as test_client:
         yield test_client

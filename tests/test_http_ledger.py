@@ -18,7 +18,7 @@ from lookup_api.app import create_app
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
-from tests.factories import enterprise, redaction
+from tests.factories import enterprise, redaction, without_regrading
 
 SIZE = 600
 
@@ -55,6 +55,7 @@ def _independent_inclusion(index: int, size: int, leaf_hash: bytes, path: list[b
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
     services = Services.open(settings)
+    without_regrading(services.ledger)  # the ledger's paths, not grades, are tested here
     services.ledger.append([enterprise(n) for n in range(SIZE)])
     services.ledger.append([redaction(3)])
     with TestClient(create_app(services=services)) as test_client:

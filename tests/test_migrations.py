@@ -18,7 +18,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Engine, Index, Integer, MetaData, Text, event
 
 from credit.catalogue import violation_item_check
+from ledger.records.entry import record_entry
 from ledger.records.projector import Projector, replay
+from ledger.records.tables import LIVE, Tables
 from ledger.store.dbverify import verify_database
 from ledger.store.engine import (
     LEDGER_MIGRATIONS,
@@ -35,7 +37,7 @@ from lookup_api.auth import APP_MIGRATIONS
 from lookup_api.bulk.seed import seed_ledger
 from lookup_api.schema import SCHEMA, schema_differences, version_tables
 from tests.conftest import ORIGIN
-from tests.factories import redaction
+from tests.factories import enterprise_payload, redaction, uscc
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAINS = {chain.name: chain for chain in (LEDGER_MIGRATIONS, APP_MIGRATIONS)}
@@ -203,10 +205,22 @@ def test_an_up_to_date_database_is_only_read(blank: Engine) -> None:
 def test_a_log_written_at_the_previous_head_upgrades_and_still_verifies(
     blank: Engine, signer: Signer
 ) -> None:
-    """Built at head's down revision, filled with a seeded log, upgraded to head."""
+    """Built at head's down revision, filled with a seeded log, upgraded to head.
+
+    The projections are written into the tables as they stand at the previous head
+    (reflected from the database): columns added since are left for the upgrade to fill.
+    """
     _migrate_all(blank, {name: previous_head(chain) for name, chain in CHAINS.items()})
-    ledger = Ledger(blank, signer, ORIGIN, hooks=[Projector(violation_item_check())])
+    reflected = MetaData()
+    reflected.reflect(blank, only=LIVE.names())
+    then = Tables({name: reflected.tables[name] for name in LIVE.names()})
+    ledger = Ledger(blank, signer, ORIGIN, hooks=[Projector(violation_item_check(), then)])
     seed_ledger(ledger, SEED_ENTERPRISES, seed=7, batch_size=64)
+    filed = record_entry("enterprise.filed", enterprise_payload(999_999), "officer:test")
+    graded = {"uscc": uscc(999_999), "grade": "B", "score": 0, "policy": "cn-ciq-2014"}
+    graded |= {"as_of_size": ledger.size() + 1, "reasons_digest": "A" * 43 + "="}
+    appended = ledger.append([filed, record_entry("credit.graded", graded, "system:credit")])
+    assert not appended.rejected
     assert not ledger.append([redaction(3)]).rejected
     size = ledger.size()
     assert size > 5 * SEED_ENTERPRISES

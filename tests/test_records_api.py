@@ -78,7 +78,7 @@ def test_idempotency_key_returns_the_first_result(api: Any) -> None:
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again.headers.get("idempotent-replayed") == "true"
-    assert services.ledger.size() == 1
+    assert services.ledger.size() == 2  # the filing and its credit.graded
     other = post(
         client,
         tokens["officer"],
@@ -87,7 +87,7 @@ def test_idempotency_key_returns_the_first_result(api: Any) -> None:
     )
     assert other.status_code == 422
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
-    assert services.ledger.size() == 1
+    assert services.ledger.size() == 2
 
 
 def test_concurrent_retries_make_one_entry(api: Any) -> None:
@@ -102,7 +102,7 @@ def test_concurrent_retries_make_one_entry(api: Any) -> None:
         )
     assert {r.status_code for r in responses} == {201}
     assert {r.json()["index"] for r in responses} == {0}
-    assert services.ledger.size() == 1
+    assert services.ledger.size() == 2  # the filing and its credit.graded
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_writes_need_a_key_with_the_right_role(api: Any) -> None:
     assert post(client, tokens["officer"] + "x", body).status_code == 401
     assert post(client, tokens["platform"], body).status_code == 403
     assert post(client, enterprise_key, body).status_code == 403  # enterprises do not file
-    assert services.ledger.size() == 1
+    assert services.ledger.size() == 2  # enterprise 7 and its credit.graded
 
 
 def test_an_enterprise_key_writes_only_its_own_records(api: Any) -> None:
@@ -226,7 +226,7 @@ def test_an_enterprise_key_writes_only_its_own_records(api: Any) -> None:
     response = post(client, enterprise_key, {"kind": "product.filed", "payload": theirs})
     assert response.status_code == 403
     assert "owner_uscc" in response.json()["detail"]
-    assert services.ledger.size() == 3
+    assert services.ledger.size() == 5  # two graded filings and the product
 
 
 def test_an_enterprise_key_needs_its_enterprise_filed_and_active(api: Any) -> None:
@@ -255,7 +255,7 @@ def test_a_revoked_key_is_refused_on_the_next_request_in_every_process(api: Any)
     again = {"kind": "enterprise.filed", "payload": enterprise_payload(6)}
     response = post(client, tokens["officer"], again)
     assert response.status_code == 401
-    assert services.ledger.size() == 1
+    assert services.ledger.size() == 2  # the filing and its credit.graded
 
 
 def test_the_body_is_read_only_after_authentication(api: Any) -> None:

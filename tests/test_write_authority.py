@@ -180,7 +180,11 @@ def test_the_owner_writes_every_product_owner_kind_for_its_own_product(api: Api)
     )
     api.ok(api.a, "recall.closed", {"gtin": GTIN_A, "entry": recall})
     api.ok(api.a, "product.revoked", {"gtin": GTIN_A, "reason": "discontinued"})
-    api.ok(api.a, "credit.repair_requested", {"uscc": A, "grounds": "fine paid"})
+    # Its own repair request passes the authority check; the credit rules then refuse it
+    # (a request is for a D enterprise), which is a 422 naming the grade, not a 403.
+    response = api.post(api.a, "credit.repair_requested", {"uscc": A, "grounds": "fine paid"})
+    assert response.status_code == 422, response.text
+    assert "is not one that repair is for (D)" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,14 @@ sequencer (a restore) the same way, into the live tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, func, insert, select
 
 from ledger.errors import EntryRejected, LedgerCorruptError, RetryBatch
-from ledger.records.handler import ItemCheck
+from ledger.records.handler import ItemCheck, Rule
 from ledger.records.handlers import apply, check, handler_of, prefetch
 from ledger.records.kinds import RecordError, parse_record
 from ledger.records.state import (
@@ -42,9 +42,17 @@ REPLAY_CHUNK = 20_000
 class Projector:
     """The ledger batch hook for record rules and projections."""
 
-    def __init__(self, item_check: ItemCheck | None = None, tables: Tables = LIVE) -> None:
+    def __init__(
+        self,
+        item_check: ItemCheck | None = None,
+        tables: Tables = LIVE,
+        rules: Mapping[str, Sequence[Rule]] | None = None,
+    ) -> None:
         self.item_check = item_check
         self.tables = tables
+        # Rules of a higher layer for some kinds (credit repair timing, say), wired in by
+        # the application; they run after the kind's own checks, before its effects.
+        self.rules = dict(rules or {})
         self._state: ProjectionState | None = None
         self._cache: dict[str, dict[Any, Any]] | None = None
         self._optimistic = False
@@ -62,31 +70,52 @@ class Projector:
         self._payloads: dict[int, Payload | RecordError] = {}
         records = []
         for entry in entries:
-            if not entry.validated:  # not validated by the caller: validate here
-                try:
-                    parse_record(entry.kind, entry.payload)
-                except RecordError as exc:
-                    self._payloads[id(entry)] = exc
-                    continue
-            payload = decode_payload(entry.payload)
-            self._payloads[id(entry)] = payload
-            records.append((entry.kind, payload))
+            payload = self._decode(entry)
+            if not isinstance(payload, RecordError):
+                records.append((entry.kind, payload))
         prefetch(self._state, records, assume_new=self._optimistic)
+
+    def _decode(self, entry: NewEntry) -> Payload | RecordError:
+        """The entry's payload, validated here unless the caller did (or why it is refused)."""
+        payload: Payload | RecordError
+        if not entry.validated:
+            try:
+                parse_record(entry.kind, entry.payload)
+            except RecordError as exc:
+                self._payloads[id(entry)] = exc
+                return exc
+        payload = self._payloads[id(entry)] = decode_payload(entry.payload)
+        return payload
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         assert self._state is not None
-        payload = self._payloads[id(entry)]
+        # An entry another hook added after the batch began is decoded when it comes.
+        payload = self._payloads.get(id(entry)) or self._decode(entry)
         if isinstance(payload, RecordError):
             raise EntryRejected(str(payload), field=payload.field)
         try:
             check(self._state, entry.kind, payload, time, self.item_check)
+            for rule in self.rules.get(entry.kind, ()):
+                rule(self._state, payload, time, self.item_check)
         except RecordError as exc:
             raise EntryRejected(str(exc), field=exc.field) from exc
         except AssumptionFailed as exc:
             raise RetryBatch(str(exc)) from exc
         apply(self._state, index, time, entry.kind, payload, entry.subject)
 
-    def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
+    def payload_of(self, entry: NewEntry) -> Payload:
+        """The decoded payload of an entry of the batch in progress that was accepted."""
+        payload = self._payloads[id(entry)]
+        assert not isinstance(payload, RecordError), "the entry was refused"
+        return payload
+
+    @property
+    def state(self) -> ProjectionState:
+        """The rows of the batch in progress (for a hook that follows this one)."""
+        assert self._state is not None, "no batch in progress"
+        return self._state
+
+    def _flush(self, conn: Connection) -> None:
         assert self._state is not None
         try:
             self._state.flush()
@@ -94,6 +123,16 @@ class Projector:
             if self._optimistic:
                 raise RetryBatch("a batch assumed new is already stored") from exc
             raise
+
+    def more(self, conn: Connection, size: int, time: str) -> Sequence[NewEntry]:
+        """Adds nothing, but writes what the batch staged so far, so that a hook after
+        this one reads the batch's effects with plain queries."""
+        self._flush(conn)
+        return ()
+
+    def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
+        assert self._state is not None
+        self._flush(conn)
         state, self._state = self._state, None
         for target in redacted:
             rebuild_subject_of(conn, self.tables, target)

@@ -80,12 +80,13 @@ def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
             Column("expires_on", Text),
             Column("port", Text),
             Column("declaration_no", Text),
-            Column("declarant_uscc", Text),
+            Column("declarant_uscc", Text, index=True),
             Column("declared_entry", BigInteger),
             Column("outcome", Text),
             Column("inspected_on", Text),
             Column("inspection_entry", BigInteger),
             Column("codes", BigInteger, nullable=False),  # traceability codes issued so far
+            Column("declared_time", Text),  # the declaration entry's time
         ),
         Table(
             f"{p}proj_inspections",
@@ -181,6 +182,7 @@ def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
             Column("policy", Text, nullable=False),
             Column("as_of_size", BigInteger, nullable=False),
             Column("reasons_digest", Text, nullable=False),
+            Column("graded_time", Text),  # the entry's time: when the grade began
         ),
         Table(
             f"{p}proj_repairs",

@@ -154,5 +154,10 @@ class BatchHook(Protocol):
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         """Raise EntryRejected to refuse ``entry``; otherwise stage its effects."""
 
+    def more(self, conn: Connection, size: int, time: str) -> Sequence[NewEntry]:
+        """Entries the batch's effects call for, appended at its end (``size`` is the
+        tree size before them, ``time`` the latest time in the batch); they are checked
+        by every hook like the others. Most hooks return ``()``."""
+
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         """Write the staged effects in the batch's transaction; ``redacted`` payloads are gone."""

@@ -9,6 +9,7 @@ it or none of it.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +34,8 @@ from ledger.tlog.tiles import TileTree
 # batch's rows sit comfortably in memory.
 SEQUENCER_BULK_BATCH = 20_000
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Screened:
@@ -42,6 +45,16 @@ class Screened:
     rejected: dict[int, EntryRejected] = field(default_factory=dict)
     indices: list[int | None] = field(default_factory=list)
     repeated: set[int] = field(default_factory=set)
+    added_refused: list[EntryRejected] = field(default_factory=list)
+
+    def refuse(self, position: int | None, why: EntryRejected) -> None:
+        """Refuse the caller's entry at ``position``, or (None) one a hook added."""
+        if position is None:
+            self.added_refused.append(why)
+            log.error("an entry a hook added was refused: %s", why)
+            return
+        self.rejected[position] = why
+        self.indices.append(None)
 
 
 def check_redaction(conn: Connection, target: int, index: int, pending: set[int]) -> None:
@@ -206,41 +219,69 @@ class Sequencer:
             conn, sorted({e.request_key for e in entries if e.request_key is not None})
         )
         for position, entry in enumerate(entries):
-            index = head.size + len(out.accepted)
-            if entry.request_key is not None and entry.request_key in known:
-                first_index, first_hash = known[entry.request_key]
-                if first_hash != entry.request_hash:
-                    out.rejected[position] = EntryRejected(
+            self._screen_one(conn, head, out, entry, position, known, redacting, clock, now)
+        # What the hooks add (a regrading, say) goes in the same batch, checked the same
+        # way; it has no position among the caller's entries.
+        # Their time is the batch's latest, or now for a batch of nothing else; never
+        # later than the batch's own entries, which may be historical.
+        size = head.size + len(out.accepted)
+        time = clock.last if out.accepted else now
+        added = [e for hook in self.hooks for e in hook.more(conn, size, time)]
+        for entry in added:
+            self._screen_one(conn, head, out, entry, None, known, redacting, clock, now)
+        return out
+
+    def _screen_one(  # noqa: PLR0917 - the screening's running state
+        self,
+        conn: Connection,
+        head: Head,
+        out: Screened,
+        entry: NewEntry,
+        position: int | None,
+        known: dict[str, tuple[int, bytes]],
+        redacting: set[int],
+        clock: LogClock,
+        now: str,
+    ) -> None:
+        """Check one entry: accept it into ``out`` or record why it is refused; ``now`` is
+        the time stamped on entries that give none."""
+        index = head.size + len(out.accepted)
+        if entry.request_key is not None and entry.request_key in known:
+            first_index, first_hash = known[entry.request_key]
+            if first_hash != entry.request_hash:
+                out.refuse(
+                    position,
+                    EntryRejected(
                         "this request key was used before for a different record",
                         field="Idempotency-Key",
-                    )
-                    out.indices.append(None)
-                else:
-                    out.repeated.add(position)
-                    out.indices.append(first_index)
-                continue
-            try:
-                if entry.time is not None and (why := clock.refusal(entry.time)):
-                    raise EntryRejected(why, field="time")
-                if entry.time is None and clock.last > now:
-                    entry.time = clock.last  # after a given time up to the skew ahead of now
-                if entry.redacts is not None:
-                    check_redaction(conn, entry.redacts, index, redacting)
-                for hook in self.hooks:
-                    hook.check(entry, index, entry.time or now)
-            except EntryRejected as exc:
-                out.rejected[position] = exc
-                out.indices.append(None)
-                continue
-            clock.accept(entry.time or now)
+                    ),
+                )
+            else:
+                assert position is not None
+                out.repeated.add(position)
+                out.indices.append(first_index)
+            return
+        try:
+            if entry.time is not None and (why := clock.refusal(entry.time)):
+                raise EntryRejected(why, field="time")
+            if entry.time is None and clock.last > now:
+                entry.time = clock.last  # after a given time up to the skew ahead of now
             if entry.redacts is not None:
-                redacting.add(entry.redacts)
-            if entry.request_key is not None:
-                assert entry.request_hash is not None
-                known[entry.request_key] = (index, entry.request_hash)
-            out.accepted.append(entry)
+                check_redaction(conn, entry.redacts, index, redacting)
+            for hook in self.hooks:
+                hook.check(entry, index, entry.time or now)
+        except EntryRejected as exc:
+            out.refuse(position, exc)
+            return
+        clock.accept(entry.time or now)
+        if entry.redacts is not None:
+            redacting.add(entry.redacts)
+        if entry.request_key is not None:
+            assert entry.request_hash is not None
+            known[entry.request_key] = (index, entry.request_hash)
+        out.accepted.append(entry)
+        if position is not None:
             out.indices.append(index)
-        return out
 
     def _time_of_last(self, conn: Connection, size: int) -> str | None:
         """The time of the log's last entry (cached by size: entries never change)."""

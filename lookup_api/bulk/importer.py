@@ -52,6 +52,7 @@ class Rejection:
 class ImportReport:
     lines: int = 0
     imported: int = 0
+    graded: int = 0  # credit.graded entries the regrading added to the batches
     rejected: int = 0
     batches: int = 0
     skipped_batches: int = 0  # strict mode: batches not written because of a refused line
@@ -63,6 +64,7 @@ class ImportReport:
         return {
             "lines": self.lines,
             "imported": self.imported,
+            "graded": self.graded,
             "rejected": self.rejected,
             "batches": self.batches,
             "skipped_batches": self.skipped_batches,
@@ -226,7 +228,9 @@ def _write(  # noqa: PLR0917 - the parts of one run, passed on from FileImport
             reject(Rejection(batch[position][0], why.field, reason))
         if result.leaf_hashes:
             report.batches += 1
-            report.imported += len(result.leaf_hashes)
+            imported = sum(1 for index in result.indices if index is not None)
+            report.imported += imported
+            report.graded += len(result.leaf_hashes) - imported
             if report.first_index is None:
                 report.first_index = result.first_index
             report.last_index = result.first_index + len(result.leaf_hashes) - 1

@@ -73,6 +73,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     lines = [
         f"imported {report.imported} of {report.lines} records in {report.batches} batches"
         + (f" (entries {report.first_index}..{report.last_index})" if report.imported else "")
+        + (f"; {report.graded} grades changed" if report.graded else "")
     ]
     if report.rejected:
         lines.append(f"refused {report.rejected} lines; all of them are listed in {report_path}:")

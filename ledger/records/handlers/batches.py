@@ -24,6 +24,7 @@ def batch_row(state: ProjectionState, key: Key) -> Row:
         "inspected_on": None,
         "inspection_entry": None,
         "codes": 0,
+        "declared_time": None,
     }
 
 
@@ -37,6 +38,7 @@ def _declared(state: ProjectionState, r: Payload, index: int, time: str, subject
     row["declaration_no"] = r["declaration_no"]
     row["declarant_uscc"] = r["declarant_uscc"]
     row["declared_entry"] = index
+    row["declared_time"] = time
     state.put("proj_batches", row, key)
 
 

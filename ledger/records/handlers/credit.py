@@ -46,6 +46,7 @@ def _graded(state: ProjectionState, r: Payload, index: int, time: str, subject: 
             "policy": r["policy"],
             "as_of_size": r["as_of_size"],
             "reasons_digest": r["reasons_digest"],
+            "graded_time": time,
         },
     )
     update(

@@ -1,0 +1,88 @@
+"""One enterprise's grade explained: the grading on a date, its measures and reasons,
+its recorded grade history and where it stands in due process.
+
+Imports ``ledger.records``, ``ledger.store`` and ``credit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from credit.due_process import Refusal, proposed_for_blacklist, repair_refusal
+from credit.engine import Grading, grade
+from credit.facts import GradeRecord
+from credit.policy import Policy
+from credit.store import load_facts
+from ledger.errors import InvalidInput
+from ledger.records.kinds import record_date
+from ledger.store import statements
+from ledger.tlog.envelope import now_time
+
+
+class UnknownEnterprise(InvalidInput):
+    """No filed enterprise has this USCC."""
+
+
+def today() -> dt.date:
+    """Today in China, the day the records' dates are in."""
+    return record_date(now_time())
+
+
+@dataclass(frozen=True)
+class Explanation:
+    grading: Grading
+    tree_size: int
+    history: tuple[GradeRecord, ...]
+    proposed_for_blacklist: bool
+    repair: Refusal | None  # why a repair request would be refused today (None: allowed)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.grading.as_json(),
+            "tree_size": self.tree_size,
+            "history": [
+                {"entry": g.entry, "grade": g.grade, "policy": g.policy, "on": g.on.isoformat()}
+                for g in self.history
+            ],
+            "proposed_for_blacklist": self.proposed_for_blacklist,
+            "repair": None
+            if self.repair is None
+            else {
+                "refused": self.repair.reason,
+                "allowed_on": None
+                if self.repair.allowed_on is None
+                else self.repair.allowed_on.isoformat(),
+            },
+        }
+
+
+def explain(conn: Connection, uscc: str, policy: Policy, as_of: dt.date) -> Explanation:
+    found = load_facts(conn, [uscc], include_revoked=True).get(uscc)
+    if found is None:
+        raise UnknownEnterprise(f"enterprise {uscc} is not filed")
+    result = grade(found, policy, as_of)
+    return Explanation(
+        result,
+        int(statements.log_size(conn)),
+        found.grades,
+        proposed_for_blacklist(found, policy, result),
+        repair_refusal(found, policy, result, as_of),
+    )
+
+
+def reasons_table(grading: Grading, english: bool = True) -> str:
+    """The reasons as a plain-text table: rule, points, window, entries, meaning."""
+    rows = [("rule", "points", "window", "entries", "meaning")]
+    for r in grading.reasons:
+        span = "" if r.window is None else f"{r.window[0]}..{r.window[1]}"
+        entries = ",".join(map(str, r.entries)) or "-"
+        rows.append((r.rule, str(r.points), span, entries, r.en if english else r.zh))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
+        for row in rows
+    )

@@ -1,0 +1,141 @@
+"""Applying time, and checking recorded grades against the facts.
+
+``recompute`` regrades every active enterprise as of today (violations leaving the
+cycle, the 180- and 365-day conditions, automatic repair) through the ledger's
+``Regrader``, a chunk of enterprises per batch, so the new ``credit.graded`` entries are
+appended exactly as a regrade after a record would be. ``verify_grades`` recomputes
+each recorded ``credit.graded`` from the facts at its tree size and date and reports
+every difference.
+
+Imports ``ledger.records``, ``ledger.store`` and ``credit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from credit.engine import grade
+from credit.policy import Policy, load_policy
+from credit.regrade import Regrader
+from credit.store import load_facts
+from ledger.errors import Misconfigured
+from ledger.records.kinds import record_date
+from ledger.records.tables import LIVE
+from ledger.store.engine import read_transaction
+from ledger.store.log import Ledger
+
+RECOMPUTE_CHUNK = 2_000  # enterprises per batch
+
+
+class NoRegrader(Misconfigured):
+    """The ledger was opened without the credit hook, so it cannot regrade."""
+
+
+def regrader_of(ledger: Ledger) -> Regrader:
+    found = next((h for h in ledger.hooks if isinstance(h, Regrader)), None)
+    if found is None:
+        raise NoRegrader("this ledger has no Regrader hook: open it with the credit hooks")
+    return found
+
+
+def active_enterprises(conn: Connection) -> list[str]:
+    ent = LIVE["proj_enterprises"]
+    query = select(ent.c.uscc).where(ent.c.status == "active").order_by(ent.c.uscc)
+    return [uscc for (uscc,) in conn.execute(query)]
+
+
+@dataclass
+class RecomputeReport:
+    enterprises: int = 0
+    changed: int = 0
+    batches: int = 0
+
+
+def recompute(
+    ledger: Ledger,
+    usccs: Iterable[str] | None = None,
+    chunk: int = RECOMPUTE_CHUNK,
+    progress: Callable[[int], object] | None = None,
+) -> RecomputeReport:
+    """Regrade ``usccs`` (default: every active enterprise) as of now; append changes."""
+    regrader = regrader_of(ledger)
+    if usccs is None:
+        with read_transaction(ledger.engine) as conn:
+            usccs = active_enterprises(conn)
+    keys = sorted(set(usccs))
+    report = RecomputeReport(enterprises=len(keys))
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        regrader.queue(part)
+        result = ledger.append([])
+        report.changed += len(result.leaf_hashes)
+        report.batches += 1
+        if progress:
+            progress(len(part))
+    return report
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    entry: int
+    uscc: str
+    recorded: dict[str, object]
+    recomputed: dict[str, object]
+
+    def describe(self) -> str:
+        differs = [
+            f"{name} recorded {self.recorded[name]!r}, recomputed {self.recomputed[name]!r}"
+            for name in self.recorded
+            if self.recorded[name] != self.recomputed[name]
+        ]
+        return f"entry {self.entry} ({self.uscc}): " + "; ".join(differs)
+
+
+@dataclass
+class VerifyGradesReport:
+    checked: int = 0
+    mismatches: list[Mismatch] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> VerifyGradesReport:
+    """Recompute every recorded ``credit.graded`` (of ``usccs``, default all) from the
+    facts at its ``as_of_size`` on its entry's day, under the policy it names."""
+    grades = LIVE["proj_grades"]
+    query = select(grades).order_by(grades.c.entry)
+    if usccs is not None:
+        query = query.where(grades.c.uscc.in_(sorted(set(usccs))))
+    rows = list(conn.execute(query))
+    policies: dict[str, Policy] = {}
+    facts = load_facts(conn, {r.uscc for r in rows}, include_revoked=True)
+    report = VerifyGradesReport(mismatches=[])
+    for row in rows:
+        policy = policies.get(row.policy) or policies.setdefault(
+            row.policy, load_policy(row.policy)
+        )
+        if row.uscc not in facts or row.graded_time is None:
+            recomputed: dict[str, object] = {"grade": None, "score": None, "reasons_digest": None}
+        else:
+            at = facts[row.uscc].up_to(row.as_of_size)
+            result = grade(at, policy, record_date(row.graded_time))
+            recomputed = {
+                "grade": result.grade,
+                "score": result.score,
+                "reasons_digest": result.reasons_digest,
+            }
+        recorded: dict[str, object] = {
+            "grade": row.grade,
+            "score": row.score,
+            "reasons_digest": row.reasons_digest,
+        }
+        report.checked += 1
+        if recorded != recomputed:
+            assert report.mismatches is not None
+            report.mismatches.append(Mismatch(row.entry, row.uscc, recorded, recomputed))
+    return report

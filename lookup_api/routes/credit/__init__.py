@@ -1,0 +1,1 @@
+"""Routes of the credit family: an enterprise's grade explained, inspection decisions."""

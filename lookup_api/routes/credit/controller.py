@@ -1,0 +1,275 @@
+"""GET /v1/enterprises/{uscc}/credit (officer, auditor): grade, score, measures, reasons
+with rule ids, windows and entries, and grade history; POST
+/v1/batches/{gtin}/{batch}/decision (officer): the inspection decision drawn from the
+first checkpoint that covered the declaration; GET /v1/credit/policies (public)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from credit.engine import measures_json
+from credit.policy import DEFAULT_POLICY, all_policies
+from ledger.records.ids import normalise_gtin, normalise_uscc
+from lookup_api.dependencies import ServicesDep
+from lookup_api.problems import bad_request, problem_responses, quoted
+from lookup_api.routes.credit.service import (
+    CREDIT_READERS,
+    DECIDERS,
+    authorise,
+    credit_of,
+    decision_for,
+    draw_check,
+    draw_for,
+    parse_day,
+    policy_named,
+)
+from lookup_api.routes.state.controller import (
+    BatchPath,
+    GtinPath,
+    UsccPath,
+    _batch_id,
+    _identifier,
+)
+
+DRAW_ID = re.compile(r"[0-9a-f]{16}")
+
+
+class WindowView(msgspec.Struct):
+    start: str = msgspec.field(name="from")
+    end: str = msgspec.field(name="to")
+
+
+class ReasonView(msgspec.Struct):
+    rule: str
+    points: int
+    window: WindowView | None
+    entries: list[int]
+    zh: str
+    en: str
+
+
+class MeasuresView(msgspec.Struct):
+    inspection_percent: str
+    document_review: bool
+    paperless: bool
+    green_channel: bool
+    targeted_control: bool
+    public_list: str | None
+
+
+class GradeRecordView(msgspec.Struct):
+    entry: int
+    grade: str
+    policy: str
+    on: str
+
+
+class RepairView(msgspec.Struct):
+    refused: str
+    allowed_on: str | None
+
+
+class CreditView(msgspec.Struct):
+    uscc: str
+    policy: str
+    as_of: str
+    grade: str
+    grade_zh: str
+    grade_en: str
+    score: int
+    rule: str
+    measures: MeasuresView
+    reasons: list[ReasonView]
+    reasons_digest: str
+    tree_size: int
+    history: list[GradeRecordView]
+    proposed_for_blacklist: bool
+    repair: RepairView | None  # why a repair request would be refused today; null: allowed
+
+
+class DecisionView(msgspec.Struct):
+    batch: str
+    decision: str  # inspect, release (on document review)
+    grade: str
+    policy: str
+    risk_class: str
+    rate: str  # a fraction of 1, exact
+    checkpoint_size: int
+    seed: str  # base64 SHA-256(checkpoint root || batch id)
+
+
+class PolicyView(msgspec.Struct):
+    id: str
+    version: int
+    title: str
+    title_en: str
+    effective_from: str
+    effective_until: str | None
+    default: bool
+    grades: list[str]
+    measures: dict[str, MeasuresView]
+
+
+class DrawRequest(msgspec.Struct, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    policy: str | None = None
+
+
+class DrawView(msgspec.Struct):
+    draw_id: str
+    entry: int
+    population: int
+    count: int
+    seed_size: int
+    picks: list[str]
+
+
+class DrawCheckView(msgspec.Struct):
+    draw_id: str
+    entry: int
+    matches: bool
+    differences: list[str]
+
+
+PolicyParam = Annotated[
+    str | None, QueryParameter(description="a policy id (default the active one)")
+]
+DrawIdPath = Annotated[
+    str,
+    PathParameter(
+        description="A draw's id: 16 hex digits",
+        schema_extra={"pattern": "^[0-9a-f]{16}$"},
+    ),
+]
+AsOfParam = Annotated[
+    str | None, QueryParameter(name="as_of", description="YYYY-MM-DD (default today)")
+]
+
+
+def _convert(value: Any, kind: type[Any]) -> Any:
+    return msgspec.convert(value, kind, from_attributes=False)
+
+
+class CreditController(Controller):
+    tags = ["credit"]  # noqa: RUF012
+
+    @get(
+        "/v1/enterprises/{uscc:str}/credit",
+        sync_to_thread=True,
+        summary="Grade, reasons, measures and history (officer or auditor key)",
+        responses=problem_responses(400, 401, 403, 404),
+        security=[{"bearer": []}],
+    )
+    def credit(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        uscc: UsccPath,
+        policy: PolicyParam = None,
+        as_of: AsOfParam = None,
+    ) -> Response[CreditView]:
+        authorise(services, request.headers.get("authorization"), CREDIT_READERS)
+        code = _identifier(uscc, "uscc", normalise_uscc)
+        chosen = policy_named(policy)
+        found = credit_of(services, code, chosen, parse_day(as_of))
+        body = found.as_json()
+        spec = chosen.grade(found.grading.grade)
+        body |= {"grade_zh": spec.zh, "grade_en": spec.en}
+        return Response(_convert(body, CreditView), headers={"Cache-Control": "no-store"})
+
+    @post(
+        "/v1/batches/{gtin:str}/{batch:str}/decision",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Inspect or release on document review, drawn from a checkpoint seed (officer)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+        security=[{"bearer": []}],
+    )
+    def decision(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        gtin: GtinPath,
+        batch: BatchPath,
+        policy: PolicyParam = None,
+    ) -> DecisionView:
+        authorise(services, request.headers.get("authorization"), DECIDERS)
+        found = decision_for(
+            services,
+            _identifier(gtin, "gtin", normalise_gtin),
+            _batch_id(batch),
+            policy_named(policy),
+        )
+        return DecisionView(
+            batch=found.batch,
+            decision=found.decision,
+            grade=found.grade,
+            policy=found.policy,
+            risk_class=found.risk_class,
+            rate=str(found.rate),
+            checkpoint_size=found.checkpoint_size,
+            seed=base64.b64encode(found.seed).decode(),
+        )
+
+    @post(
+        "/v1/draws",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Draw inspection targets weighted by grade, recorded as draw.made (officer)",
+        responses=problem_responses(400, 401, 403, 422),
+        security=[{"bearer": []}],
+    )
+    def draw(
+        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
+    ) -> Response[DrawView]:
+        key = authorise(services, request.headers.get("authorization"), DECIDERS)
+        made, draw_id, entry = draw_for(services, key, policy_named(data.policy), data.count)
+        body = DrawView(draw_id, entry, made.population, made.count, made.seed_size, made.picks)
+        return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})
+
+    @get(
+        "/v1/draws/{draw_id:str}",
+        sync_to_thread=True,
+        summary="Recompute a recorded draw from the ledger (public)",
+        responses=problem_responses(400, 404),
+    )
+    def draw_verify(
+        self, services: ServicesDep, draw_id: DrawIdPath, policy: PolicyParam = None
+    ) -> DrawCheckView:
+        if not DRAW_ID.fullmatch(draw_id):
+            raise bad_request(
+                f"{quoted(draw_id)} is not a draw id (16 hex digits)", field="draw_id"
+            )
+        check = draw_check(services, policy_named(policy), draw_id)
+        return DrawCheckView(check.draw_id, check.entry, check.matches, check.differences())
+
+    @get(
+        "/v1/credit/policies",
+        sync_to_thread=False,
+        summary="The grading policies",
+        responses=problem_responses(),
+    )
+    def policies(self) -> Response[list[PolicyView]]:
+        views = [
+            PolicyView(
+                id=p.id,
+                version=p.version,
+                title=p.title,
+                title_en=p.title_en,
+                effective_from=p.effective_from.isoformat(),
+                effective_until=p.effective_until.isoformat() if p.effective_until else None,
+                default=p.id == DEFAULT_POLICY,
+                grades=[g.id for g in p.grades],
+                measures={
+                    g: _convert(measures_json(m), MeasuresView) for g, m in p.measures.items()
+                },
+            )
+            for p in all_policies()
+        ]
+        return Response(views, headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,94 @@
+"""What the credit routes do, apart from HTTP: authorise by role, then ask ``credit``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from credit.decisions import DecisionRefused, InspectionDecision, UnknownBatch, decide_batch
+from credit.draws import Draw, DrawCheck, DrawRefused, make_draw, verify_draw
+from credit.explain import Explanation, UnknownEnterprise, explain, today
+from credit.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from ledger.store.engine import read_transaction
+from lookup_api.auth import ApiKey, AuthError
+from lookup_api.problems import Problem, bad_request, not_found
+from lookup_api.roles import Role
+from lookup_api.routes.records.service import forbidden
+from lookup_api.wiring import Services
+
+CREDIT_READERS: frozenset[Role] = frozenset({"officer", "auditor"})
+DECIDERS: frozenset[Role] = frozenset({"officer"})
+
+
+def authorise(services: Services, authorization: str | None, roles: frozenset[Role]) -> ApiKey:
+    """The caller's key, if its role is one of ``roles``: else 401 or 403."""
+    try:
+        key = services.keys.authenticate(authorization)
+    except AuthError as exc:
+        raise Problem(
+            401,
+            "Unauthorized",
+            str(exc),
+            type_="/problems/unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
+        ) from exc
+    if key.role not in roles:
+        raise forbidden(
+            f"a {key.role} key cannot use this route (needs {', '.join(sorted(roles))})"
+        )
+    return key
+
+
+def policy_named(policy_id: str | None) -> Policy:
+    try:
+        return load_policy(policy_id or DEFAULT_POLICY)
+    except PolicyError as exc:
+        raise bad_request(exc.problem, field="policy") from exc
+
+
+def parse_day(value: str | None) -> dt.date:
+    if value is None:
+        return today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise bad_request(f"{value[:20]!r} is not a date (YYYY-MM-DD)", field="as_of") from None
+
+
+def credit_of(services: Services, uscc: str, policy: Policy, as_of: dt.date) -> Explanation:
+    with read_transaction(services.engine) as conn:
+        try:
+            return explain(conn, uscc, policy, as_of)
+        except UnknownEnterprise as exc:
+            raise not_found(str(exc)) from exc
+
+
+def draw_for(services: Services, key: ApiKey, policy: Policy, count: int) -> tuple[Draw, str, int]:
+    """Make a draw from the latest checkpoint and record it: (draw, draw id, entry)."""
+    with read_transaction(services.engine) as conn:
+        try:
+            draw = make_draw(conn, services.ledger, policy, count)
+        except DrawRefused as exc:
+            raise Problem(422, "Draw refused", str(exc), type_="/problems/draw-refused") from exc
+    entry = draw.entry(key.actor)
+    receipt = services.appender.append(entry)
+    return draw, entry.subject.removeprefix("draw:"), receipt.index
+
+
+def draw_check(services: Services, policy: Policy, draw_id: str) -> DrawCheck:
+    with read_transaction(services.engine) as conn:
+        try:
+            return verify_draw(conn, services.ledger, policy, draw_id)
+        except DrawRefused as exc:
+            raise not_found(str(exc)) from exc
+
+
+def decision_for(services: Services, gtin: str, batch: str, policy: Policy) -> InspectionDecision:
+    with read_transaction(services.engine) as conn:
+        try:
+            return decide_batch(conn, services.ledger, policy, gtin, batch)
+        except UnknownBatch as exc:
+            raise not_found(str(exc)) from exc
+        except DecisionRefused as exc:
+            raise Problem(
+                422, "Decision refused", str(exc), type_="/problems/decision-refused"
+            ) from exc
