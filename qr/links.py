@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ledger.errors import InvalidInput
 from ledger.records.ids import IdentifierError, normalise_gtin
+from qr.serials import ALPHABET, SERIAL_LENGTH
 
 AI_GTIN, AI_BATCH, AI_SERIAL = "01", "10", "21"
 AI_NAMES = {AI_GTIN: "GTIN", AI_BATCH: "batch/lot", AI_SERIAL: "serial"}
@@ -154,6 +155,12 @@ def parse_code_url(url: str) -> ScannedCode:
     link = parse_path(parts.path[marker:])
     if link.serial is None or link.batch is None:
         raise LinkError("a code URL names a GTIN, a batch and a serial", "url")
+    if any(symbol not in ALPHABET for symbol in link.serial) or len(link.serial) != SERIAL_LENGTH:
+        raise LinkError(
+            f"the serial {link.serial!r} is not written as this service issues serials: "
+            f"{SERIAL_LENGTH} symbols of {ALPHABET}",
+            "serial",
+        )
     base = f"{parts.scheme}://{parts.netloc}{parts.path[:marker]}"
     canonical = base + link.path()
     written = text.split("?", 1)[0]
