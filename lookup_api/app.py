@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from lookup_api.middleware import answer_head_as_get
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
+from lookup_api.routes.codes.controller import CodesController
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
 from lookup_api.routes.state.controller import StateController
@@ -37,7 +38,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return result
 
     app = Litestar(
-        route_handlers=[SystemController, LedgerController, RecordsController, StateController],
+        route_handlers=[
+            SystemController,
+            LedgerController,
+            RecordsController,
+            StateController,
+            CodesController,
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],
