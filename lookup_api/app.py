@@ -15,6 +15,11 @@ from lookup_api.problems import problem_handler
 from lookup_api.routes.codes.controller import CodesController
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
+from lookup_api.routes.resolver.controller import (
+    PageController,
+    ResolverController,
+    resolver_preflight,
+)
 from lookup_api.routes.state.controller import StateController
 from lookup_api.routes.system.controller import SystemController
 from lookup_api.settings import Settings
@@ -44,13 +49,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             RecordsController,
             StateController,
             CodesController,
+            ResolverController,
+            PageController,
         ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: problem_handler},
         cors_config=CORSConfig(
-            allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS", "POST"]
+            allow_origins=["*"],
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST"],
+            expose_headers=["Link", "Location", "Content-Type"],
         ),
         openapi_config=OpenAPIConfig(
             title="credtrace",
@@ -68,7 +77,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             ),
         ),
     )
-    app.asgi_handler = answer_head_as_get(app.asgi_handler)
+    app.asgi_handler = resolver_preflight(answer_head_as_get(app.asgi_handler))
     return app
 
 
