@@ -181,6 +181,7 @@ def test_an_unknown_gtin_is_404(r: Resolver) -> None:
     response = r.get("/01/4006381333931", Accept="application/json")  # valid, not filed
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+    _linkset_header(response)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from ledger.store.engine import read_transaction
 from ledger.store.sql import placeholders
 from ledger.tlog.envelope import now_time
 from lookup_api.dependencies import ServicesDep
-from lookup_api.problems import Problem, bad_request, not_found, problem_responses
+from lookup_api.problems import Problem, bad_request, problem_responses
 from lookup_api.routes.resolver.facts import facts
 from lookup_api.routes.resolver.page import PageFacts, pick_language, render
 from lookup_api.routes.resolver.scans import count as count_scan
@@ -78,10 +78,16 @@ def _link(path: str) -> DigitalLink:
         raise bad_request(f"malformed GS1 Digital Link path: {exc}", field=exc.field) from exc
 
 
-def _found(services: Any, link: DigitalLink) -> Resolution:
+def _found(services: Any, link: DigitalLink, headers: dict[str, str]) -> Resolution:
     found = resolve(services, link)
     if found is None:
-        raise not_found(f"no product with GTIN {link.gtin} is filed")
+        raise Problem(
+            404,
+            "Not found",
+            f"no product with GTIN {link.gtin} is filed",
+            type_="/problems/not-found",
+            headers=headers,
+        )
     return found
 
 
@@ -120,7 +126,7 @@ class ResolverController(Controller):
                     type_="/problems/unknown-link-type",
                     headers=headers,
                 )
-        found = _found(services, link)
+        found = _found(services, link, headers)
         if linktype in LINKSET_TYPES or (wanted is None and _accepts(request, LINKSET_JSON)):
             return Response(linkset(found, base), media_type=LINKSET_JSON, headers=_cache(headers))
         if wanted is None and _accepts(request, JSON):
@@ -262,7 +268,7 @@ class PageController(Controller):
     ) -> Response[str]:
         link = _link("/01" + rest)
         base = _base(request)
-        found = _found(services, link)
+        found = _found(services, link, {"Link": linkset_header(base, link)})
         language = pick_language(lang, request.headers.get("accept-language"))
         scans = None
         code = found.code
