@@ -169,4 +169,14 @@ def test_signed_codes_and_their_images(api: Api) -> None:
             assert decoded.text.split("?sig=")[0] == row["url"].split("?sig=")[0]
             canonical, sig = decoded.text.split("?sig=")
             verify_url_signature(canonical, sig, keys)
+            # The decoded URL resolves to exactly that unit.
+            resolved = api.client.get(
+                canonical.removeprefix(PUBLIC), headers={"Accept": "application/json"}
+            ).json()
+            assert resolved["resolved"]["level"] == "serial"
+            assert resolved["code"] == {
+                **resolved["code"],
+                "serial": row["serial"],
+                "status": "genuine",
+            }
             assert archive.read(row["file"].replace(".png", ".svg")).startswith(b"<?xml")
