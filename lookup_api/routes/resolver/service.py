@@ -9,21 +9,14 @@ representation: the consumer page, the JSON facts and ``application/linkset+json
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from credit.catalogue import Policy, load_policy
+from sqlalchemy import Connection
+
 from ledger.store.engine import read_transaction
+from ledger.store.sql import placeholders
 from lookup_api.routes.codes.service import GENUINE, REVOKED, CodeState, code_state
-from lookup_api.routes.state.controller import (
-    BatchView,
-    EnterpriseProfile,
-    ProductView,
-    batch_view,
-    enterprise_profile,
-    product_view,
-    today_in_china,
-)
+from lookup_api.routes.state.controller import BatchView, ProductView, batch_view, product_view
 from lookup_api.wiring import Services
 from qr.links import DigitalLink
 
@@ -36,9 +29,33 @@ PAGE_PREFIX = "/info"  # the consumer page: the one gs1:defaultLink
 LANGUAGES = ["zh-CN", "en"]
 
 
-@lru_cache(maxsize=1)
-def default_policy() -> Policy:
-    return load_policy()
+@dataclass(frozen=True)
+class OwnerView:
+    """What a consumer is told of the product's owner (its public profile has the rest)."""
+
+    uscc: str
+    name: str | None
+    status: str
+    grade: str | None  # the latest credit.graded, as the projection holds it
+    graded_entry: int | None
+    blacklist: str  # none, noticed, listed
+
+
+def owner_view(conn: Connection, uscc: str) -> OwnerView | None:
+    row = conn.exec_driver_sql(
+        placeholders(
+            conn,
+            "SELECT uscc, name, status, grade, graded_entry, blacklist FROM proj_enterprises "
+            "WHERE uscc = ?",
+        ),
+        (uscc,),
+    ).first()
+    if row is None:
+        return None
+    graded = None if row[4] is None else int(row[4])
+    name = None if row[1] is None else str(row[1])
+    grade = None if row[3] is None else str(row[3])
+    return OwnerView(str(row[0]), name, str(row[2]), grade, graded, str(row[5]))
 
 
 @dataclass
@@ -48,7 +65,7 @@ class Resolution:
     product: ProductView
     batch: BatchView | None
     code: CodeState | None  # when a serial was asked for
-    owner: EnterpriseProfile | None
+    owner: OwnerView | None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,11 +89,7 @@ def resolve(services: Services, link: DigitalLink) -> Resolution | None:
         code = None
         if link.serial is not None and link.batch is not None:
             code = code_state(conn, link.gtin, link.batch, link.serial)
-        owner = None
-        if product.owner_uscc is not None:
-            owner = enterprise_profile(
-                conn, services.ledger, product.owner_uscc, default_policy(), today_in_china()
-            )
+        owner = None if product.owner_uscc is None else owner_view(conn, product.owner_uscc)
     return _walk_up(Resolution(link, link, product, batch, code, owner))
 
 
