@@ -52,13 +52,50 @@ def test_png_decodes_to_the_url_at_the_smallest_version_and_level_m(signed: bool
 
 
 def test_the_svg_is_the_same_symbol() -> None:
+    """Each row of the path draws exactly the row's dark modules (rendered for real in
+    tests/test_codes_screens.py)."""
     url = _urls()[1]
     symbol = encode(url)
     document = svg(symbol).decode()
-    assert document.startswith("<?xml") and 'viewBox="0 0 ' in document
+    assert document.startswith("<?xml")
     n = symbol.size
     assert f'viewBox="0 0 {n} {n}"' in document
-    dark = sum(row.count(True) for row in symbol.modules)
-    # Every dark module is in exactly one run of the path.
-    runs = [r for r in document.split('d="')[1].split('"')[0].split("z") if r]
-    assert sum(int(r.split("h")[1].split("v")[0]) for r in runs) == dark
+    path = document.split(' d="')[1].split('"')[0]
+    drawn = []
+    for line in path.split("M0 ")[1:]:
+        y, steps = line.split(".5", 1)
+        cells = steps.replace("m1 0", "0").replace("h1", "1")
+        drawn.append((int(y), cells))
+    expected = [(y, row) for y, row in enumerate(symbol.rows) if "1" in row]
+    assert drawn == expected
+
+
+@pytest.mark.parametrize("level", ["L", "M", "Q", "H"])
+@pytest.mark.parametrize("length", [1, 17, 64, 161, 400, 800])
+def test_the_fast_layout_is_the_symbol_qrcode_draws_for_every_mask(level: str, length: int) -> None:
+    """Placement, masks and format information against the qrcode package, module for
+    module; the penalty that picks the mask against qrcode's own scoring."""
+    import random
+
+    import qrcode
+    import qrcode.util
+
+    from qr.images import ERROR_LEVELS
+    from qr.symbols import _penalty, layout, matrix
+
+    text = "".join(random.choice("abcXYZ019/:?=é") for _ in range(length))
+    ecl = ERROR_LEVELS[level]
+    for mask in range(8):
+        reference = qrcode.QRCode(error_correction=ecl, border=0, mask_pattern=mask)
+        reference.add_data(qrcode.util.QRData(text.encode(), mode=qrcode.util.MODE_8BIT_BYTE))
+        reference.make(fit=True)
+        drawn = matrix(text, ecl, mask)
+        assert drawn.version == reference.version
+        assert drawn.rows == ["".join("1" if m else "0" for m in row) for row in reference.modules]
+        n = drawn.size
+        rows = int("".join(drawn.rows), 2)
+        columns = int("".join("".join(r[c] for r in drawn.rows) for c in range(n)), 2)
+        modules = [[m == "1" for m in row] for row in drawn.rows]
+        assert _penalty(rows, columns, layout(drawn.version, ecl)) == qrcode.util.lost_point(
+            modules
+        )
