@@ -28,8 +28,6 @@ from litestar.types import (
     Send,
 )
 
-from ledger.store.engine import read_transaction
-from ledger.store.sql import placeholders
 from ledger.tlog.envelope import now_time
 from lookup_api.dependencies import ServicesDep
 from lookup_api.problems import Problem, bad_request, problem_responses
@@ -170,19 +168,6 @@ def count_scan_once(services: Services, serial: str) -> ScanCount:
     return count_scan(services.engine, services.settings.redis_url, serial, now_time())
 
 
-def accepted_third_party(services: Services, found: Resolution) -> bool | None:
-    """Whether the batch's latest inspection accepted a third party's result (采信)."""
-    inspection = None if found.batch is None else found.batch.inspection
-    if inspection is None:
-        return None
-    with read_transaction(services.engine) as conn:
-        row = conn.exec_driver_sql(
-            placeholders(conn, "SELECT accepted_third_party FROM proj_inspections WHERE entry = ?"),
-            (inspection.entry,),
-        ).first()
-    return None if row is None else bool(row[0])
-
-
 def proof_href(base: str, found: Resolution) -> str | None:
     """The proof of the most specific fact shown: the code, else the batch, else the product."""
     code = found.code
@@ -279,7 +264,6 @@ class PageController(Controller):
             lang=language,
             scans=scans,
             scan_warning=services.settings.scan_warning,
-            accepted_third_party=accepted_third_party(services, found),
             switch_href=f"{base}{PAGE_PREFIX}{link.path()}?lang={other}",
             proof_href=proof_href(base, found),
             tree_size=found.product.tree_size,

@@ -18,7 +18,7 @@ GRADE_MEANINGS = {
 
 
 def _plain(value: Any) -> Any:
-    return msgspec.to_builtins(value) if value is not None else None
+    return None if value is None else msgspec.to_builtins(value)
 
 
 def facts(found: Resolution, base: str) -> dict[str, Any]:

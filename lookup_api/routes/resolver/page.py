@@ -119,7 +119,6 @@ class PageFacts:
     lang: str
     scans: ScanCount | None
     scan_warning: int
-    accepted_third_party: bool | None
     switch_href: str
     proof_href: str | None
     tree_size: int
@@ -216,7 +215,7 @@ def render(found: Resolution, page: PageFacts) -> str:
             result = t["not_inspected"]
         else:
             result = f"{t.get(inspection.outcome, inspection.outcome)} ({inspection.inspected_on})"
-            if page.accepted_third_party:
+            if inspection.accepted_third_party:
                 result += f" · {t['third_party']}"
         parts.append(f"<section><dl>{_row(t['inspection'], result)}</dl></section>")
     if found.requested.serial is not None:

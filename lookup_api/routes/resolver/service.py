@@ -8,15 +8,16 @@ representation: the consumer page, the JSON facts and ``application/linkset+json
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ledger.store.engine import read_transaction
+from ledger.store.log import Ledger
 from ledger.store.sql import placeholders
 from lookup_api.routes.codes.service import GENUINE, REVOKED, CodeState, code_state
-from lookup_api.routes.state.controller import BatchView, ProductView, batch_view, product_view
 from lookup_api.wiring import Services
 from qr.links import DigitalLink
 
@@ -27,6 +28,50 @@ LINK_TYPES = ("pip", "traceability", "certificationInfo", "recallStatus", "verif
 LINKSET_TYPES = frozenset({"linkset", "all"})
 PAGE_PREFIX = "/info"  # the consumer page: the one gs1:defaultLink
 LANGUAGES = ["zh-CN", "en"]
+
+
+# The resolver answers every scan: its reads are a few indexed statements of literal SQL,
+# only the columns a consumer is shown (the /v1 state views have the rest).
+
+
+@dataclass(frozen=True)
+class RecallFacts:
+    batches: list[str]  # empty: every batch of the product
+    reason: str
+    issued_on: str
+    entry: int
+    open: bool = True
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    gtin: str
+    name: str | None
+    origin_country: str | None
+    owner_uscc: str | None
+    owner_name: str | None
+    status: str
+    filed_entry: int | None
+    recalls: list[RecallFacts]  # the open ones, newest first
+    tree_size: int  # the latest signed checkpoint when read
+
+
+@dataclass(frozen=True)
+class InspectionFacts:
+    outcome: str
+    inspected_on: str
+    entry: int
+    accepted_third_party: bool  # 采信: a third party's result was accepted
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    batch: str
+    produced_on: str | None
+    expires_on: str | None
+    port: str | None
+    declared_entry: int
+    inspection: InspectionFacts | None  # the latest by inspection date
 
 
 @dataclass(frozen=True)
@@ -41,29 +86,96 @@ class OwnerView:
     blacklist: str  # none, noticed, listed
 
 
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _one(conn: Connection, sql: str, *values: Any) -> Any:
+    return conn.exec_driver_sql(placeholders(conn, sql), values).first()
+
+
 def owner_view(conn: Connection, uscc: str) -> OwnerView | None:
-    row = conn.exec_driver_sql(
-        placeholders(
-            conn,
-            "SELECT uscc, name, status, grade, graded_entry, blacklist FROM proj_enterprises "
-            "WHERE uscc = ?",
-        ),
-        (uscc,),
-    ).first()
+    row = _one(
+        conn,
+        "SELECT uscc, name, status, grade, graded_entry, blacklist FROM proj_enterprises "
+        "WHERE uscc = ?",
+        uscc,
+    )
     if row is None:
         return None
-    graded = None if row[4] is None else int(row[4])
-    name = None if row[1] is None else str(row[1])
-    grade = None if row[3] is None else str(row[3])
-    return OwnerView(str(row[0]), name, str(row[2]), grade, graded, str(row[5]))
+    return OwnerView(
+        str(row[0]), _opt(row[1]), str(row[2]), _opt(row[3]), _opt_int(row[4]), str(row[5])
+    )
+
+
+def product_facts(conn: Connection, ledger: Ledger, gtin: str) -> ProductFacts | None:
+    row = _one(
+        conn,
+        "SELECT p.gtin, p.name, p.origin_country, p.owner_uscc, e.name, p.status, p.filed_entry "
+        "FROM proj_products p LEFT JOIN proj_enterprises e ON e.uscc = p.owner_uscc "
+        "WHERE p.gtin = ?",
+        gtin,
+    )
+    if row is None:
+        return None
+    recalls = [
+        RecallFacts([str(b) for b in json.loads(batches)], str(reason), str(on), int(entry))
+        for entry, batches, reason, on in conn.exec_driver_sql(
+            placeholders(
+                conn,
+                "SELECT entry, batches, reason, issued_on FROM proj_recalls "
+                "WHERE gtin = ? AND closed_entry IS NULL ORDER BY entry DESC",
+            ),
+            (gtin,),
+        )
+    ]
+    checkpoint = ledger.latest_checkpoint(conn)
+    return ProductFacts(
+        gtin=str(row[0]),
+        name=_opt(row[1]),
+        origin_country=_opt(row[2]),
+        owner_uscc=_opt(row[3]),
+        owner_name=_opt(row[4]),
+        status=str(row[5]),
+        filed_entry=_opt_int(row[6]),
+        recalls=recalls,
+        tree_size=0 if checkpoint is None else checkpoint.size,
+    )
+
+
+def batch_facts(conn: Connection, gtin: str, batch: str) -> BatchFacts | None:
+    """A declared batch with its latest inspection; None when it is not declared."""
+    row = _one(
+        conn,
+        "SELECT b.batch, b.produced_on, b.expires_on, b.port, b.declared_entry, i.outcome, "
+        "i.inspected_on, i.entry, i.accepted_third_party FROM proj_batches b "
+        "LEFT JOIN proj_inspections i ON i.entry = b.inspection_entry "
+        "WHERE b.gtin = ? AND b.batch = ? AND b.declared_entry IS NOT NULL",
+        gtin,
+        batch,
+    )
+    if row is None:
+        return None
+    inspection = (
+        None
+        if row[7] is None
+        else InspectionFacts(str(row[5]), str(row[6]), int(row[7]), bool(row[8]))
+    )
+    return BatchFacts(
+        str(row[0]), _opt(row[1]), _opt(row[2]), _opt(row[3]), int(row[4]), inspection
+    )
 
 
 @dataclass
 class Resolution:
     requested: DigitalLink
     resolved: DigitalLink  # the level that is known
-    product: ProductView
-    batch: BatchView | None
+    product: ProductFacts
+    batch: BatchFacts | None
     code: CodeState | None  # when a serial was asked for
     owner: OwnerView | None
     notes: list[str] = field(default_factory=list)
@@ -78,14 +190,10 @@ class Resolution:
 def resolve(services: Services, link: DigitalLink) -> Resolution | None:
     """The facts behind ``link``; None when its GTIN is not filed."""
     with read_transaction(services.engine) as conn:
-        product = product_view(conn, services.ledger, link.gtin)
+        product = product_facts(conn, services.ledger, link.gtin)
         if product is None:
             return None
-        batch = None
-        if link.batch is not None:
-            batch = batch_view(conn, services.ledger, link.gtin, link.batch)
-            if batch is not None and batch.declared_entry is None:
-                batch = None
+        batch = None if link.batch is None else batch_facts(conn, link.gtin, link.batch)
         code = None
         if link.serial is not None and link.batch is not None:
             code = code_state(conn, link.gtin, link.batch, link.serial)
