@@ -13,9 +13,15 @@ from lookup_api.middleware import answer_head_as_get, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
 from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from lookup_api.routes.codes.controller import CodesController
 from lookup_api.routes.credit.controller import CreditController
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.records.controller import RecordsController
+from lookup_api.routes.resolver.controller import (
+    PageController,
+    ResolverController,
+    resolver_preflight,
+)
 from lookup_api.routes.state.controller import StateController
 from lookup_api.routes.system.controller import SystemController
 from lookup_api.settings import Settings
@@ -59,13 +65,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             RecordsController,
             StateController,
             CreditController,
+            CodesController,
+            ResolverController,
+            PageController,
         ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: problem_handler},
         cors_config=CORSConfig(
-            allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS", "POST"]
+            allow_origins=["*"],
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST"],
+            expose_headers=["Link", "Location", "Content-Type"],
         ),
         openapi_config=OpenAPIConfig(
             title="credtrace",
@@ -85,7 +96,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     # Outermost: a request is counted (once, HEAD too) before anything reads it.
     app.asgi_handler = rate_limited(
-        answer_head_as_get(app.asgi_handler), settings.rate_limits, current_limiter
+        resolver_preflight(answer_head_as_get(app.asgi_handler)),
+        settings.rate_limits,
+        current_limiter,
     )
     return app
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ledger.errors import EXIT_INVALID, EXIT_UNAVAILABLE, LedgerError, exit_code
-from lookup_api.commands import credit, keys, ledger, records, serve
+from lookup_api.commands import codes, credit, keys, ledger, records, serve
 from lookup_api.commands.output import CommandError
 from lookup_api.settings import Settings
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.register(sub)
     records.register(sub)
     keys.register(sub)
+    codes.register(sub)
     credit.register(sub)
     return parser
 

@@ -3,7 +3,8 @@
 The application's own table (API keys) is declared here, on its own ``MetaData`` because
 its own migration environment (``lookup_api/migrations``) creates it. The ledger's and the
 projection tables are declared on ``ledger.store.schema.metadata``; importing
-``ledger.records.tables`` is what declares the projection tables there.
+``ledger.records.tables`` and ``qr.tables`` is what declares the projection and code
+tables there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, LargeBinary, MetaData, Table, Text
 
 import ledger.records.tables  # noqa: F401  (declares the projection tables on the ledger's metadata)
+import qr.tables  # noqa: F401  (declares the codes' tables there too)
 from ledger.store.engine import LEDGER_MIGRATIONS
 from ledger.store.schema import differences
 from ledger.store.schema import metadata as ledger_metadata

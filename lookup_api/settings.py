@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ledger.store.config import LedgerConfig
 from lookup_api.ratelimit import RateLimits
@@ -18,6 +19,10 @@ class Settings:
     # Group commit: the most entries one sequencer transaction takes.
     max_append_batch: int = 2048
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    # The code-signing key ring (qr.signing), apart from the log's key; created 0600.
+    code_key_file: Path = Path("var/codes.key")
+    # Scans of one code past which the consumer page warns that it may be cloned.
+    scan_warning: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +35,6 @@ class Settings:
             ),
             max_append_batch=int(os.environ.get("CREDTRACE_MAX_APPEND_BATCH") or 2048),
             rate_limits=RateLimits.from_env(os.environ),
+            code_key_file=Path(os.environ.get("CREDTRACE_CODE_KEY_FILE") or "var/codes.key"),
+            scan_warning=int(os.environ.get("CREDTRACE_SCAN_WARNING") or 10),
         )

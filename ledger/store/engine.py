@@ -96,7 +96,7 @@ LEDGER_MIGRATIONS = MigrationChain(
     name="ledger",
     script_location="ledger.store:migrations",
     version_table="ledger_alembic_version",
-    head="0004_credit",
+    head="0005_codes",
 )
 
 

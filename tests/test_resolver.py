@@ -1,0 +1,251 @@
+"""The GS1-Conformant resolver, one test per rule, as GS1's conformance suite sends them.
+
+Every request carries ``Origin`` and no redirect is followed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from ledger.store.config import LedgerConfig
+from lookup_api.app import create_app
+from lookup_api.settings import Settings
+from lookup_api.wiring import Services
+from qr.issuance import issue_codes
+from qr.serials import new_serials
+from tests.codes_env import BATCH, GTIN, GTIN13, OWNER, add, appender, seed
+from tests.conftest import ORIGIN
+
+ORIGIN_HEADER = {"Origin": "https://conformance.example"}
+GS1 = "https://gs1.org/voc/"
+LINK_TYPES = ["pip", "traceability", "certificationInfo", "recallStatus", "verificationService"]
+
+
+@dataclass
+class Resolver:
+    client: TestClient[Litestar]
+    services: Services
+    serials: list[str]
+
+    def get(self, path: str, **headers: str) -> Any:
+        return self.client.get(path, headers={**ORIGIN_HEADER, **headers}, follow_redirects=False)
+
+
+@pytest.fixture
+def resolver(db_url: str, tmp_path: Path) -> Iterator[Resolver]:
+    settings = Settings(
+        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+        scan_warning=3,
+    )
+    services = Services.open(settings)
+    try:
+        seed(services.ledger)
+        issued = issue_codes(
+            services.engine,
+            appender(services.ledger),
+            gtin=GTIN,
+            batch=BATCH,
+            count=5,
+            key_id="0123abcd",
+            actor="officer:test",
+        )
+        with TestClient(create_app(settings, services)) as client:
+            yield Resolver(client, services, issued.serials)
+    finally:
+        services.close()
+
+
+def _code(r: Resolver) -> str:
+    return f"/01/{GTIN}/10/{BATCH}/21/{r.serials[0]}"
+
+
+def _linkset_header(response: Any) -> str:
+    link = response.headers.get("link", "")
+    assert 'rel="linkset"' in link and "?linkType=linkset>" in link, response.headers
+    return str(link)
+
+
+def test_a_browser_is_redirected_to_the_one_default_link_with_the_query(r: Resolver) -> None:
+    response = r.get(_code(r) + "?lang=en&x=1", Accept="text/html")
+    assert response.status_code == 307
+    location = response.headers["location"]
+    assert location.startswith("http") and "/info/01/" in location
+    assert location.endswith("?lang=en&x=1")
+    _linkset_header(response)
+    assert response.headers["access-control-allow-origin"] == "*"
+    page = r.get(location.replace("http://testserver.local", ""))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
+def test_json_gets_the_facts_directly(r: Resolver) -> None:
+    response = r.get(_code(r), Accept="application/json")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["resolved"]["level"] == "serial" and body["code"]["status"] == "genuine"
+    assert body["product"]["gtin"] == GTIN and body["enterprise"]["uscc"] == OWNER
+    _linkset_header(response)
+
+
+@pytest.mark.parametrize("how", ["linkType=linkset", "linkType=all", "accept"])
+def test_the_linkset_is_rfc9264_with_every_link_type_and_one_default(r: Resolver, how: str) -> None:
+    if how == "accept":
+        response = r.get(_code(r), Accept="application/linkset+json")
+    else:
+        response = r.get(f"{_code(r)}?{how}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/linkset+json")
+    _linkset_header(response)
+    body = response.json()
+    assert list(body) == ["linkset"] and len(body["linkset"]) == 1
+    context = body["linkset"][0]
+    assert context["anchor"].endswith(_code(r)) and context["anchor"].startswith("http")
+    for name in ["defaultLink", *LINK_TYPES]:
+        targets = context[GS1 + name]
+        assert isinstance(targets, list) and targets, name
+        for target in targets:
+            # RFC 9264 §4.2.4: a target object has href; hreflang is an array.
+            assert target["href"].startswith("http")
+            assert isinstance(target["hreflang"], list) and isinstance(target["title"], str)
+    assert len(context[GS1 + "defaultLink"]) == 1
+    for key in context:
+        assert key in ("anchor", "itemDescription") or key.startswith(GS1)
+
+
+def test_a_named_link_type_redirects_there_and_an_unknown_one_is_404(r: Resolver) -> None:
+    response = r.get(f"{_code(r)}?linkType=gs1:verificationService")
+    assert response.status_code == 307
+    assert f"/v1/codes/{GTIN}/{BATCH}/{r.serials[0]}" in response.headers["location"]
+    unknown = r.get(f"{_code(r)}?linkType=gs1:noSuchThing")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    _linkset_header(unknown)
+
+
+def test_head_answers_like_get_without_a_body(r: Resolver) -> None:
+    response = r.client.head(
+        _code(r) + "?linkType=linkset", headers=ORIGIN_HEADER, follow_redirects=False
+    )
+    assert response.status_code == 200 and response.content == b""
+    _linkset_header(response)
+
+
+def test_the_preflight_carries_cors_and_the_link_header(r: Resolver) -> None:
+    response = r.client.options(
+        _code(r),
+        headers={**ORIGIN_HEADER, "Access-Control-Request-Method": "GET,HEAD,OPTIONS"},
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert set(response.headers["access-control-allow-methods"].replace(" ", "").split(",")) >= {
+        "GET",
+        "HEAD",
+        "OPTIONS",
+    }
+    _linkset_header(response)
+
+
+def test_a_trailing_slash_is_accepted(r: Resolver) -> None:
+    response = r.get(f"/01/{GTIN}/10/{BATCH}/", Accept="application/json")
+    assert response.status_code == 200, response.text
+    assert response.json()["resolved"]["level"] == "batch"
+
+
+def test_a_gtin13_resolves_as_its_gtin14(r: Resolver) -> None:
+    response = r.get(f"/01/{GTIN13}", Accept="application/json")
+    assert response.status_code == 200 and response.json()["product"]["gtin"] == GTIN
+
+
+def test_unknown_batch_and_serial_walk_up_and_say_so(r: Resolver) -> None:
+    batch = r.get(f"/01/{GTIN}/10/NOPE", Accept="application/json").json()
+    assert batch["resolved"]["level"] == "gtin"
+    assert any("NOPE" in note for note in batch["notes"])
+    forged = new_serials(1)[0]
+    serial = r.get(f"/01/{GTIN}/10/{BATCH}/21/{forged}", Accept="application/json")
+    assert serial.status_code == 200
+    body = serial.json()
+    assert body["resolved"]["level"] == "batch" and body["code"]["status"] == "not_issued"
+    assert any("not genuine" in note for note in body["notes"])
+    linkset = r.get(f"/01/{GTIN}/10/NOPE/21/{forged}?linkType=linkset").json()
+    assert linkset["linkset"][0]["anchor"].endswith(f"/01/{GTIN}/10/NOPE/21/{forged}")
+
+
+def test_an_unknown_gtin_is_404(r: Resolver) -> None:
+    response = r.get("/01/4006381333931", Accept="application/json")  # valid, not filed
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    _linkset_header(response)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/01/{GTIN[:-1]}3",  # check digit
+        "/01/123456789",  # length
+        f"/01/{GTIN}/foo",  # <dl>/foo
+        f"/01/{GTIN}/foo/bar",  # unknown qualifier
+        f"/01/{GTIN}/21/ABC/10/{BATCH}",  # order
+        f"/01/{GTIN}/10/B%20B",  # charset
+        f"/01/{GTIN}/10/" + "B" * 21,  # value length
+        "/01/69012345678x2",  # not digits
+    ],
+)
+def test_malformed_paths_are_400_problem_json(r: Resolver, path: str) -> None:
+    response = r.get(path, Accept="application/json")
+    assert response.status_code == 400, (path, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["detail"].startswith("malformed GS1 Digital Link path")
+    assert r.get(path).status_code == 400  # and for a browser too, never a redirect
+
+
+def test_the_resolver_description_file(r: Resolver) -> None:
+    response = r.get("/.well-known/gs1resolver")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["resolverRoot"].startswith("http") and body["supportedPrimaryKeys"] == ["01"]
+    assert {"namespace": GS1, "prefix": "gs1:"} in body["supportedLinkType"]
+
+
+def test_the_page_counts_scans_and_warns_past_the_threshold(r: Resolver) -> None:
+    path = f"/info{_code(r)}"
+    texts = [r.get(path).text for _ in range(4)]
+    assert "第1次查询" in texts[0] and "谨防假冒" not in texts[2]
+    assert "已被查询4次，首次查询时间" in texts[3] and "谨防假冒" in texts[3]
+    english = r.get(path + "?lang=en").text
+    assert "Checked 5 times" in english and "beware of counterfeits" in english
+    assert "Accept-Language" in r.get(path).headers["vary"]
+    assert "Product traceability" in r.get(path, **{"Accept-Language": "en-GB,en;q=0.9"}).text
+
+
+def test_the_page_says_plainly_when_a_code_is_not_genuine_revoked_or_recalled(r: Resolver) -> None:
+    forged = r.get(f"/info/01/{GTIN}/10/{BATCH}/21/{new_serials(1)[0]}").text
+    assert "此追溯码不是正品码" in forged
+    add(
+        r.services.ledger,
+        "codes.revoked",
+        {"gtin": GTIN, "batch": BATCH, "serials": [r.serials[1]], "reason": "stolen"},
+    )
+    revoked = r.get(f"/info/01/{GTIN}/10/{BATCH}/21/{r.serials[1]}").text
+    assert "此追溯码已被注销" in revoked
+    add(
+        r.services.ledger,
+        "recall.issued",
+        {"gtin": GTIN, "batches": [BATCH], "reason": "三聚氰胺", "issued_on": "2026-01-02"},
+    )
+    recalled = r.get(f"/info{_code(r)}").text
+    assert "召回警告" in recalled and "三聚氰胺" in recalled
+    assert "<script" not in recalled and "http" not in recalled.split("<footer>")[0].replace(
+        'href="http://testserver.local/info', ""
+    )
+
+
+@pytest.fixture
+def r(resolver: Resolver) -> Resolver:
+    return resolver

@@ -1,0 +1,191 @@
+"""Serials, Digital Link paths and URLs, code signatures and offline verification."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from ledger.records.kinds import parse_record
+from ledger.tlog.note import Signer
+from qr.links import DigitalLink, LinkError, code_url, parse_code_url, parse_path
+from qr.serials import (
+    ALPHABET,
+    SERIAL_LENGTH,
+    MalformedSerial,
+    MistypedSerial,
+    new_serials,
+    parse_serial,
+)
+from qr.signing import (
+    CodeKeyFileError,
+    SignatureError,
+    load_code_keys,
+    load_or_create_code_keys,
+    rotate_code_key,
+    sign_url,
+    verify_url_signature,
+)
+from qr.verify import FAILED, PASSED, SKIPPED, verify_offline
+
+PUBLIC = "https://codes.example.cn"
+GTIN = "06901234567892"
+NAME = "test.credtrace.local/ledger/codes"
+
+
+def test_serials_are_13_symbols_of_the_alphabet_and_the_ai21_charset() -> None:
+    serials = new_serials(2000)
+    assert len(set(serials)) == 2000
+    for serial in serials:
+        assert len(serial) == SERIAL_LENGTH
+        assert set(serial) <= set(ALPHABET)
+        assert parse_serial(serial) == serial
+        # What codes.revoked accepts as a serial.
+        parse_record(
+            "codes.revoked", {"gtin": GTIN, "batch": "B1", "serials": [serial], "reason": "x"}
+        )
+
+
+def test_every_single_symbol_change_and_adjacent_swap_is_told_a_typo() -> None:
+    for serial in new_serials(30):
+        for position in range(SERIAL_LENGTH):
+            for symbol in ALPHABET:
+                if symbol != serial[position]:
+                    with pytest.raises(MistypedSerial):
+                        parse_serial(serial[:position] + symbol + serial[position + 1 :])
+
+
+def test_serials_are_read_as_crockford_reads_them() -> None:
+    serial = next(s for s in new_serials(500) if "1" in s and "0" in s)
+    typed = serial.lower().replace("1", "l").replace("0", "o")
+    assert parse_serial(typed) == serial
+    with pytest.raises(MalformedSerial, match="13 characters"):
+        parse_serial(serial[:-1])
+    with pytest.raises(MalformedSerial, match="'U'"):
+        parse_serial("U" + serial[1:])
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/01/6901234567892", DigitalLink(GTIN)),
+        ("/01/06901234567892/", DigitalLink(GTIN)),
+        ("/01/06901234567892/10/B1", DigitalLink(GTIN, "B1")),
+        ("/01/06901234567892/10/B1/21/ABC", DigitalLink(GTIN, "B1", "ABC")),
+        ("/01/96385074/10/L%2D1", DigitalLink("00000096385074", "L-1")),
+    ],
+)
+def test_well_formed_paths(path: str, expected: DigitalLink) -> None:
+    assert parse_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/01/06901234567893", "check digit"),
+        ("/01/69012345678", "8, 12, 13 or 14 digits, got 11"),
+        ("/01/690123456789x", "digits only"),
+        ("/01/06901234567892/foo", "no value"),
+        ("/01/06901234567892/foo/bar", "not a qualifier"),
+        ("/01/06901234567892/21/S1/10/B1", "out of order"),
+        ("/01/06901234567892/21/S1", "needs its batch"),
+        ("/01/06901234567892/10/B1/10/B2", "twice"),
+        ("/01/06901234567892/10/" + "B" * 21, "at most 20"),
+        ("/01/06901234567892/10/B%201", "character set 82"),
+        ("/01/06901234567892/10/B1/21/%C3%A9", "character set 82"),
+        ("/02/06901234567892", "starts with /01/"),
+    ],
+)
+def test_malformed_paths_say_what_is_wrong(path: str, words: str) -> None:
+    with pytest.raises(LinkError, match=words):
+        parse_path(path)
+
+
+def test_a_code_url_reads_back_and_only_its_canonical_form_is_taken() -> None:
+    serial = new_serials(1)[0]
+    url = code_url(PUBLIC, GTIN, "B1", serial)
+    assert url == f"{PUBLIC}/01/{GTIN}/10/B1/21/{serial}"
+    scanned = parse_code_url(url)
+    assert scanned.link == DigitalLink(GTIN, "B1", serial) and scanned.sig is None
+    for other in (
+        url.replace(f"/01/{GTIN}", "/01/6901234567892"),
+        url + "/",
+        url + "?x=1",
+        url + "#top",
+        url.replace(serial, serial.lower()),
+    ):
+        with pytest.raises(LinkError):
+            parse_code_url(other)
+
+
+def test_the_key_file_is_private_and_rotation_keeps_old_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "codes.key"
+    ring = load_or_create_code_keys(path, NAME)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_code_keys(path, NAME).key_id == ring.key_id
+    url = code_url(PUBLIC, GTIN, "B1", new_serials(1)[0])
+    old_sig = sign_url(url, ring.current)
+    rotated = rotate_code_key(path, NAME)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert rotated.key_id != ring.key_id and len(rotated.signers) == 2
+    reloaded = load_code_keys(path, NAME)
+    assert [s.verifier.key_id for s in reloaded.signers] == [
+        s.verifier.key_id for s in rotated.signers
+    ]
+    # The old code still verifies, a new one is signed by the new key.
+    assert (
+        verify_url_signature(url, old_sig, reloaded.verifiers()).key_id
+        == ring.signers[0].verifier.key_id
+    )
+    new_sig = sign_url(url, reloaded.current)
+    assert (
+        verify_url_signature(url, new_sig, reloaded.verifiers()).key_id
+        == reloaded.current.verifier.key_id
+    )
+    os.chmod(path, 0o644)
+    with pytest.raises(CodeKeyFileError, match="chmod 600"):
+        load_code_keys(path, NAME)
+
+
+def test_a_signature_by_another_key_or_over_another_url_is_refused() -> None:
+    ours, theirs = Signer.generate(NAME), Signer.generate(NAME)
+    url = code_url(PUBLIC, GTIN, "B1", new_serials(1)[0])
+    with pytest.raises(SignatureError, match="not a known code key"):
+        verify_url_signature(url, sign_url(url, theirs), [ours.verifier])
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_url_signature(url + "X", sign_url(url, ours), [ours.verifier])
+
+
+def test_offline_verification_accepts_the_code_and_refuses_every_changed_character() -> None:
+    signer = Signer.generate(NAME)
+    serial = new_serials(1)[0]
+    canonical = code_url(PUBLIC, GTIN, "B1", serial)
+    url = f"{canonical}?sig={sign_url(canonical, signer)}"
+    report = verify_offline(url, [signer.verifier])
+    assert report.ok, report.as_json()
+    assert [c.status for c in report.checks] == [PASSED, PASSED, PASSED]
+    replacements = "0aZ9-_"
+    accepted = []
+    for position in range(len(url)):
+        for replacement in replacements:
+            if replacement == url[position]:
+                continue
+            changed = url[:position] + replacement + url[position + 1 :]
+            if verify_offline(changed, [signer.verifier]).ok:
+                accepted.append(changed)
+    assert accepted == []
+    other = Signer.generate(NAME)
+    forged = f"{canonical}?sig={sign_url(canonical, other)}"
+    assert not verify_offline(forged, [signer.verifier]).ok
+
+
+def test_an_unsigned_code_offline_is_well_formed_but_not_authenticated() -> None:
+    url = code_url(PUBLIC, GTIN, "B1", new_serials(1)[0])
+    report = verify_offline(url, [])
+    assert not report.ok
+    assert report.status("url") == PASSED and report.status("check_character") == PASSED
+    assert report.status("signature") == SKIPPED
+    typo = url[:-1] + ("0" if url[-1] != "0" else "1")
+    assert verify_offline(typo, []).status("check_character") == FAILED
