@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -9,7 +11,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from lookup_api.middleware import answer_head_as_get, rate_limited
+from lookup_api.metrics import Metrics, SharedMetrics
+from lookup_api.middleware import answer_head_as_get, measured, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
 from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
@@ -27,14 +30,21 @@ from lookup_api.routes.system.controller import SystemController
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 
+ACCESS_LOG = logging.getLogger("credtrace.access")
+
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
     """Build the app; ``services`` lets tests and the CLI share already-open ones."""
     settings = settings or (services.settings if services else Settings.from_env())
     owned = services is None
 
+    metrics = SharedMetrics(Metrics(), settings.metrics_dir)
+
     def startup(app: Litestar) -> None:
         app.state.services = services or Services.open(settings)
+        app.state.services.appender.on_batch = metrics.metrics.observe_batch
+        app.state.metrics = metrics
+        metrics.start()
         # Made in the server's event loop, which the Redis client binds to.
         app.state.limiter = (
             RedisLimiter(settings.redis_url, settings.redis_prefix)
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
 
     async def shutdown(app: Litestar) -> None:
+        metrics.stop()
         limiter = getattr(app.state, "limiter", None)
         app.state.limiter = None
         if isinstance(limiter, RedisLimiter):
@@ -52,6 +63,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     def current_limiter() -> Limiter | None:
         found: Limiter | None = getattr(app.state, "limiter", None)
+        return found
+
+    def current_metrics() -> SharedMetrics | None:
+        found: SharedMetrics | None = getattr(app.state, "metrics", None)
         return found
 
     def provide_services(state: State) -> Services:
@@ -94,11 +109,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             ),
         ),
     )
-    # Outermost: a request is counted (once, HEAD too) before anything reads it.
+    # Outermost: a request is counted (once, HEAD too) before anything reads it; timed
+    # inside the HEAD wrapper, which routes a HEAD as its GET (and so names its route).
     app.asgi_handler = rate_limited(
-        resolver_preflight(answer_head_as_get(app.asgi_handler)),
+        resolver_preflight(
+            answer_head_as_get(measured(app.asgi_handler, current_metrics, ACCESS_LOG))
+        ),
         settings.rate_limits,
         current_limiter,
+        metrics.metrics.count_rate_limited,
     )
     return app
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
 from collections.abc import Callable
 from typing import cast
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from lookup_api.metrics import UNMATCHED, SharedMetrics
 from lookup_api.problems import PROBLEM_JSON
 from lookup_api.ratelimit import (
     EXEMPT_PATHS,
@@ -70,6 +73,7 @@ def _header(scope: HTTPScope, name: bytes) -> str:
 async def _refuse(
     scope: HTTPScope, send: Send, policy: RatePolicy, decision: Decision, who: str
 ) -> None:
+
     wait = max(1, math.ceil(decision.retry_after))
     body = json.dumps(
         {
@@ -94,11 +98,15 @@ async def _refuse(
 
 
 def rate_limited(
-    app: ASGIApp, limits: RateLimits, limiter: Callable[[], Limiter | None]
+    app: ASGIApp,
+    limits: RateLimits,
+    limiter: Callable[[], Limiter | None],
+    on_refused: Callable[[str], None] = lambda _policy: None,
 ) -> ASGIApp:
     """Every HTTP request but EXEMPT_PATHS takes a token from its partition's bucket
     (lookup_api.ratelimit) before anything else reads it; ``limiter`` gives the
-    running app's limiter (None before start-up)."""
+    running app's limiter (None before start-up); ``on_refused`` is told the policy of
+    every 429."""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         current = limiter()
@@ -118,11 +126,13 @@ def rate_limited(
         else:
             failures = await current.take(address, limits.auth_failures, cost=0)
             if not failures.allowed:
+                on_refused(limits.auth_failures.name)
                 await _refuse(http, send, limits.auth_failures, failures, "address with bad keys")
                 return
             policy, partition, who = limits.key, token, "key"
         decision = await current.take(partition, policy)
         if not decision.allowed:
+            on_refused(policy.name)
             await _refuse(http, send, policy, decision, who)
             return
         extra = headers_for(policy, decision)
@@ -135,5 +145,49 @@ def rate_limited(
             await send(message)
 
         await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
+def measured(
+    app: ASGIApp, metrics: Callable[[], SharedMetrics | None], access: logging.Logger
+) -> ASGIApp:
+    """Time every HTTP request into the running app's metrics, by route template (the
+    path for no route: one ``unmatched`` label), and log one access line for it, with no
+    query string and no header."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        shared = metrics()
+        if scope["type"] != ScopeType.HTTP or shared is None:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template") or UNMATCHED
+            shared.metrics.observe_request(route, scope["method"], status, seconds)
+            access.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"][:200],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "path": scope["path"][:200],
+                    "status": status,
+                    "ms": round(seconds * 1000, 3),
+                },
+            )
 
     return wrapped

@@ -19,6 +19,9 @@ class Settings:
     # Group commit: the most entries one sequencer transaction takes.
     max_append_batch: int = 2048
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    # Where each worker of `credtrace serve` leaves its metrics for the others (the
+    # server makes one per run); None: this process counts alone.
+    metrics_dir: Path | None = None
     # The code-signing key ring (qr.signing), apart from the log's key; created 0600.
     code_key_file: Path = Path("var/codes.key")
     # Scans of one code past which the consumer page warns that it may be cloned.
@@ -35,6 +38,9 @@ class Settings:
             ),
             max_append_batch=int(os.environ.get("CREDTRACE_MAX_APPEND_BATCH") or 2048),
             rate_limits=RateLimits.from_env(os.environ),
+            metrics_dir=Path(os.environ["CREDTRACE_METRICS_DIR"])
+            if os.environ.get("CREDTRACE_METRICS_DIR")
+            else None,
             code_key_file=Path(os.environ.get("CREDTRACE_CODE_KEY_FILE") or "var/codes.key"),
             scan_warning=int(os.environ.get("CREDTRACE_SCAN_WARNING") or 10),
         )

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -60,6 +61,8 @@ class AppendService:
         self._start_lock = threading.Lock()
         self.batches = 0
         self.appended = 0
+        # Told the size of every committed batch (the service's metrics), if set.
+        self.on_batch: Callable[[int], None] | None = None
 
     def start(self) -> AppendService:
         with self._start_lock:
@@ -122,6 +125,8 @@ class AppendService:
                 future.set_exception(exc)
             return
         self.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(len(live))
         if any(
             entry.redacts is not None and index is not None
             for (entry, _), index in zip(live, result.indices, strict=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 from lookup_api.commands.output import CommandError, bounded_int
+from lookup_api.logs import FORMATS, log_config
 
 if TYPE_CHECKING:
     from lookup_api.settings import Settings
@@ -46,14 +49,18 @@ def cmd_serve(
     listener = listener or reserve_port(args.host, args.port)
     # Migrate and create the key once, before workers start in parallel.
     open_ledger(settings).engine.dispose()
-    uvicorn.run(
-        "lookup_api.app:create_app_from_env",
-        factory=True,
-        fd=listener.fileno(),
-        workers=args.workers,
-        log_level="info",
-        access_log=False,
-    )
+    # The workers leave their metrics for each other here (lookup_api.metrics): owner-only,
+    # made for this run and removed after it.
+    with tempfile.TemporaryDirectory(prefix="credtrace-metrics-") as metrics_dir:
+        os.environ["CREDTRACE_METRICS_DIR"] = metrics_dir
+        uvicorn.run(
+            "lookup_api.app:create_app_from_env",
+            factory=True,
+            fd=listener.fileno(),
+            workers=args.workers,
+            log_config=log_config(args.log_format, access=args.command == "serve"),
+            access_log=False,
+        )
     return 0
 
 
@@ -91,9 +98,13 @@ def register(sub: Any) -> None:
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), default=1)
+    serve.add_argument(
+        "--log-format", choices=FORMATS, default="json", help="log lines (default: json)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="seed a small demo data set, print URLs to try, serve")
     demo.add_argument("--host", default=DEFAULT_HOST)
     demo.add_argument("--port", type=port_number, default=DEFAULT_PORT)
+    demo.add_argument("--log-format", choices=FORMATS, default="text")
     demo.set_defaults(func=cmd_demo)

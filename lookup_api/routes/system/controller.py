@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 
 from lookup_api.dependencies import ServicesDep
+from lookup_api.metrics import SharedMetrics, render
 from lookup_api.problems import problem_responses
 
 
@@ -29,17 +32,18 @@ class SystemController(Controller):
         )
 
     @get("/metrics", media_type="text/plain", sync_to_thread=True, responses=problem_responses())
-    def metrics(self, services: ServicesDep) -> str:
+    def metrics(self, services: ServicesDep, request: Request[Any, Any, Any]) -> str:
+        shared: SharedMetrics = request.app.state.metrics
         appender = services.appender
-        lines = [
-            "# HELP credtrace_tree_size Entries in the log.",
-            "# TYPE credtrace_tree_size gauge",
-            f"credtrace_tree_size {services.ledger.size()}",
-            "# HELP credtrace_append_batches_total Group-commit transactions by this process.",
-            "# TYPE credtrace_append_batches_total counter",
-            f"credtrace_append_batches_total {appender.batches}",
-            "# HELP credtrace_appended_entries_total Entries appended through this process.",
-            "# TYPE credtrace_appended_entries_total counter",
-            f"credtrace_appended_entries_total {appender.appended}",
-        ]
-        return "\n".join(lines) + "\n"
+        gauges = {
+            "credtrace_tree_size": ("Entries in the log.", float(services.ledger.size())),
+            "credtrace_append_batches": (
+                "Group-commit transactions by the answering process.",
+                float(appender.batches),
+            ),
+            "credtrace_appended_entries": (
+                "Entries appended through the answering process.",
+                float(appender.appended),
+            ),
+        }
+        return render(shared.all_counts(), gauges)
