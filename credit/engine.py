@@ -16,7 +16,7 @@ import base64
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -120,6 +120,10 @@ class _Context:
     counted: tuple[Violation, ...]  # unrevoked, in the catalogue, not after the as-of date
     repaired: frozenset[int]  # violations an approved or automatic repair stops counting
     cycle: Window
+    # Each measure once per grading, though several rules ask for it.
+    measured: dict[tuple[Any, ...], tuple[Fraction | bool, tuple[int, ...]]] = field(
+        default_factory=dict
+    )
 
 
 def _repaired(
@@ -251,7 +255,10 @@ METRIC_FUNCTIONS: dict[str, Metric] = {
 
 def measure(ctx: _Context, c: Condition) -> tuple[Fraction | bool, tuple[int, ...]]:
     """The value of a condition's metric, and the entries behind it."""
-    return METRIC_FUNCTIONS[c.metric](ctx, c)
+    found = ctx.measured.get(c.measure)
+    if found is None:
+        found = ctx.measured[c.measure] = METRIC_FUNCTIONS[c.metric](ctx, c)
+    return found
 
 
 def _applies(rule: GradeRule, roles: tuple[str, ...]) -> bool:

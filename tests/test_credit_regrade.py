@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from credit.recompute import recompute, regrader_of, verify_grades
 from credit.regrade import CREDIT_ACTOR, credit_hooks
 from ledger.records.entry import record_entry
+from ledger.records.kinds import parse_record
 from ledger.records.projector import record_date, replay
 from ledger.store.engine import read_transaction
 from ledger.store.entries import BatchResult, NewEntry
@@ -308,7 +309,9 @@ def test_grades_recomputed_after_export_and_import_are_byte_identical(
             stored = restored.entry(entry, conn)
             assert stored is not None and stored.payload is not None
             result = grade(facts[who].up_to(size), policy, record_date(time))
-            assert graded_entry(result, size, time).payload == stored.payload  # byte for byte
+            rebuilt = graded_entry(result, size, time)
+            assert rebuilt.payload == stored.payload  # byte for byte
+            assert parse_record("credit.graded", rebuilt.payload).payload == rebuilt.payload
             compared += 1
     assert compared >= 25
     # One fact changed changes the result: a serious violation more before the first grade.
