@@ -128,3 +128,10 @@ def test_decide_names_what_is_missing(credit_cli: Any) -> None:
     assert status == 2 and "batch B1 of 06901234567892 is not declared" in err
     status, _, err = credit_cli("decide", "06901234567893", "B1")
     assert status == 2 and "gtin:" in err
+
+
+def test_proposals_lists_none_for_a_b_enterprise(credit_cli: Any) -> None:
+    status, out, _ = credit_cli("credit", "proposals")
+    assert status == 0 and out.strip() == "no enterprise is proposed for the blacklist"
+    status, out, _ = credit_cli("credit", "proposals", "--json")
+    assert json.loads(out) == {"proposals": []}

@@ -179,3 +179,30 @@ def test_an_officer_draws_and_anyone_verifies_the_draw(api: Any) -> None:
     assert client.post("/v1/draws", json={"count": 1, "x": 1}, headers=officer).status_code == 400
     platform = {"Authorization": f"Bearer {tokens['platform']}"}
     assert client.post("/v1/draws", json={"count": 1}, headers=platform).status_code == 403
+
+
+def test_sanctions_show_and_a_d_enterprise_is_proposed_for_the_blacklist(api: Any) -> None:
+    client, services, tokens = api
+    officer = tokens["officer"]
+    assert get(client, "/v1/credit/proposals", officer).json() == []
+    card = {"uscc": A, "reason": "迟报", "on": "2026-01-01"}
+    serious = [
+        {"uscc": A, "item": "ciq.adulteration", "occurred_on": "2026-01-01", "case_no": f"S{i}"}
+        for i in range(3)
+    ]
+    entries = [record_entry("sanction.yellow_card", card, "officer:test", T)]
+    entries += [record_entry("violation.recorded", v, "officer:test", T) for v in serious]
+    assert not services.ledger.append(entries).rejected
+    body = get(client, f"/v1/enterprises/{A}/credit", officer, as_of="2026-03-01").json()
+    assert body["grade"] == "D" and body["proposed_for_blacklist"] is True
+    assert [(s["kind"], s["on"]) for s in body["sanctions"]] == [
+        ("sanction.yellow_card", "2026-01-01")
+    ]
+    proposed = get(client, "/v1/credit/proposals", officer).json()
+    assert [(p["uscc"], p["grade"]) for p in proposed] == [(A, "D")]
+    assert get(client, "/v1/credit/proposals", tokens["platform"]).status_code == 403
+    notice = {"uscc": A, "reason": "严重失信"}
+    assert not services.ledger.append(
+        [record_entry("blacklist.noticed", notice, "officer:test", T)]
+    ).rejected
+    assert get(client, "/v1/credit/proposals", officer).json() == []  # noticed: off the list

@@ -96,7 +96,23 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         ]
     if found.proposed_for_blacklist:
         lines.append("proposed for blacklist.noticed")
+    for x in found.sanctions:
+        lines.append(f"{x.kind} on {x.on} (entry {x.entry}): {x.reason}")
     emit(args, found.as_json(), "\n".join(lines))
+    return 0
+
+
+def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
+    from credit.explain import blacklist_proposals
+    from ledger.store.engine import read_transaction
+    from lookup_api.wiring import open_database
+
+    engine = open_database(settings)
+    with read_transaction(engine) as conn:
+        found = blacklist_proposals(conn, _policy(args.policy))
+    data = {"proposals": [vars(p) for p in found]}
+    rows = [f"{p.uscc}  {p.grade}  (entry {p.graded_entry})  {p.name or ''}" for p in found]
+    emit(args, data, "\n".join(rows) or "no enterprise is proposed for the blacklist")
     return 0
 
 
@@ -230,6 +246,10 @@ def register(sub: Any) -> None:
         explain.add_argument("uscc", type=_uscc)
         explain.add_argument("--as-of", type=_date, help="the date to grade on (default today)")
         explain.add_argument("--policy", help="a policy id (default the active policy)")
+    proposals = command(
+        csub, "proposals", cmd_proposals, "enterprises proposed for blacklist.noticed"
+    )
+    proposals.add_argument("--policy", help="a policy id (default the active policy)")
     recompute = command(
         csub, "recompute", cmd_recompute, "apply the passage of time: regrade, record changes"
     )

@@ -28,6 +28,7 @@ from lookup_api.routes.credit.service import (
     draw_for,
     parse_day,
     policy_named,
+    proposals_of,
 )
 from lookup_api.routes.state.controller import (
     BatchPath,
@@ -75,6 +76,20 @@ class RepairView(msgspec.Struct):
     allowed_on: str | None
 
 
+class SanctionView(msgspec.Struct):
+    entry: int
+    kind: str
+    reason: str
+    on: str
+
+
+class ProposalView(msgspec.Struct):
+    uscc: str
+    name: str | None
+    grade: str
+    graded_entry: int
+
+
 class CreditView(msgspec.Struct):
     uscc: str
     policy: str
@@ -91,6 +106,7 @@ class CreditView(msgspec.Struct):
     history: list[GradeRecordView]
     proposed_for_blacklist: bool
     repair: RepairView | None  # why a repair request would be refused today; null: allowed
+    sanctions: list[SanctionView]  # yellow cards and interviews, every one
 
 
 class DecisionView(msgspec.Struct):
@@ -248,6 +264,21 @@ class CreditController(Controller):
             )
         check = draw_check(services, policy_named(policy), draw_id)
         return DrawCheckView(check.draw_id, check.entry, check.matches, check.differences())
+
+    @get(
+        "/v1/credit/proposals",
+        sync_to_thread=True,
+        summary="Enterprises proposed for blacklist.noticed (officer or auditor key)",
+        responses=problem_responses(400, 401, 403),
+        security=[{"bearer": []}],
+    )
+    def proposals(
+        self, request: Request[Any, Any, Any], services: ServicesDep, policy: PolicyParam = None
+    ) -> Response[list[ProposalView]]:
+        authorise(services, request.headers.get("authorization"), CREDIT_READERS)
+        found = proposals_of(services, policy_named(policy))
+        views = [ProposalView(p.uscc, p.name, p.grade, p.graded_entry) for p in found]
+        return Response(views, headers={"Cache-Control": "no-store"})
 
     @get("/v1/credit/policies", sync_to_thread=False, summary="The grading policies")
     def policies(self) -> Response[list[PolicyView]]:

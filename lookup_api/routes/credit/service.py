@@ -6,7 +6,14 @@ import datetime as dt
 
 from credit.decisions import DecisionRefused, InspectionDecision, UnknownBatch, decide_batch
 from credit.draws import Draw, DrawCheck, DrawRefused, make_draw, verify_draw
-from credit.explain import Explanation, UnknownEnterprise, explain, today
+from credit.explain import (
+    Explanation,
+    Proposal,
+    UnknownEnterprise,
+    blacklist_proposals,
+    explain,
+    today,
+)
 from credit.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from ledger.store.engine import read_transaction
 from lookup_api.auth import ApiKey, AuthError
@@ -60,6 +67,11 @@ def credit_of(services: Services, uscc: str, policy: Policy, as_of: dt.date) -> 
             return explain(conn, uscc, policy, as_of)
         except UnknownEnterprise as exc:
             raise not_found(str(exc)) from exc
+
+
+def proposals_of(services: Services, policy: Policy) -> list[Proposal]:
+    with read_transaction(services.engine) as conn:
+        return blacklist_proposals(conn, policy)
 
 
 def draw_for(services: Services, key: ApiKey, policy: Policy, count: int) -> tuple[Draw, str, int]:
