@@ -33,6 +33,7 @@ from lookup_api.routes.credit.service import (
 from lookup_api.routes.state.controller import (
     BatchPath,
     GtinPath,
+    MeasuresView,
     UsccPath,
     _batch_id,
     _identifier,
@@ -53,15 +54,6 @@ class ReasonView(msgspec.Struct):
     entries: list[int]
     zh: str
     en: str
-
-
-class MeasuresView(msgspec.Struct):
-    inspection_percent: str
-    document_review: bool
-    paperless: bool
-    green_channel: bool
-    targeted_control: bool
-    public_list: str | None
 
 
 class GradeRecordView(msgspec.Struct):
