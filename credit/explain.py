@@ -28,6 +28,10 @@ class UnknownEnterprise(InvalidInput):
     """No filed enterprise has this USCC."""
 
 
+class PolicyNotInEffect(InvalidInput):
+    """The policy asked for was not in effect on the date asked for."""
+
+
 def today() -> dt.date:
     """Today in China, the day the records' dates are in."""
     return record_date(now_time())
@@ -75,6 +79,11 @@ class Explanation:
 
 
 def explain(conn: Connection, uscc: str, policy: Policy, as_of: dt.date) -> Explanation:
+    if not policy.in_effect(as_of):
+        until = f" until {policy.effective_until}" if policy.effective_until else ""
+        raise PolicyNotInEffect(
+            f"{policy.id} is in effect from {policy.effective_from}{until}, not on {as_of}"
+        )
     found = load_facts(conn, [uscc], include_revoked=True).get(uscc)
     if found is None:
         raise UnknownEnterprise(f"enterprise {uscc} is not filed")

@@ -92,6 +92,10 @@ def test_recompute_then_verify(credit_cli: Any) -> None:
         (("credit", "explain", uscc(2)), "is not filed"),
         (("credit", "explain", A, "--policy", "cn-none"), "cn-none.toml: id: no such policy"),
         (("credit", "verify"), "name an enterprise (USCC) or give --all"),
+        (
+            ("credit", "explain", A, "--policy", "cn-gacc-2026", "--as-of", "2025-12-31"),
+            "cn-gacc-2026 is in effect from 2026-01-01, not on 2025-12-31",
+        ),
     ],
 )
 def test_bad_requests_say_what_is_wrong(

@@ -113,6 +113,7 @@ def test_an_officer_sees_grade_reasons_measures_and_history(api: Any) -> None:
         ("platform", {}, 403, None),
         ("officer", {"as_of": "2026-02-30"}, 400, "as_of"),
         ("officer", {"policy": "cn-none"}, 400, "policy"),
+        ("officer", {"policy": "cn-gacc-2026", "as_of": "2025-12-31"}, 400, "as_of"),
     ],
 )
 def test_bad_requests_are_problems(

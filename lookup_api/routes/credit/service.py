@@ -8,6 +8,7 @@ from credit.decisions import DecisionRefused, InspectionDecision, UnknownBatch, 
 from credit.draws import Draw, DrawCheck, DrawRefused, make_draw, verify_draw
 from credit.explain import (
     Explanation,
+    PolicyNotInEffect,
     Proposal,
     UnknownEnterprise,
     blacklist_proposals,
@@ -67,6 +68,8 @@ def credit_of(services: Services, uscc: str, policy: Policy, as_of: dt.date) -> 
             return explain(conn, uscc, policy, as_of)
         except UnknownEnterprise as exc:
             raise not_found(str(exc)) from exc
+        except PolicyNotInEffect as exc:
+            raise bad_request(str(exc), field="as_of") from exc
 
 
 def proposals_of(services: Services, policy: Policy) -> list[Proposal]:
