@@ -438,3 +438,26 @@ def test_changing_one_fact_changes_the_digest() -> None:
     one = grade(facts(violations=(v(1, GENERAL),)), CIQ, AS_OF)
     other = grade(facts(violations=(v(2, GENERAL),)), CIQ, AS_OF)
     assert one.grade == other.grade and one.reasons_digest != other.reasons_digest
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 5), st.integers(0, 400))
+def test_grade_follows_the_design_table_for_any_points(
+    general_and_minor: int, serious_items: int, filed_days: int
+) -> None:
+    """The DESIGN table as a formula, against the engine, over random point totals."""
+    found = points(general_and_minor) + tuple(v(700 + i, SERIOUS) for i in range(serious_items))
+    result = grade(facts(violations=found, filed_on=days_ago(filed_days)), CIQ, AS_OF)
+    serious_points = 12 * serious_items
+    total = general_and_minor + serious_points
+    if serious_points >= 36:
+        expected = "D"
+    elif total >= 24 or serious_points >= 12:
+        expected = "C"
+    elif total >= 6 or filed_days < 180:
+        expected = "B"
+    elif total == 0:
+        expected = "AA"
+    else:
+        expected = "A"
+    assert (result.grade, result.score) == (expected, total)
