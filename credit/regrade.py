@@ -108,6 +108,12 @@ class Regrader:
     def __init__(self, projector: Projector, policy: Policy) -> None:
         self.projector = projector
         self.policy = policy
+        # Declarations change only the facts of a policy that reads them.
+        self.kinds = {
+            kind: field
+            for kind, field in FACT_KINDS.items()
+            if kind != "batch.declared" or uses_declarations(policy)
+        }
         self.touched: set[str] = set()
         self.queued: set[str] = set()  # to regrade in the next batch whatever it holds
 
@@ -120,7 +126,7 @@ class Regrader:
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         # Called once the projector accepted and applied the entry.
-        field = FACT_KINDS.get(entry.kind)
+        field = self.kinds.get(entry.kind)
         if field is None and entry.kind != INSPECTION:
             return
         payload = self.projector.payload_of(entry)

@@ -326,3 +326,18 @@ def test_grades_recomputed_after_export_and_import_are_byte_identical(
             stored.payload
         )
     fresh.dispose()
+
+
+def test_the_active_policy_can_be_the_customs_tiers(engine: Engine, signer: Signer) -> None:
+    ledger = Ledger(engine, signer, ORIGIN, hooks=credit_hooks("cn-gacc-2026"))
+    t = "2026-03-02T02:00:00.000Z"
+    filed = rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t)
+    written = appended(ledger, ledger.append([filed]))
+    assert grades_of(written) == [(A, "certified")]
+    assert written[-1][2]["policy"] == "cn-gacc-2026"
+    smuggling = {"uscc": A, "item": "gacc.smuggling", "occurred_on": "2026-03-01", "case_no": "S1"}
+    written = appended(ledger, ledger.append([rec("violation.recorded", smuggling, t)]))
+    assert grades_of(written) == [(A, "dishonest")]
+    with read_transaction(engine) as conn:
+        report = verify_grades(conn)
+    assert report.checked == 2 and report.ok, report.mismatches
