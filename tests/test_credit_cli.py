@@ -139,3 +139,17 @@ def test_proposals_lists_none_for_a_b_enterprise(credit_cli: Any) -> None:
     assert status == 0 and out.strip() == "no enterprise is proposed for the blacklist"
     status, out, _ = credit_cli("credit", "proposals", "--json")
     assert json.loads(out) == {"proposals": []}
+
+
+def test_a_scoped_draw_from_the_command_line(credit_cli: Any) -> None:
+    args = ("draw", "make", "--count", "1", "--grade", "B", "--roster", "li,wang")
+    status, _, err = credit_cli(*args, "--actor", "operator:test")
+    assert status == 2 and "--roster needs --inspectors N" in err
+    status, out, _ = credit_cli(
+        *args, "--inspectors", "2", "--id", "cli-1", "--actor", "operator:test", "--json"
+    )
+    assert status == 0, out
+    made = json.loads(out)
+    assert made["draw_id"] == "cli-1" and sorted(made["inspectors"]) == ["li", "wang"]
+    status, out, _ = credit_cli("draw", "verify", "cli-1")
+    assert status == 0 and out.startswith("OK: draw cli-1")

@@ -13,6 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from credit.draws import Scope
 from credit.engine import measures_json
 from credit.policy import DEFAULT_POLICY, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
@@ -39,7 +40,7 @@ from lookup_api.routes.state.controller import (
     _identifier,
 )
 
-DRAW_ID = re.compile(r"[0-9a-f]{16}")
+DRAW_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")  # the draw.made draw_id pattern
 
 
 class WindowView(msgspec.Struct):
@@ -127,6 +128,14 @@ class PolicyView(msgspec.Struct):
 class DrawRequest(msgspec.Struct, forbid_unknown_fields=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     policy: str | None = None
+    # Checked against the draw.made schema (the record's own rules) before anything else.
+    grades: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(default_factory=list)
+    port: str | None = None
+    roster: Annotated[list[str], msgspec.Meta(max_length=10_000)] = msgspec.field(
+        default_factory=list
+    )
+    inspectors: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
+    draw_id: str | None = None
 
 
 class DrawView(msgspec.Struct):
@@ -136,6 +145,7 @@ class DrawView(msgspec.Struct):
     count: int
     seed_size: int
     picks: list[str]
+    inspectors: list[str] | None
 
 
 class DrawCheckView(msgspec.Struct):
@@ -151,8 +161,8 @@ PolicyParam = Annotated[
 DrawIdPath = Annotated[
     str,
     PathParameter(
-        description="A draw's id: 16 hex digits",
-        schema_extra={"pattern": "^[0-9a-f]{16}$"},
+        description="A draw's id: its draw_id, or 16 hex digits of its digest",
+        schema_extra={"pattern": "^[0-9a-z][0-9a-z-]{0,63}$"},
     ),
 ]
 AsOfParam = Annotated[
@@ -237,8 +247,19 @@ class CreditController(Controller):
         self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
     ) -> Response[DrawView]:
         key = authorise(services, request.headers.get("authorization"), DECIDERS)
-        made, draw_id, entry = draw_for(services, key, policy_named(data.policy), data.count)
-        body = DrawView(draw_id, entry, made.population, made.count, made.seed_size, made.picks)
+        scope = Scope(tuple(data.grades), data.port, tuple(data.roster), data.inspectors)
+        made, draw_id, entry = draw_for(
+            services, key, policy_named(data.policy), data.count, scope, data.draw_id
+        )
+        body = DrawView(
+            draw_id,
+            entry,
+            made.population,
+            made.count,
+            made.seed_size,
+            made.picks,
+            made.inspectors,
+        )
         return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})
 
     @get(
