@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from credit.disclosure import is_disclosed
 from credit.due_process import proposed_for_blacklist, removal_refusal, repair_refusal
-from credit.engine import Grading, grade
+from credit.engine import Grading, grade, reasons_bytes
 from credit.facts import (
     BlacklistEvent,
     Declaration,
@@ -29,6 +29,7 @@ from credit.facts import (
     Violation,
 )
 from credit.policy import POLICY_DIR, Policy, load_policy, parse_policy
+from ledger.tlog.jcs import canonicalize
 
 CIQ = load_policy("cn-ciq-2014")
 GACC = load_policy("cn-gacc-2026")
@@ -432,6 +433,12 @@ def test_grading_is_deterministic_across_processes_and_hash_seeds() -> None:
             check=True,
         )
         assert out.stdout.strip() == here
+
+
+def test_the_reasons_digest_hashes_their_rfc8785_form() -> None:
+    for _, given_facts, _, policy in CIQ_TABLE:
+        reasons = grade(given_facts, policy, AS_OF).reasons
+        assert reasons_bytes(reasons) == canonicalize([r.as_json() for r in reasons])
 
 
 def test_changing_one_fact_changes_the_digest() -> None:
