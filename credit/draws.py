@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
@@ -103,18 +104,32 @@ def default_grade(policy: Policy) -> str:
     return policy.rules[-1].grade
 
 
-def population_at(conn: Connection, policy: Policy, size: int) -> list[tuple[str, int]]:
-    """The enterprises active at tree size ``size``, sorted, with their grade weights by
-    the latest grade recorded under ``policy`` before that size."""
-    ent, grd = LIVE["proj_enterprises"], LIVE["proj_grades"]
-    active = conn.execute(
-        select(ent.c.uscc)
-        .where(
-            ent.c.filed_entry < size,
-            or_(ent.c.revoked_entry.is_(None), ent.c.revoked_entry >= size),
+@dataclass(frozen=True)
+class Scope:
+    """Which enterprises a draw is among, and which inspectors it assigns."""
+
+    grades: tuple[str, ...] = ()  # empty: every grade
+    port: str | None = None  # only enterprises that declared a batch at this port
+    roster: tuple[str, ...] = ()  # inspectors to draw from (empty: none drawn)
+    inspectors: int = 0  # how many of them
+
+
+def population_at(
+    conn: Connection, policy: Policy, size: int, scope: Scope = Scope()
+) -> list[tuple[str, int]]:
+    """The enterprises active at tree size ``size`` (within ``scope``), sorted, with their
+    grade weights by the latest grade recorded under ``policy`` before that size."""
+    ent, grd, bat = LIVE["proj_enterprises"], LIVE["proj_grades"], LIVE["proj_batches"]
+    query = select(ent.c.uscc).where(
+        ent.c.filed_entry < size,
+        or_(ent.c.revoked_entry.is_(None), ent.c.revoked_entry >= size),
+    )
+    if scope.port is not None:
+        declared = select(bat.c.declarant_uscc).where(
+            bat.c.port == scope.port, bat.c.declared_entry < size
         )
-        .order_by(ent.c.uscc)
-    ).all()
+        query = query.where(ent.c.uscc.in_(declared))
+    active = conn.execute(query.order_by(ent.c.uscc)).all()
     grades: dict[str, str] = {}
     rows = conn.execute(
         select(grd.c.uscc, grd.c.grade)
@@ -125,7 +140,21 @@ def population_at(conn: Connection, policy: Policy, size: int) -> list[tuple[str
         grades[uscc] = grade
     weights = grade_weights(policy)
     fallback = default_grade(policy)
-    return [(u, weights.get(grades.get(u, fallback), weights[fallback])) for (u,) in active]
+    found = [(u, grades.get(u, fallback)) for (u,) in active]
+    return [
+        (u, weights.get(g, weights[fallback]))
+        for u, g in found
+        if not scope.grades or g in scope.grades
+    ]
+
+
+def pick_inspectors(roster: Sequence[str], count: int, seed: bytes) -> list[str]:
+    """``count`` inspectors from ``roster``, each equally likely, from the draw's seed."""
+    if count > len(roster):
+        raise DrawRefused(f"cannot assign {count} inspectors from a roster of {len(roster)}")
+    return pick(
+        [(i, 1) for i in sorted(roster)], count, hashlib.sha256(seed + b"inspectors").digest()
+    )
 
 
 @dataclass(frozen=True)
@@ -134,27 +163,71 @@ class Draw:
     count: int
     seed_size: int
     picks: list[str]
+    scope: Scope = Scope()
+    inspectors: list[str] | None = None
+    draw_id: str | None = None
 
     def entry(self, actor: str) -> NewEntry:
-        payload = {
+        payload: dict[str, object] = {
             "population": self.population,
             "count": self.count,
             "seed_size": self.seed_size,
             "picks": self.picks,
         }
+        if self.draw_id is not None:
+            payload["draw_id"] = self.draw_id
+        if self.scope.grades:
+            payload["grades"] = list(self.scope.grades)
+        if self.scope.port is not None:
+            payload["port"] = self.scope.port
+        if self.scope.roster:
+            payload["roster"] = list(self.scope.roster)
+            payload["inspectors"] = self.inspectors or []
         return record_entry("draw.made", payload, actor)
 
 
-def make_draw(conn: Connection, ledger: Ledger, policy: Policy, count: int) -> Draw:
-    """A draw of ``count`` targets seeded by the latest signed checkpoint."""
+def _drawn(  # noqa: PLR0917 - what a draw is made of
+    conn: Connection,
+    policy: Policy,
+    size: int,
+    root: bytes,
+    count: int,
+    scope: Scope,
+    draw_id: str | None,
+) -> Draw:
+    unknown = [g for g in scope.grades if g not in policy.measures]
+    if unknown:
+        raise DrawRefused(f"{unknown[0]!r} is not a grade of {policy.id}")
+    population = population_at(conn, policy, size, scope)
+    if not 1 <= count <= len(population):
+        raise DrawRefused(
+            f"count must be 1 to {len(population)} (the active enterprises in scope)"
+            if population
+            else "no active enterprise is in the draw's scope"
+        )
+    seed = draw_seed(root)
+    inspectors = pick_inspectors(scope.roster, scope.inspectors, seed) if scope.roster else None
+    return Draw(
+        len(population), count, size, pick(population, count, seed), scope, inspectors, draw_id
+    )
+
+
+def make_draw(
+    conn: Connection,
+    ledger: Ledger,
+    policy: Policy,
+    count: int,
+    *,
+    scope: Scope = Scope(),
+    draw_id: str | None = None,
+) -> Draw:
+    """A draw of ``count`` targets (and inspectors) seeded by the latest signed checkpoint."""
     checkpoint = ledger.latest_checkpoint(conn)
     if checkpoint is None:
         raise DrawRefused("the log is empty: there is nothing to draw from")
-    population = population_at(conn, policy, checkpoint.size)
-    if count < 1 or count > len(population):
-        raise DrawRefused(f"count must be 1 to {len(population)} (the active enterprises)")
-    picks = pick(population, count, draw_seed(checkpoint.root))
-    return Draw(len(population), count, checkpoint.size, picks)
+    if scope.roster and not 1 <= scope.inspectors <= len(scope.roster):
+        raise DrawRefused(f"inspectors must be 1 to {len(scope.roster)} (the roster)")
+    return _drawn(conn, policy, checkpoint.size, checkpoint.root, count, scope, draw_id)
 
 
 @dataclass(frozen=True)
@@ -182,27 +255,60 @@ class DrawCheck:
         for i, (a, b) in enumerate(zip(self.recorded.picks, self.recomputed.picks, strict=True)):
             if a != b:
                 out.append(f"pick {i}: recorded {a}, recomputed {b}")
+        if self.recorded.inspectors != self.recomputed.inspectors:
+            out.append(
+                f"inspectors recorded {self.recorded.inspectors}, "
+                f"recomputed {self.recomputed.inspectors}"
+            )
         return out
 
 
+def _recorded(payload: dict[str, Any]) -> Draw:
+    roster = tuple(payload.get("roster") or ())
+    scope = Scope(
+        tuple(payload.get("grades") or ()),
+        payload.get("port"),
+        roster,
+        len(payload.get("inspectors") or ()),
+    )
+    return Draw(
+        payload["population"],
+        payload["count"],
+        payload["seed_size"],
+        list(payload["picks"]),
+        scope,
+        list(payload["inspectors"]) if roster else None,
+        payload.get("draw_id"),
+    )
+
+
 def verify_draw(conn: Connection, ledger: Ledger, policy: Policy, draw_id: str) -> DrawCheck:
-    """Recompute the recorded draw ``draw_id`` from the ledger."""
+    """Recompute the recorded draw ``draw_id`` from the ledger: its scope from the entry,
+    its population and picks from the state at its seed size and that checkpoint."""
     draws = LIVE["proj_draws"]
-    found = conn.execute(select(draws).where(draws.c.draw_id == draw_id)).first()
-    if found is None:
+    entry = conn.execute(select(draws.c.entry).where(draws.c.draw_id == draw_id)).scalar()
+    if entry is None:
         raise DrawRefused(f"no draw {draw_id} is recorded")
-    row = found._mapping  # a column named count: not the Row's count()
-    entry, size, count = row["entry"], row["seed_size"], row["count"]
-    recorded = Draw(row["population"], count, size, json.loads(row["picks"]))
-    checkpoint = ledger.checkpoint_at(size, conn)
+    stored = ledger.entry(entry, conn)
+    if stored is None or stored.payload is None:
+        raise DrawRefused(f"draw {draw_id} (entry {entry}) is redacted: nothing to recompute")
+    recorded = _recorded(json.loads(stored.payload))
+    checkpoint = ledger.checkpoint_at(recorded.seed_size, conn)
     if checkpoint is None:
-        return DrawCheck(draw_id, entry, recorded, None, f"no checkpoint of size {size}")
-    population = population_at(conn, policy, size)
-    if count > len(population):
-        problem = f"count {count} exceeds the population {len(population)} at that size"
+        problem = f"no checkpoint of size {recorded.seed_size}"
         return DrawCheck(draw_id, entry, recorded, None, problem)
-    picks = pick(population, count, draw_seed(checkpoint.root))
-    recomputed = Draw(len(population), count, size, picks)
+    try:
+        recomputed = _drawn(
+            conn,
+            policy,
+            recorded.seed_size,
+            checkpoint.root,
+            recorded.count,
+            recorded.scope,
+            recorded.draw_id,
+        )
+    except DrawRefused as exc:
+        return DrawCheck(draw_id, entry, recorded, None, str(exc))
     check = DrawCheck(draw_id, entry, recorded, recomputed, None)
     if check.differences():
         return DrawCheck(draw_id, entry, recorded, recomputed, "; ".join(check.differences()))

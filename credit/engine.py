@@ -7,7 +7,7 @@ of the reasons' RFC 8785 form), which is what a recorded ``credit.graded`` commi
 Windows are inclusive day ranges that end on the as-of date: a 365-day cycle on
 2026-12-31 runs from 2026-01-01, so a violation leaves it on its 366th day.
 
-Imports only the standard library, ``ledger.tlog`` (canonical JSON) and ``credit``.
+Imports only the standard library, ``msgspec`` and ``credit``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import base64
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import msgspec
+
 from credit.facts import Facts, Violation
 from credit.policy import Condition, GradeRule, Measures, Policy
-from ledger.tlog.jcs import canonicalize
 
 Window = tuple[dt.date, dt.date]
 # Metrics measured over a window of days that ends on the as-of date.
@@ -96,9 +97,19 @@ def measures_json(m: Measures) -> dict[str, Any]:
     }
 
 
+# Reasons hold ASCII keys, text, small integers and null: for such values msgspec's sorted
+# encoding is exactly RFC 8785 (what ledger.tlog.jcs.canonicalize checks value by value
+# before taking the same path); tests/unit/test_credit_engine.py compares the two.
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def reasons_bytes(reasons: Iterable[Reason]) -> bytes:
+    """The RFC 8785 form of the reasons, which ``reasons_digest`` hashes."""
+    return _encode_sorted([r.as_json() for r in reasons])
+
+
 def digest_reasons(reasons: Iterable[Reason]) -> str:
-    body = canonicalize([r.as_json() for r in reasons])
-    return base64.b64encode(hashlib.sha256(body).digest()).decode()
+    return base64.b64encode(hashlib.sha256(reasons_bytes(reasons)).digest()).decode()
 
 
 def window(as_of: dt.date, days: int) -> Window:
@@ -120,6 +131,10 @@ class _Context:
     counted: tuple[Violation, ...]  # unrevoked, in the catalogue, not after the as-of date
     repaired: frozenset[int]  # violations an approved or automatic repair stops counting
     cycle: Window
+    # Each measure once per grading, though several rules ask for it.
+    measured: dict[tuple[Any, ...], tuple[Fraction | bool, tuple[int, ...]]] = field(
+        default_factory=dict
+    )
 
 
 def _repaired(
@@ -251,7 +266,10 @@ METRIC_FUNCTIONS: dict[str, Metric] = {
 
 def measure(ctx: _Context, c: Condition) -> tuple[Fraction | bool, tuple[int, ...]]:
     """The value of a condition's metric, and the entries behind it."""
-    return METRIC_FUNCTIONS[c.metric](ctx, c)
+    found = ctx.measured.get(c.measure)
+    if found is None:
+        found = ctx.measured[c.measure] = METRIC_FUNCTIONS[c.metric](ctx, c)
+    return found
 
 
 def _applies(rule: GradeRule, roles: tuple[str, ...]) -> bool:

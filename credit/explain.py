@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from credit.due_process import Refusal, proposed_for_blacklist, repair_refusal
 from credit.engine import Grading, grade
@@ -19,6 +19,7 @@ from credit.policy import Policy
 from credit.store import load_facts
 from ledger.errors import InvalidInput
 from ledger.records.kinds import record_date
+from ledger.records.tables import LIVE
 from ledger.store import statements
 from ledger.tlog.envelope import now_time
 
@@ -27,9 +28,21 @@ class UnknownEnterprise(InvalidInput):
     """No filed enterprise has this USCC."""
 
 
+class PolicyNotInEffect(InvalidInput):
+    """The policy asked for was not in effect on the date asked for."""
+
+
 def today() -> dt.date:
     """Today in China, the day the records' dates are in."""
     return record_date(now_time())
+
+
+@dataclass(frozen=True)
+class Sanction:
+    entry: int
+    kind: str  # sanction.yellow_card, sanction.interview
+    reason: str
+    on: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,7 @@ class Explanation:
     history: tuple[GradeRecord, ...]
     proposed_for_blacklist: bool
     repair: Refusal | None  # why a repair request would be refused today (None: allowed)
+    sanctions: tuple[Sanction, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +63,10 @@ class Explanation:
                 for g in self.history
             ],
             "proposed_for_blacklist": self.proposed_for_blacklist,
+            "sanctions": [
+                {"entry": x.entry, "kind": x.kind, "reason": x.reason, "on": x.on}
+                for x in self.sanctions
+            ],
             "repair": None
             if self.repair is None
             else {
@@ -61,6 +79,11 @@ class Explanation:
 
 
 def explain(conn: Connection, uscc: str, policy: Policy, as_of: dt.date) -> Explanation:
+    if not policy.in_effect(as_of):
+        until = f" until {policy.effective_until}" if policy.effective_until else ""
+        raise PolicyNotInEffect(
+            f"{policy.id} is in effect from {policy.effective_from}{until}, not on {as_of}"
+        )
     found = load_facts(conn, [uscc], include_revoked=True).get(uscc)
     if found is None:
         raise UnknownEnterprise(f"enterprise {uscc} is not filed")
@@ -71,7 +94,43 @@ def explain(conn: Connection, uscc: str, policy: Policy, as_of: dt.date) -> Expl
         found.grades,
         proposed_for_blacklist(found, policy, result),
         repair_refusal(found, policy, result, as_of),
+        sanctions_of(conn, uscc),
     )
+
+
+def sanctions_of(conn: Connection, uscc: str) -> tuple[Sanction, ...]:
+    """Yellow cards and interviews (约谈), the officer's view: every one, in log order."""
+    table = LIVE["proj_sanctions"]
+    rows = conn.execute(
+        select(table.c.entry, table.c.kind, table.c.reason, table.c.on_date)
+        .where(table.c.uscc == uscc)
+        .order_by(table.c.entry)
+    )
+    return tuple(Sanction(*row) for row in rows)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    uscc: str
+    name: str | None
+    grade: str
+    graded_entry: int
+
+
+def blacklist_proposals(conn: Connection, policy: Policy) -> list[Proposal]:
+    """Enterprises whose recorded grade puts them on the officers' proposal list for
+    ``blacklist.noticed`` (D under cn-ciq-2014) and who are not noticed or listed yet."""
+    ent = LIVE["proj_enterprises"]
+    rows = conn.execute(
+        select(ent.c.uscc, ent.c.name, ent.c.grade, ent.c.graded_entry)
+        .where(
+            ent.c.grade.in_(sorted(policy.blacklist.propose_grades)),
+            ent.c.blacklist == "none",
+            ent.c.status == "active",
+        )
+        .order_by(ent.c.uscc)
+    )
+    return [Proposal(*row) for row in rows]
 
 
 def reasons_table(grading: Grading, english: bool = True) -> str:

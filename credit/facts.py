@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 
 @dataclass(frozen=True, order=True)
@@ -106,14 +107,19 @@ class Facts:
         )
 
     def sorted(self) -> Facts:
-        """The same facts in entry order, whatever order they were read in."""
+        """The same facts in entry order, whatever order they were read in (each entry
+        is one fact of its kind, so the entry alone orders them)."""
         return replace(
             self,
             roles=tuple(sorted(self.roles)),
-            violations=tuple(sorted(self.violations)),
-            inspections=tuple(sorted(self.inspections)),
-            declarations=tuple(sorted(self.declarations)),
-            blacklist=tuple(sorted(self.blacklist)),
-            repairs=tuple(sorted(self.repairs, key=lambda r: r.request_entry)),
-            grades=tuple(sorted(self.grades)),
+            violations=tuple(sorted(self.violations, key=_entry)),
+            inspections=tuple(sorted(self.inspections, key=_entry)),
+            declarations=tuple(sorted(self.declarations, key=_entry)),
+            blacklist=tuple(sorted(self.blacklist, key=_entry)),
+            repairs=tuple(sorted(self.repairs, key=_request)),
+            grades=tuple(sorted(self.grades, key=_entry)),
         )
+
+
+_entry = attrgetter("entry")
+_request = attrgetter("request_entry")

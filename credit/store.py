@@ -5,7 +5,10 @@ inspections of the batches it declared, its declarations, blacklist events, repa
 recorded grades, every row with the entry behind it (``credit.facts``). No ledger scan:
 each table is read by an indexed ``uscc`` (or declarant) column.
 
-Imports ``ledger.records`` (the tables) and ``credit``.
+The statements are plain text on the driver's cursor: a regrade inside an append reads
+one or two enterprises, and there the SQL layer's per-statement cost is most of the time.
+
+Imports ``ledger.records`` (the tables), ``ledger.store`` and ``credit``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection
 
 from credit.facts import (
     BlacklistEvent,
@@ -30,22 +34,62 @@ from credit.facts import (
 )
 from ledger.records.kinds import record_date
 from ledger.records.tables import LIVE, Tables
+from ledger.store.engine import driver_connection
 
-CHUNK = 500  # keys per IN list
+CHUNK = 500  # keys per IN list on SQLite
+
+# One statement per table, ``{t}`` naming its table (live or prefixed) and ``{keys}``
+# the condition on the enterprise column.
+QUERIES = {
+    "enterprises": "SELECT uscc, filed_on, filed_entry, roles, status "
+    "FROM {proj_enterprises} WHERE uscc {keys}",
+    "violations": "SELECT entry, uscc, item, occurred_on, fine_fen, revoked_entry "
+    "FROM {proj_violations} WHERE uscc {keys}",
+    "inspections": "SELECT i.entry, i.gtin, i.batch, i.outcome, i.inspected_on, "
+    "b.declarant_uscc FROM {proj_inspections} i JOIN {proj_batches} b "
+    "ON i.gtin = b.gtin AND i.batch = b.batch WHERE b.declarant_uscc {keys}",
+    "declarations": "SELECT declared_entry, declarant_uscc, declared_time FROM {proj_batches} "
+    "WHERE declared_entry IS NOT NULL AND declarant_uscc {keys}",
+    "blacklist": "SELECT entry, uscc, event, time FROM {proj_blacklist_events} WHERE uscc {keys}",
+    "repairs": "SELECT entry, uscc, decided_entry, approved FROM {proj_repairs} WHERE uscc {keys}",
+    "grades": "SELECT entry, uscc, grade, policy, graded_time FROM {proj_grades} WHERE uscc {keys}",
+}
 
 
-def _chunks(keys: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), CHUNK):
-        yield list(keys[start : start + CHUNK])
+@lru_cache(maxsize=256)
+def _sql(query: str, prefix: str, sqlite: bool, count: int) -> str:
+    names = {name: f"{prefix}{name}" for name in LIVE.names()}
+    # PostgreSQL: one array parameter, one plan whatever the count.
+    keys = f"IN ({', '.join(['?'] * count)})" if sqlite else "= ANY(%s::text[])"
+    return QUERIES[query].format(keys=keys, **names)
 
 
 def _day(value: str) -> dt.date:
     return dt.date.fromisoformat(value[:10])
 
 
-def _rows(conn: Connection, query: Any, column: Any, keys: Sequence[str]) -> Iterator[Any]:
-    for chunk in _chunks(keys):
-        yield from conn.execute(query.where(column.in_(chunk))).all()
+class _Reader:
+    """Runs the statements on the driver's cursor, a chunk of keys at a time."""
+
+    def __init__(self, conn: Connection, tables: Tables) -> None:
+        self.cursor = driver_connection(conn).cursor()
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.prefix = tables.prefix
+
+    def rows(self, query: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        if not keys:
+            return
+        if not self.sqlite:
+            self.cursor.execute(_sql(query, self.prefix, False, 0), (list(keys),))
+            yield from self.cursor.fetchall()
+            return
+        for start in range(0, len(keys), CHUNK):
+            chunk = list(keys[start : start + CHUNK])
+            self.cursor.execute(_sql(query, self.prefix, True, len(chunk)), chunk)
+            yield from self.cursor.fetchall()
+
+    def close(self) -> None:
+        self.cursor.close()
 
 
 def load_facts(
@@ -61,67 +105,40 @@ def load_facts(
 
     ``declarations`` may be turned off when the policy does not read them (it is the
     largest table an enterprise has rows in)."""
-    keys = sorted(set(usccs))
-    ent, vio, ins, bat = (
-        tables["proj_enterprises"],
-        tables["proj_violations"],
-        tables["proj_inspections"],
-        tables["proj_batches"],
-    )
-    black, rep, grd = tables["proj_blacklist_events"], tables["proj_repairs"], tables["proj_grades"]
+    reader = _Reader(conn, tables)
+    try:
+        return _load(reader, sorted(set(usccs)), declarations, include_revoked)
+    finally:
+        reader.close()
+
+
+def _load(
+    reader: _Reader, keys: list[str], declarations: bool, include_revoked: bool
+) -> dict[str, Facts]:
     base: dict[str, Facts] = {}
-    for row in _rows(
-        conn,
-        select(ent.c.uscc, ent.c.filed_on, ent.c.filed_entry, ent.c.roles, ent.c.status),
-        ent.c.uscc,
-        keys,
-    ):
-        if row.filed_entry is None or (row.status == "revoked" and not include_revoked):
+    for uscc, filed_on, filed_entry, roles, status in reader.rows("enterprises", keys):
+        if filed_entry is None or (status == "revoked" and not include_revoked):
             continue  # its filing was redacted, or it is revoked: nothing to grade
-        roles = tuple(json.loads(row.roles or "[]") or ())
-        base[row.uscc] = Facts(row.uscc, _day(row.filed_on), row.filed_entry, roles)
+        listed = tuple(json.loads(roles or "[]") or ())
+        base[uscc] = Facts(uscc, _day(filed_on), filed_entry, listed)
     found = sorted(base)
     parts: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    query = select(
-        vio.c.entry, vio.c.uscc, vio.c.item, vio.c.occurred_on, vio.c.fine_fen, vio.c.revoked_entry
-    )
-    for r in _rows(conn, query, vio.c.uscc, found):
-        parts[r.uscc]["violations"].append(
-            Violation(r.entry, r.item, _day(r.occurred_on), r.fine_fen, r.revoked_entry)
-        )
-    joined = ins.join(bat, and_(ins.c.gtin == bat.c.gtin, ins.c.batch == bat.c.batch))
-    query = select(
-        ins.c.entry,
-        ins.c.gtin,
-        ins.c.batch,
-        ins.c.outcome,
-        ins.c.inspected_on,
-        bat.c.declarant_uscc,
-    ).select_from(joined)
-    for r in _rows(conn, query, bat.c.declarant_uscc, found):
-        parts[r.declarant_uscc]["inspections"].append(
-            Inspection(r.entry, f"{r.gtin}/{r.batch}", r.outcome, _day(r.inspected_on))
-        )
+    for entry, uscc, item, occurred_on, fine, revoked in reader.rows("violations", found):
+        parts[uscc]["violations"].append(Violation(entry, item, _day(occurred_on), fine, revoked))
+    for entry, gtin, batch, outcome, on, uscc in reader.rows("inspections", found):
+        parts[uscc]["inspections"].append(Inspection(entry, f"{gtin}/{batch}", outcome, _day(on)))
     if declarations:
-        query = select(bat.c.declared_entry, bat.c.declarant_uscc, bat.c.declared_time).where(
-            bat.c.declared_entry.is_not(None)
-        )
-        for r in _rows(conn, query, bat.c.declarant_uscc, found):
-            when = record_date(r.declared_time) if r.declared_time else None
-            if when is not None:
-                parts[r.declarant_uscc]["declarations"].append(Declaration(r.declared_entry, when))
-    query = select(black.c.entry, black.c.uscc, black.c.event, black.c.time)
-    for r in _rows(conn, query, black.c.uscc, found):
-        parts[r.uscc]["blacklist"].append(BlacklistEvent(r.entry, r.event, record_date(r.time)))
-    query = select(rep.c.entry, rep.c.uscc, rep.c.decided_entry, rep.c.approved)
-    for r in _rows(conn, query, rep.c.uscc, found):
-        parts[r.uscc]["repairs"].append(Repair(r.entry, r.decided_entry, r.approved))
-    query = select(grd.c.entry, grd.c.uscc, grd.c.grade, grd.c.policy, grd.c.graded_time)
-    for r in _rows(conn, query, grd.c.uscc, found):
-        if r.graded_time:
-            parts[r.uscc]["grades"].append(
-                GradeRecord(r.entry, r.grade, r.policy, record_date(r.graded_time))
-            )
+        for entry, uscc, time in reader.rows("declarations", found):
+            if time:
+                parts[uscc]["declarations"].append(Declaration(entry, record_date(time)))
+    for entry, uscc, event, time in reader.rows("blacklist", found):
+        parts[uscc]["blacklist"].append(BlacklistEvent(entry, event, record_date(time)))
+    for entry, uscc, decided, approved in reader.rows("repairs", found):
+        verdict = None if approved is None else bool(approved)
+        parts[uscc]["repairs"].append(Repair(entry, decided, verdict))
+    for entry, uscc, grade, policy, time in reader.rows("grades", found):
+        if time:
+            parts[uscc]["grades"].append(GradeRecord(entry, grade, policy, record_date(time)))
     return {uscc: _with(facts, parts[uscc]) for uscc, facts in base.items()}
 
 

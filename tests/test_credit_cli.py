@@ -92,6 +92,10 @@ def test_recompute_then_verify(credit_cli: Any) -> None:
         (("credit", "explain", uscc(2)), "is not filed"),
         (("credit", "explain", A, "--policy", "cn-none"), "cn-none.toml: id: no such policy"),
         (("credit", "verify"), "name an enterprise (USCC) or give --all"),
+        (
+            ("credit", "explain", A, "--policy", "cn-gacc-2026", "--as-of", "2025-12-31"),
+            "cn-gacc-2026 is in effect from 2026-01-01, not on 2025-12-31",
+        ),
     ],
 )
 def test_bad_requests_say_what_is_wrong(
@@ -128,3 +132,24 @@ def test_decide_names_what_is_missing(credit_cli: Any) -> None:
     assert status == 2 and "batch B1 of 06901234567892 is not declared" in err
     status, _, err = credit_cli("decide", "06901234567893", "B1")
     assert status == 2 and "gtin:" in err
+
+
+def test_proposals_lists_none_for_a_b_enterprise(credit_cli: Any) -> None:
+    status, out, _ = credit_cli("credit", "proposals")
+    assert status == 0 and out.strip() == "no enterprise is proposed for the blacklist"
+    status, out, _ = credit_cli("credit", "proposals", "--json")
+    assert json.loads(out) == {"proposals": []}
+
+
+def test_a_scoped_draw_from_the_command_line(credit_cli: Any) -> None:
+    args = ("draw", "make", "--count", "1", "--grade", "B", "--roster", "li,wang")
+    status, _, err = credit_cli(*args, "--actor", "operator:test")
+    assert status == 2 and "--roster needs --inspectors N" in err
+    status, out, _ = credit_cli(
+        *args, "--inspectors", "2", "--id", "cli-1", "--actor", "operator:test", "--json"
+    )
+    assert status == 0, out
+    made = json.loads(out)
+    assert made["draw_id"] == "cli-1" and sorted(made["inspectors"]) == ["li", "wang"]
+    status, out, _ = credit_cli("draw", "verify", "cli-1")
+    assert status == 0 and out.startswith("OK: draw cli-1")

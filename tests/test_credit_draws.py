@@ -107,3 +107,42 @@ def test_a_draw_not_drawn_from_its_seed_is_reported(graded: Ledger) -> None:
         pytest.raises(DrawRefused, match="count must be 1 to 30"),
     ):
         make_draw(conn, graded, CIQ, 31)
+
+
+def test_a_scoped_draw_with_inspectors_and_an_id_recomputes(graded: Ledger) -> None:
+    from credit.draws import Scope
+
+    scope = Scope(grades=("D",), roster=("insp-3", "insp-1", "insp-2"), inspectors=2)
+    with read_transaction(graded.engine) as conn:
+        draw = make_draw(conn, graded, CIQ, 2, scope=scope, draw_id="2026-q1-shenzhen")
+    assert draw.population == 5  # the five D enterprises only
+    assert set(draw.picks) <= {uscc(n) for n in range(1, 6)}
+    assert draw.inspectors is not None and len(set(draw.inspectors)) == 2
+    entry = draw.entry("officer:test")
+    assert entry.subject == "draw:2026-q1-shenzhen"
+    assert not graded.append([entry]).rejected
+    with read_transaction(graded.engine) as conn:
+        check = verify_draw(conn, graded, CIQ, "2026-q1-shenzhen")
+    assert check.matches, check.differences()
+    again = graded.append([draw.entry("officer:test")])
+    assert "draw 2026-q1-shenzhen is already recorded" in str(again.rejected[0])
+    # The same draw with other inspectors named is reported.
+    payload = {
+        "population": 5,
+        "count": 2,
+        "seed_size": draw.seed_size,
+        "picks": draw.picks,
+        "grades": ["D"],
+        "roster": ["insp-1", "insp-2", "insp-3"],
+        "inspectors": sorted({"insp-1", "insp-2", "insp-3"} - set(draw.inspectors))[:1]
+        + draw.inspectors[:1],
+        "draw_id": "steered",
+    }
+    assert not graded.append([record_entry("draw.made", payload, "officer:test")]).rejected
+    with read_transaction(graded.engine) as conn:
+        steered = verify_draw(conn, graded, CIQ, "steered")
+    assert not steered.matches and "inspectors recorded" in steered.differences()[0]
+    with read_transaction(graded.engine) as conn, pytest.raises(DrawRefused, match="'E' is not"):
+        make_draw(conn, graded, CIQ, 1, scope=Scope(grades=("E",)))
+    with read_transaction(graded.engine) as conn, pytest.raises(DrawRefused, match="no active"):
+        make_draw(conn, graded, CIQ, 1, scope=Scope(port="CNSZX"))

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from credit.recompute import recompute, regrader_of, verify_grades
 from credit.regrade import CREDIT_ACTOR, credit_hooks
 from ledger.records.entry import record_entry
-from ledger.records.kinds import record_date
+from ledger.records.kinds import parse_record, record_date
 from ledger.records.projector import replay
 from ledger.store.engine import read_transaction
 from ledger.store.entries import BatchResult, NewEntry
@@ -309,7 +309,9 @@ def test_grades_recomputed_after_export_and_import_are_byte_identical(
             stored = restored.entry(entry, conn)
             assert stored is not None and stored.payload is not None
             result = grade(facts[who].up_to(size), policy, record_date(time))
-            assert graded_entry(result, size, time).payload == stored.payload  # byte for byte
+            rebuilt = graded_entry(result, size, time)
+            assert rebuilt.payload == stored.payload  # byte for byte
+            assert parse_record("credit.graded", rebuilt.payload).payload == rebuilt.payload
             compared += 1
     assert compared >= 25
     # One fact changed changes the result: a serious violation more before the first grade.
@@ -324,3 +326,18 @@ def test_grades_recomputed_after_export_and_import_are_byte_identical(
             stored.payload
         )
     fresh.dispose()
+
+
+def test_the_active_policy_can_be_the_customs_tiers(engine: Engine, signer: Signer) -> None:
+    ledger = Ledger(engine, signer, ORIGIN, hooks=credit_hooks("cn-gacc-2026"))
+    t = "2026-03-02T02:00:00.000Z"
+    filed = rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t)
+    written = appended(ledger, ledger.append([filed]))
+    assert grades_of(written) == [(A, "certified")]
+    assert written[-1][2]["policy"] == "cn-gacc-2026"
+    smuggling = {"uscc": A, "item": "gacc.smuggling", "occurred_on": "2026-03-01", "case_no": "S1"}
+    written = appended(ledger, ledger.append([rec("violation.recorded", smuggling, t)]))
+    assert grades_of(written) == [(A, "dishonest")]
+    with read_transaction(engine) as conn:
+        report = verify_grades(conn)
+    assert report.checked == 2 and report.ok, report.mismatches

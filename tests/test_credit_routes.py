@@ -113,6 +113,7 @@ def test_an_officer_sees_grade_reasons_measures_and_history(api: Any) -> None:
         ("platform", {}, 403, None),
         ("officer", {"as_of": "2026-02-30"}, 400, "as_of"),
         ("officer", {"policy": "cn-none"}, 400, "policy"),
+        ("officer", {"policy": "cn-gacc-2026", "as_of": "2025-12-31"}, 400, "as_of"),
     ],
 )
 def test_bad_requests_are_problems(
@@ -172,10 +173,60 @@ def test_an_officer_draws_and_anyone_verifies_the_draw(api: Any) -> None:
     check = client.get(f"/v1/draws/{made['draw_id']}")
     assert check.status_code == 200 and check.json()["matches"] is True
     assert client.get("/v1/draws/0123456789abcdef").status_code == 404
-    assert client.get("/v1/draws/nope").status_code == 400
+    assert client.get("/v1/draws/No_pe").status_code == 400
     too_many = client.post("/v1/draws", json={"count": 2}, headers=officer)
     assert too_many.status_code == 422 and "count must be 1 to 1" in too_many.json()["detail"]
     assert client.post("/v1/draws", json={"count": 0}, headers=officer).status_code == 400
     assert client.post("/v1/draws", json={"count": 1, "x": 1}, headers=officer).status_code == 400
     platform = {"Authorization": f"Bearer {tokens['platform']}"}
     assert client.post("/v1/draws", json={"count": 1}, headers=platform).status_code == 403
+
+
+def test_sanctions_show_and_a_d_enterprise_is_proposed_for_the_blacklist(api: Any) -> None:
+    client, services, tokens = api
+    officer = tokens["officer"]
+    assert get(client, "/v1/credit/proposals", officer).json() == []
+    card = {"uscc": A, "reason": "迟报", "on": "2026-01-01"}
+    serious = [
+        {"uscc": A, "item": "ciq.adulteration", "occurred_on": "2026-01-01", "case_no": f"S{i}"}
+        for i in range(3)
+    ]
+    entries = [record_entry("sanction.yellow_card", card, "officer:test", T)]
+    entries += [record_entry("violation.recorded", v, "officer:test", T) for v in serious]
+    assert not services.ledger.append(entries).rejected
+    body = get(client, f"/v1/enterprises/{A}/credit", officer, as_of="2026-03-01").json()
+    assert body["grade"] == "D" and body["proposed_for_blacklist"] is True
+    assert [(s["kind"], s["on"]) for s in body["sanctions"]] == [
+        ("sanction.yellow_card", "2026-01-01")
+    ]
+    proposed = get(client, "/v1/credit/proposals", officer).json()
+    assert [(p["uscc"], p["grade"]) for p in proposed] == [(A, "D")]
+    assert get(client, "/v1/credit/proposals", tokens["platform"]).status_code == 403
+    notice = {"uscc": A, "reason": "严重失信"}
+    assert not services.ledger.append(
+        [record_entry("blacklist.noticed", notice, "officer:test", T)]
+    ).rejected
+    assert get(client, "/v1/credit/proposals", officer).json() == []  # noticed: off the list
+
+
+def test_a_scoped_draw_over_http_assigns_inspectors(api: Any) -> None:
+    client, _, tokens = api
+    officer = {"Authorization": f"Bearer {tokens['officer']}"}
+    body = {"count": 1, "grades": ["B"], "roster": ["li", "wang"], "inspectors": 1, "draw_id": "q1"}
+    response = client.post("/v1/draws", json=body, headers=officer)
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert (
+        made["draw_id"] == "q1"
+        and made["picks"] == [A]
+        and made["inspectors"] in (["li"], ["wang"])
+    )
+    assert client.get("/v1/draws/q1").json()["matches"] is True
+    again = client.post("/v1/draws", json=body, headers=officer)
+    assert again.status_code == 422 and "already recorded" in again.json()["detail"]
+    bad_port = client.post("/v1/draws", json={"count": 1, "port": "x"}, headers=officer)
+    assert bad_port.status_code == 400 and bad_port.json()["errors"][0]["field"] == "port"
+    bad_id = client.post("/v1/draws", json={"count": 1, "draw_id": "Q 1"}, headers=officer)
+    assert bad_id.status_code == 400 and bad_id.json()["errors"][0]["field"] == "draw_id"
+    none = client.post("/v1/draws", json={"count": 1, "grades": ["AA"]}, headers=officer)
+    assert none.status_code == 422 and "no active enterprise" in none.json()["detail"]

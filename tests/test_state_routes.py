@@ -244,6 +244,8 @@ def test_enterprise_profile(env: Env) -> None:
     assert body["filed_entry"] == e("owner")
     assert body["blacklist"] == "listed" and body["blacklist_entry"] == e("listed")
     assert body["grade"] == "C" and body["score"] == 58 and body["graded_entry"] == e("grade")
+    assert body["measures"]["inspection_percent"] == "50"  # the grade's supervision
+    assert body["measures"]["targeted_control"] is True
     assert body["products"] == 2
     assert body["sanctions"] == [
         {"kind": "sanction.interview", "on": _ago(3), "entry": e("interview")},
@@ -309,7 +311,7 @@ def test_enterprise_profile(env: Env) -> None:
 def test_enterprise_states(env: Env) -> None:
     revoked = _ok(env, f"/v1/enterprises/{REVOKED}")
     assert revoked["status"] == "revoked" and revoked["revoked_entry"] == env.entry("revoke")
-    assert revoked["grade"] is None and revoked["score"] is None
+    assert revoked["grade"] is None and revoked["score"] is None and revoked["measures"] is None
     assert revoked["blacklist"] == "none" and revoked["blacklist_entry"] is None
     assert revoked["products"] == 0 and revoked["violations"] == revoked["recalls"] == []
     plain = _ok(env, f"/v1/enterprises/{PLAIN}")

@@ -471,23 +471,43 @@ class CodesRevoked(_Batch, kw_only=True):
         self.serials = sorted(set(self.serials))
 
 
+DrawLabel = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+DrawId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-z][0-9a-z-]{0,63}\Z")]
+
+
 class DrawMade(Record, kw_only=True):
+    """A random inspection draw. The optional fields (added without breaking earlier
+    payloads, which omit them) say how the population was chosen and who inspects:
+    ``grades`` and ``port`` restrict the population, ``roster`` lists the inspectors
+    drawn from and ``inspectors`` those picked; ``draw_id`` names the draw (its subject)."""
+
     kind = "draw.made"
     population: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
     count: Annotated[int, msgspec.Meta(ge=1, le=10**6)]
     seed_size: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
-    picks: Annotated[
-        list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
-        msgspec.Meta(max_length=10**6),
-    ]
+    picks: Annotated[list[DrawLabel], msgspec.Meta(max_length=10**6)]
+    draw_id: DrawId | None = None
+    grades: Annotated[list[Grade], msgspec.Meta(max_length=32)] | None = None
+    port: Port | None = None
+    roster: Annotated[list[DrawLabel], msgspec.Meta(max_length=10_000)] | None = None
+    inspectors: Annotated[list[DrawLabel], msgspec.Meta(max_length=10_000)] | None = None
 
     def normalise(self) -> None:
         if len(self.picks) != self.count:
             raise RecordError(f"holds {len(self.picks)} picks, count says {self.count}", "picks")
         if self.count > self.population:
             raise RecordError("cannot exceed the population", "count")
+        if (self.roster is None) != (self.inspectors is None):
+            raise RecordError("a roster and the inspectors picked from it go together", "roster")
+        if self.roster is not None and self.inspectors is not None:
+            if len(set(self.roster)) != len(self.roster):
+                raise RecordError("lists an inspector twice", "roster")
+            if not set(self.inspectors) <= set(self.roster):
+                raise RecordError("names an inspector not on the roster", "inspectors")
 
     def subject(self) -> str:
+        if self.draw_id is not None:
+            return f"draw:{self.draw_id}"
         digest = hashlib.sha256(msgspec.json.encode(self, order="sorted")).hexdigest()[:16]
         return f"draw:{digest}"
 

@@ -96,7 +96,23 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         ]
     if found.proposed_for_blacklist:
         lines.append("proposed for blacklist.noticed")
+    for x in found.sanctions:
+        lines.append(f"{x.kind} on {x.on} (entry {x.entry}): {x.reason}")
     emit(args, found.as_json(), "\n".join(lines))
+    return 0
+
+
+def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
+    from credit.explain import blacklist_proposals
+    from ledger.store.engine import read_transaction
+    from lookup_api.wiring import open_database
+
+    engine = open_database(settings)
+    with read_transaction(engine) as conn:
+        found = blacklist_proposals(conn, _policy(args.policy))
+    data = {"proposals": [vars(p) for p in found]}
+    rows = [f"{p.uscc}  {p.grade}  (entry {p.graded_entry})  {p.name or ''}" for p in found]
+    emit(args, data, "\n".join(rows) or "no enterprise is proposed for the blacklist")
     return 0
 
 
@@ -173,14 +189,20 @@ def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
-    from credit.draws import make_draw
+    from credit.draws import Scope, make_draw
     from ledger.store.engine import read_transaction
     from lookup_api.operators import operator_actor
     from lookup_api.wiring import open_ledger
 
+    roster = tuple(name for name in (args.roster or "").split(",") if name)
+    if roster and not args.inspectors:
+        raise CommandError("--roster needs --inspectors N, how many to assign")
+    scope = Scope(tuple(args.grade or ()), args.port, roster, args.inspectors or 0)
     ledger = open_ledger(settings)
     with read_transaction(ledger.engine) as conn:
-        draw = make_draw(conn, ledger, _policy(args.policy), args.count)
+        draw = make_draw(
+            conn, ledger, _policy(args.policy), args.count, scope=scope, draw_id=args.id
+        )
     entry = draw.entry(operator_actor(args.actor))
     result = ledger.append([entry])
     if result.rejected:
@@ -193,10 +215,13 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
         "count": draw.count,
         "seed_size": draw.seed_size,
         "picks": draw.picks,
+        "inspectors": draw.inspectors,
     }
     text = (
         f"draw {draw_id} (entry {result.first_index}): {draw.count} of {draw.population} "
-        f"seeded by the checkpoint of size {draw.seed_size}\n" + "\n".join(draw.picks)
+        f"seeded by the checkpoint of size {draw.seed_size}\n"
+        + "\n".join(draw.picks)
+        + (f"\ninspectors: {', '.join(draw.inspectors)}" if draw.inspectors else "")
     )
     emit(args, data, text)
     return 0
@@ -230,6 +255,10 @@ def register(sub: Any) -> None:
         explain.add_argument("uscc", type=_uscc)
         explain.add_argument("--as-of", type=_date, help="the date to grade on (default today)")
         explain.add_argument("--policy", help="a policy id (default the active policy)")
+    proposals = command(
+        csub, "proposals", cmd_proposals, "enterprises proposed for blacklist.noticed"
+    )
+    proposals.add_argument("--policy", help="a policy id (default the active policy)")
     recompute = command(
         csub, "recompute", cmd_recompute, "apply the passage of time: regrade, record changes"
     )
@@ -249,6 +278,11 @@ def register(sub: Any) -> None:
     make.add_argument("--count", type=bounded_int(1, 1_000_000), required=True)
     make.add_argument("--policy", help="a policy id (default the active policy)")
     make.add_argument("--actor", help="operator:<name> (default: the operating-system user)")
+    make.add_argument("--grade", action="append", help="only enterprises of this grade")
+    make.add_argument("--port", help="only enterprises that declared a batch at this port")
+    make.add_argument("--roster", help="inspectors to assign from, comma-separated")
+    make.add_argument("--inspectors", type=bounded_int(1, 10_000), help="how many to assign")
+    make.add_argument("--id", help="the draw's id (default: a digest of the draw)")
     check = command(dsub, "verify", cmd_draw_verify, "recompute a recorded draw from the ledger")
     check.add_argument("draw_id")
     check.add_argument("--policy", help="the policy the draw was made under")

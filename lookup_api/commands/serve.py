@@ -39,6 +39,30 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return listener
 
 
+def recompute_daily(settings: Settings) -> None:
+    """Apply the passage of time to the grades: now (the service may have been down over
+    a day boundary), then after each midnight in China; only changes are appended."""
+    import datetime as dt
+    import logging
+    import time
+
+    from credit.recompute import recompute
+    from ledger.records.kinds import CHINA
+    from lookup_api.wiring import open_ledger
+
+    log = logging.getLogger("credtrace.credit")
+    ledger = open_ledger(settings)
+    while True:
+        try:
+            report = recompute(ledger)
+            log.info("recomputed %d grades: %d changed", report.enterprises, report.changed)
+        except Exception:  # the service goes on; the next day tries again
+            log.exception("the daily credit recompute failed")
+        now = dt.datetime.now(CHINA)
+        tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), CHINA)
+        time.sleep((tomorrow - now).total_seconds() + 60)
+
+
 def cmd_serve(
     args: argparse.Namespace, settings: Settings, listener: socket.socket | None = None
 ) -> int:
@@ -49,6 +73,12 @@ def cmd_serve(
     listener = listener or reserve_port(args.host, args.port)
     # Migrate and create the key once, before workers start in parallel.
     open_ledger(settings).engine.dispose()
+    if os.environ.get("CREDTRACE_RECOMPUTE", "on") != "off":
+        import threading
+
+        threading.Thread(
+            target=recompute_daily, args=(settings,), name="credit-recompute", daemon=True
+        ).start()
     # The workers leave their metrics for each other here (lookup_api.metrics): owner-only,
     # made for this run and removed after it.
     with tempfile.TemporaryDirectory(prefix="credtrace-metrics-") as metrics_dir:

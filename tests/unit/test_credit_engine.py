@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from credit.disclosure import is_disclosed
 from credit.due_process import proposed_for_blacklist, removal_refusal, repair_refusal
-from credit.engine import Grading, grade
+from credit.engine import Grading, grade, reasons_bytes
 from credit.facts import (
     BlacklistEvent,
     Declaration,
@@ -29,6 +29,7 @@ from credit.facts import (
     Violation,
 )
 from credit.policy import POLICY_DIR, Policy, load_policy, parse_policy
+from ledger.tlog.jcs import canonicalize
 
 CIQ = load_policy("cn-ciq-2014")
 GACC = load_policy("cn-gacc-2026")
@@ -434,7 +435,36 @@ def test_grading_is_deterministic_across_processes_and_hash_seeds() -> None:
         assert out.stdout.strip() == here
 
 
+def test_the_reasons_digest_hashes_their_rfc8785_form() -> None:
+    for _, given_facts, _, policy in CIQ_TABLE:
+        reasons = grade(given_facts, policy, AS_OF).reasons
+        assert reasons_bytes(reasons) == canonicalize([r.as_json() for r in reasons])
+
+
 def test_changing_one_fact_changes_the_digest() -> None:
     one = grade(facts(violations=(v(1, GENERAL),)), CIQ, AS_OF)
     other = grade(facts(violations=(v(2, GENERAL),)), CIQ, AS_OF)
     assert one.grade == other.grade and one.reasons_digest != other.reasons_digest
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 5), st.integers(0, 400))
+def test_grade_follows_the_design_table_for_any_points(
+    general_and_minor: int, serious_items: int, filed_days: int
+) -> None:
+    """The DESIGN table as a formula, against the engine, over random point totals."""
+    found = points(general_and_minor) + tuple(v(700 + i, SERIOUS) for i in range(serious_items))
+    result = grade(facts(violations=found, filed_on=days_ago(filed_days)), CIQ, AS_OF)
+    serious_points = 12 * serious_items
+    total = general_and_minor + serious_points
+    if serious_points >= 36:
+        expected = "D"
+    elif total >= 24 or serious_points >= 12:
+        expected = "C"
+    elif total >= 6 or filed_days < 180:
+        expected = "B"
+    elif total == 0:
+        expected = "AA"
+    else:
+        expected = "A"
+    assert (result.grade, result.score) == (expected, total)

@@ -13,6 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from credit.draws import Scope
 from credit.engine import measures_json
 from credit.policy import DEFAULT_POLICY, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
@@ -28,16 +29,18 @@ from lookup_api.routes.credit.service import (
     draw_for,
     parse_day,
     policy_named,
+    proposals_of,
 )
 from lookup_api.routes.state.controller import (
     BatchPath,
     GtinPath,
+    MeasuresView,
     UsccPath,
     _batch_id,
     _identifier,
 )
 
-DRAW_ID = re.compile(r"[0-9a-f]{16}")
+DRAW_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")  # the draw.made draw_id pattern
 
 
 class WindowView(msgspec.Struct):
@@ -54,15 +57,6 @@ class ReasonView(msgspec.Struct):
     en: str
 
 
-class MeasuresView(msgspec.Struct):
-    inspection_percent: str
-    document_review: bool
-    paperless: bool
-    green_channel: bool
-    targeted_control: bool
-    public_list: str | None
-
-
 class GradeRecordView(msgspec.Struct):
     entry: int
     grade: str
@@ -73,6 +67,20 @@ class GradeRecordView(msgspec.Struct):
 class RepairView(msgspec.Struct):
     refused: str
     allowed_on: str | None
+
+
+class SanctionView(msgspec.Struct):
+    entry: int
+    kind: str
+    reason: str
+    on: str
+
+
+class ProposalView(msgspec.Struct):
+    uscc: str
+    name: str | None
+    grade: str
+    graded_entry: int
 
 
 class CreditView(msgspec.Struct):
@@ -91,6 +99,7 @@ class CreditView(msgspec.Struct):
     history: list[GradeRecordView]
     proposed_for_blacklist: bool
     repair: RepairView | None  # why a repair request would be refused today; null: allowed
+    sanctions: list[SanctionView]  # yellow cards and interviews, every one
 
 
 class DecisionView(msgspec.Struct):
@@ -119,6 +128,14 @@ class PolicyView(msgspec.Struct):
 class DrawRequest(msgspec.Struct, forbid_unknown_fields=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     policy: str | None = None
+    # Checked against the draw.made schema (the record's own rules) before anything else.
+    grades: Annotated[list[str], msgspec.Meta(max_length=32)] = msgspec.field(default_factory=list)
+    port: str | None = None
+    roster: Annotated[list[str], msgspec.Meta(max_length=10_000)] = msgspec.field(
+        default_factory=list
+    )
+    inspectors: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
+    draw_id: str | None = None
 
 
 class DrawView(msgspec.Struct):
@@ -128,6 +145,7 @@ class DrawView(msgspec.Struct):
     count: int
     seed_size: int
     picks: list[str]
+    inspectors: list[str] | None
 
 
 class DrawCheckView(msgspec.Struct):
@@ -143,8 +161,8 @@ PolicyParam = Annotated[
 DrawIdPath = Annotated[
     str,
     PathParameter(
-        description="A draw's id: 16 hex digits",
-        schema_extra={"pattern": "^[0-9a-f]{16}$"},
+        description="A draw's id: its draw_id, or 16 hex digits of its digest",
+        schema_extra={"pattern": "^[0-9a-z][0-9a-z-]{0,63}$"},
     ),
 ]
 AsOfParam = Annotated[
@@ -229,8 +247,19 @@ class CreditController(Controller):
         self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
     ) -> Response[DrawView]:
         key = authorise(services, request.headers.get("authorization"), DECIDERS)
-        made, draw_id, entry = draw_for(services, key, policy_named(data.policy), data.count)
-        body = DrawView(draw_id, entry, made.population, made.count, made.seed_size, made.picks)
+        scope = Scope(tuple(data.grades), data.port, tuple(data.roster), data.inspectors)
+        made, draw_id, entry = draw_for(
+            services, key, policy_named(data.policy), data.count, scope, data.draw_id
+        )
+        body = DrawView(
+            draw_id,
+            entry,
+            made.population,
+            made.count,
+            made.seed_size,
+            made.picks,
+            made.inspectors,
+        )
         return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})
 
     @get(
@@ -248,6 +277,21 @@ class CreditController(Controller):
             )
         check = draw_check(services, policy_named(policy), draw_id)
         return DrawCheckView(check.draw_id, check.entry, check.matches, check.differences())
+
+    @get(
+        "/v1/credit/proposals",
+        sync_to_thread=True,
+        summary="Enterprises proposed for blacklist.noticed (officer or auditor key)",
+        responses=problem_responses(400, 401, 403),
+        security=[{"bearer": []}],
+    )
+    def proposals(
+        self, request: Request[Any, Any, Any], services: ServicesDep, policy: PolicyParam = None
+    ) -> Response[list[ProposalView]]:
+        authorise(services, request.headers.get("authorization"), CREDIT_READERS)
+        found = proposals_of(services, policy_named(policy))
+        views = [ProposalView(p.uscc, p.name, p.grade, p.graded_entry) for p in found]
+        return Response(views, headers={"Cache-Control": "no-store"})
 
     @get(
         "/v1/credit/policies",

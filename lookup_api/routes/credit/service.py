@@ -5,9 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 from credit.decisions import DecisionRefused, InspectionDecision, UnknownBatch, decide_batch
-from credit.draws import Draw, DrawCheck, DrawRefused, make_draw, verify_draw
-from credit.explain import Explanation, UnknownEnterprise, explain, today
+from credit.draws import Draw, DrawCheck, DrawRefused, Scope, make_draw, verify_draw
+from credit.explain import (
+    Explanation,
+    PolicyNotInEffect,
+    Proposal,
+    UnknownEnterprise,
+    blacklist_proposals,
+    explain,
+    today,
+)
 from credit.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from ledger.errors import EntryRejected
+from ledger.records.kinds import RecordError, parse_record
 from ledger.store.engine import read_transaction
 from lookup_api.auth import ApiKey, AuthError
 from lookup_api.problems import Problem, bad_request, not_found
@@ -60,17 +70,52 @@ def credit_of(services: Services, uscc: str, policy: Policy, as_of: dt.date) -> 
             return explain(conn, uscc, policy, as_of)
         except UnknownEnterprise as exc:
             raise not_found(str(exc)) from exc
+        except PolicyNotInEffect as exc:
+            raise bad_request(str(exc), field="as_of") from exc
 
 
-def draw_for(services: Services, key: ApiKey, policy: Policy, count: int) -> tuple[Draw, str, int]:
+def proposals_of(services: Services, policy: Policy) -> list[Proposal]:
+    with read_transaction(services.engine) as conn:
+        return blacklist_proposals(conn, policy)
+
+
+def check_scope(scope: Scope, draw_id: str | None) -> None:
+    """The scope's fields as draw.made's schema checks them: 400 naming the field."""
+    trial: dict[str, object] = {"population": 1, "count": 1, "seed_size": 1, "picks": ["x"]}
+    if scope.grades:
+        trial["grades"] = list(scope.grades)
+    if scope.port is not None:
+        trial["port"] = scope.port
+    if scope.roster:
+        trial |= {"roster": list(scope.roster), "inspectors": []}
+    if draw_id is not None:
+        trial["draw_id"] = draw_id
+    try:
+        parse_record("draw.made", trial)
+    except RecordError as exc:
+        raise bad_request(exc.reason, field=exc.field) from exc
+
+
+def draw_for(  # noqa: PLR0917 - the request's parts
+    services: Services,
+    key: ApiKey,
+    policy: Policy,
+    count: int,
+    scope: Scope,
+    draw_id: str | None,
+) -> tuple[Draw, str, int]:
     """Make a draw from the latest checkpoint and record it: (draw, draw id, entry)."""
+    check_scope(scope, draw_id)
     with read_transaction(services.engine) as conn:
         try:
-            draw = make_draw(conn, services.ledger, policy, count)
+            draw = make_draw(conn, services.ledger, policy, count, scope=scope, draw_id=draw_id)
         except DrawRefused as exc:
             raise Problem(422, "Draw refused", str(exc), type_="/problems/draw-refused") from exc
     entry = draw.entry(key.actor)
-    receipt = services.appender.append(entry)
+    try:
+        receipt = services.appender.append(entry)
+    except EntryRejected as exc:  # an id already taken by another draw
+        raise Problem(422, "Draw refused", str(exc), type_="/problems/draw-refused") from exc
     return draw, entry.subject.removeprefix("draw:"), receipt.index
 
 

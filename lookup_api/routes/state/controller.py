@@ -75,6 +75,29 @@ class EnterpriseRecallView(msgspec.Struct):
     entry: int
 
 
+class MeasuresView(msgspec.Struct):
+    inspection_percent: str
+    document_review: bool
+    paperless: bool
+    green_channel: bool
+    targeted_control: bool
+    public_list: str | None
+
+
+def measures_view(policy: Policy, grade: str | None) -> MeasuresView | None:
+    m = policy.measures.get(grade or "")
+    if m is None:
+        return None
+    return MeasuresView(
+        str(m.inspection_percent),
+        m.document_review,
+        m.paperless,
+        m.green_channel,
+        m.targeted_control,
+        m.public_list,
+    )
+
+
 class EnterpriseProfile(msgspec.Struct):
     uscc: str
     name: str | None
@@ -97,6 +120,8 @@ class EnterpriseProfile(msgspec.Struct):
     recalls: list[EnterpriseRecallView]  # open recalls of its products
     tree_size: int
     entries: list[int]
+    # What the recorded grade means for supervision (the active policy's measures).
+    measures: MeasuresView | None = None
 
 
 class ProductView(msgspec.Struct):
@@ -282,6 +307,7 @@ def enterprise_profile(
         blacklist=str(row["blacklist"]),
         blacklist_entry=_opt_int(row["blacklist_entry"]),
         grade=_opt_str(row["grade"]),
+        measures=measures_view(policy, _opt_str(row["grade"])),
         score=_opt_int(row["score"]),
         graded_entry=_opt_int(row["graded_entry"]),
         filed_entry=_opt_int(row["filed_entry"]),
