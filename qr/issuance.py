@@ -10,6 +10,7 @@ refusal removes them at once.
 from __future__ import annotations
 
 import base64
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,9 +21,9 @@ from ledger.audit.codes import serials_root
 from ledger.errors import EntryRejected, InvalidInput
 from ledger.records.entry import record_entry
 from ledger.records.kinds import RecordError
-from ledger.store.engine import read_transaction
+from ledger.store.engine import driver_connection, read_transaction
 from ledger.store.entries import NewEntry
-from ledger.store.sql import placeholders
+from ledger.store.sql import is_sqlite_dialect, placeholders
 from qr.links import code_url
 from qr.serials import new_serials, sorted_serials
 from qr.signing import CodeKeyRing, sign_url
@@ -32,6 +33,7 @@ INSERT_CHUNK = 20_000
 _INSERT = (
     "INSERT INTO qr_codes (serial, gtin, batch, serials_root, position) VALUES (?, ?, ?, ?, ?)"
 )
+_COPY = "COPY qr_codes (serial, gtin, batch, serials_root, position) FROM STDIN"
 _ATTEMPTS = 3  # a new serial colliding with a stored one is a 2^-60-per-pair event
 
 
@@ -41,6 +43,10 @@ class IssueRefused(InvalidInput):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class SerialCollision(Exception):
+    """A newly drawn serial is one already stored: the issuance draws them again."""
 
 
 Append = Callable[[NewEntry], int]
@@ -94,14 +100,30 @@ def store_serials(
     root: str,
     on_stored: Callable[[int], object] | None = None,
 ) -> None:
-    """Write a batch's sorted serials in one transaction (all of them or none)."""
+    """Write a batch's sorted serials in one transaction (all of them or none): through
+    the driver, executemany on SQLite and COPY on PostgreSQL."""
     rows = [(serial, gtin, batch, root, position) for position, serial in enumerate(serials)]
-    with engine.begin() as conn:
-        sql = placeholders(conn, _INSERT)
-        for chunk in _chunks(rows):
-            conn.exec_driver_sql(sql, chunk)
-            if on_stored is not None:
-                on_stored(len(chunk))
+    try:
+        with engine.begin() as conn:
+            raw = driver_connection(conn)
+            if is_sqlite_dialect(conn.dialect.name):
+                for chunk in _chunks(rows):
+                    raw.executemany(_INSERT, chunk)
+                    if on_stored is not None:
+                        on_stored(len(chunk))
+                return
+            with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
+                for chunk in _chunks(rows):
+                    for row in chunk:
+                        copy.write_row(row)
+                    if on_stored is not None:
+                        on_stored(len(chunk))
+    except (sqlite3.IntegrityError, DuplicateKey) as exc:
+        raise SerialCollision("a new serial is already stored") from exc
+    except Exception as exc:
+        if type(exc).__name__ == "UniqueViolation":  # psycopg's, without importing it here
+            raise SerialCollision("a new serial is already stored") from exc
+        raise
 
 
 def discard_serials(engine: Engine, root: str) -> None:
@@ -168,7 +190,7 @@ def issue_codes(
             store_serials(
                 engine, gtin=gtin, batch=batch, serials=serials, root=root, on_stored=on_stored
             )
-        except DuplicateKey:
+        except SerialCollision:
             if attempt + 1 == _ATTEMPTS:
                 raise
             continue

@@ -1,13 +1,14 @@
-"""QR symbols, fast: the ``qrcode`` package's codewords and patterns, placed and masked here.
+"""QR symbols, fast: laid out here from the ``qrcode`` package's tables.
 
 ``qrcode`` chooses the mask by drawing the whole symbol eight times in Python, which is
 nearly all of its time. Here the layout of a version (its function patterns, format and
 version information for each mask, and the order in which data modules are filled) is
-worked out once and cached; a symbol is then its codeword bits, XORed with each mask's
-bits and scattered into the matrix by one C-level ``itemgetter``, and each mask's penalty
-(ISO/IEC 18004 §7.8.3: runs, 2×2 blocks, finder-like patterns, dark balance) is scored on
-strings and integers. The result is the same symbol ``qrcode`` draws for that mask (a
-test compares them), with the mask of lowest penalty.
+worked out once and cached. A symbol is then its codewords (byte mode, Reed-Solomon
+per ISO/IEC 18004 §7.5, interleaved), placed into the matrix by one C-level
+``itemgetter``, masked by integer operations, and each mask's penalty (§7.8.3: runs,
+2×2 blocks, finder-like patterns, dark balance) scored on the matrix as an integer. The
+result is module for module the symbol ``qrcode`` draws for that mask, with the same
+penalty (a test compares both); the mask of lowest penalty is chosen.
 """
 
 from __future__ import annotations

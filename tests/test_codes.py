@@ -217,3 +217,14 @@ def test_guessing_finds_no_genuine_code_and_a_typo_is_told_apart(seeded: Ledger)
                 typo = genuine[:position] + symbol + genuine[position + 1 :]
                 with pytest.raises(MistypedSerial):
                     parse_serial(typo)
+
+
+def test_a_serial_stored_twice_is_a_collision_not_a_second_code(seeded: Ledger) -> None:
+    """The primary key refuses a serial drawn again; issue_codes then draws anew."""
+    from qr.issuance import SerialCollision, store_serials
+
+    serials = sorted(new_serials(10))
+    store_serials(seeded.engine, gtin=GTIN, batch=BATCH, serials=serials, root="first")
+    with pytest.raises(SerialCollision):
+        store_serials(seeded.engine, gtin=GTIN, batch=BATCH, serials=serials[:3], root="second")
+    assert _stored(seeded.engine) == 10

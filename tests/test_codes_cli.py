@@ -24,7 +24,7 @@ from ledger.store.engine import create_db_engine, migrate
 from ledger.store.keys import load_or_create_signer
 from ledger.store.log import Ledger
 from lookup_api.auth import migrate as migrate_app
-from tests.codes_env import BATCH, GTIN, add, seed
+from tests.codes_env import BATCH, GTIN, seed
 from tests.conftest import ORIGIN
 
 PORT_WAIT_S = 30
@@ -180,16 +180,26 @@ def test_verify_online_checks_issued_revoked_and_the_proof(
         "recalled": "passed",
         "proof": "passed",
     }
-    add(
-        site["ledger"],
-        "codes.revoked",
-        {"gtin": GTIN, "batch": BATCH, "serials": [rows[1]["serial"]], "reason": "stolen"},
-    )
+    done = credtrace(
+        site, "codes", "revoke", "--gtin", GTIN, "--batch", BATCH, "--serial", rows[1]["serial"],
+        "--reason", "labels stolen", "--actor", "operator:tester",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "revoked 1 codes" in done.stdout
     revoked = credtrace(site, "codes", "verify", rows[1]["url"], "--json")
     assert revoked.returncode == 1
     checks = {c["name"]: c for c in json.loads(revoked.stdout)["checks"]}
     assert checks["revoked"]["status"] == "failed"
     assert "revoked by ledger entry" in checks["revoked"]["detail"]
+
+
+def test_revoke_refuses_a_malformed_serial_and_says_so(site: dict[str, Any]) -> None:
+    done = credtrace(
+        site, "codes", "revoke", "--gtin", GTIN, "--batch", BATCH, "--serial", "nope",
+        "--reason", "x", "--actor", "operator:tester",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "serials" in done.stderr
 
 
 def test_verify_says_when_the_server_is_unreachable(site: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""``credtrace codes``: issue a batch's codes, export them for printing, verify a code."""
+"""``credtrace codes``: issue a batch's codes, export them for printing, revoke, verify."""
 
 from __future__ import annotations
 
@@ -195,6 +195,35 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ledger.records.entry import record_entry
+    from ledger.records.kinds import RecordError
+    from lookup_api.wiring import open_ledger
+
+    try:
+        actor = args.actor or operator_actor()
+    except OperatorError as exc:
+        raise CommandError(str(exc)) from None
+    payload = {
+        "gtin": args.gtin,
+        "batch": args.batch,
+        "serials": args.serial,
+        "reason": args.reason,
+    }
+    try:
+        entry = record_entry("codes.revoked", payload, actor)
+    except RecordError as exc:
+        raise CommandError(str(exc)) from None
+    index = _append(open_ledger(settings))(entry)
+    which = f"{len(args.serial)} codes" if args.serial else "every code"
+    emit(
+        args,
+        {"entry": index, "gtin": args.gtin, "batch": args.batch, "serials": args.serial},
+        f"revoked {which} of batch {args.batch} of {args.gtin} (ledger entry {index})",
+    )
+    return 0
+
+
 def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from qr.signing import code_key_name, rotate_code_key
 
@@ -231,5 +260,11 @@ def register(sub: Any) -> None:
     verify.add_argument("--ledger-key", help="the ledger's verifier key (file or line)")
     verify.add_argument("--server", help="the service to ask (default: the code's own host)")
     verify.add_argument("--offline", action="store_true", help="never contact the service")
+    revoke = command(csub, "revoke", cmd_revoke, "revoke codes of a batch (none named: all)")
+    revoke.add_argument("--gtin", required=True, type=_gtin, help="GTIN-8, -12, -13 or -14")
+    revoke.add_argument("--batch", required=True, help="the batch or lot")
+    revoke.add_argument("--serial", action="append", default=[], help="a serial (repeatable)")
+    revoke.add_argument("--reason", required=True, help="why, as the ledger will record it")
+    revoke.add_argument("--actor", help="operator:<name> (default: the operating-system user)")
     command(csub, "keys", cmd_keys, "print the code verifier keys, oldest first")
     command(csub, "rotate-key", cmd_rotate, "start signing with a new code key")
