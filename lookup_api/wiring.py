@@ -14,13 +14,14 @@ from ledger.audit.verify import VerifyReport
 from ledger.errors import InvalidInput
 from ledger.records.projector import live_rows, project_stored
 from ledger.store.engine import create_db_engine, migrate, read_transaction
-from ledger.store.export import import_log
+from ledger.store.export import Attachment, export_log, import_log
 from ledger.store.keys import load_or_create_signer
 from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
 from lookup_api.settings import Settings
+from qr.backup import CodesAttachment
 
 
 class StaleState(InvalidInput):
@@ -45,6 +46,18 @@ def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
     return Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
 
 
+def attachments() -> list[Attachment]:
+    """What an export carries beside the log: the serials the codes' roots commit to."""
+    return [CodesAttachment()]
+
+
+def backup_log(
+    engine: Engine, out: IO[str], progress: Callable[[int], object] | None = None
+) -> int:
+    """Export the log and what it commits to (``credtrace ledger export``)."""
+    return export_log(engine, out, progress=progress, attachments=attachments())
+
+
 def restore_log(
     ledger: Ledger, source: IO[str], progress: Callable[[int], object] | None = None
 ) -> VerifyReport:
@@ -61,7 +74,9 @@ def restore_log(
             f"the live tables hold state that no entry of this log explains: {listed}; "
             "run `credtrace ledger replay --apply` on this empty log to clear them first"
         )
-    return import_log(ledger, source, progress=progress, on_entries=project_stored)
+    return import_log(
+        ledger, source, progress=progress, on_entries=project_stored, attachments=attachments()
+    )
 
 
 @dataclass

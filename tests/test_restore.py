@@ -35,7 +35,10 @@ from lookup_api.bulk.seed import seed_ledger
 from lookup_api.cli import main
 from lookup_api.schema import SCHEMA, api_keys
 from lookup_api.settings import Settings
-from lookup_api.wiring import Services, open_ledger, restore_log
+from lookup_api.wiring import Services, backup_log, open_ledger, restore_log
+from qr.issuance import issue_codes, store_serials
+from qr.tables import qr_codes
+from tests.codes_env import BATCH, GTIN, appender, seed
 from tests.conftest import ORIGIN, _pg_schema_url
 from tests.factories import enterprise_payload, redaction
 
@@ -297,7 +300,8 @@ def test_a_failure_late_in_an_import_writes_nothing(
 def _as_version_1(export: str) -> str:
     lines = export.splitlines()
     header = json.loads(lines[0])
-    assert header["version"] == 2 and header.pop("request_keys") == len(IDEMPOTENCY_KEYS)
+    assert header["version"] == 3 and header.pop("request_keys") == len(IDEMPOTENCY_KEYS)
+    assert header.pop("attachments") == {}
     header["version"] = 1
     kept = [line for line in lines[1:] if '"request_key"' not in line]
     assert len(kept) == len(lines) - 1 - len(IDEMPOTENCY_KEYS)
@@ -350,3 +354,100 @@ def test_an_import_refuses_live_rows_that_no_entry_explains(
     with _empty_log(target_url, original.key_file) as ledger:
         assert _projections(ledger.engine) == original.projections
         assert replay(ledger.engine).equal
+
+
+@pytest.fixture
+def coded(db_url: str, tmp_path: Path) -> tuple[str, Path, list[str]]:
+    """An export of a log whose batch has codes issued (and some serials left over from
+    an issuance that was never appended, which are not part of the log)."""
+    key_file = tmp_path / "coded.key"
+    ledger = open_ledger(Settings(ledger=LedgerConfig(db_url, key_file, ORIGIN)))
+    try:
+        seed(ledger)
+        issued = issue_codes(
+            ledger.engine,
+            appender(ledger),
+            gtin=GTIN,
+            batch=BATCH,
+            count=25,
+            key_id="0123abcd",
+            actor="officer:test",
+        )
+        store_serials(
+            ledger.engine, gtin=GTIN, batch=BATCH, serials=["0" * 13], root="bm90IGEgcm9vdA=="
+        )
+        buffer = io.StringIO()
+        backup_log(ledger.engine, buffer)
+    finally:
+        ledger.engine.dispose()
+    return buffer.getvalue(), key_file, issued.serials
+
+
+def _codes(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(qr_codes).order_by(qr_codes.c.serial))]
+
+
+def test_an_export_carries_the_codes_its_log_issued(
+    coded: tuple[str, Path, list[str]], target_url: str
+) -> None:
+    export, key_file, serials = coded
+    header = json.loads(export.splitlines()[0])
+    assert (header["version"], header["attachments"]) == (3, {"code": len(serials)})
+    with _empty_log(target_url, key_file) as ledger:
+        restore_log(ledger, io.StringIO(export))
+        restored = _codes(ledger.engine)
+        assert sorted(row[0] for row in restored) == sorted(serials)  # not the stray one
+        assert {(row[1], row[2]) for row in restored} == {(GTIN, BATCH)}
+        again = io.StringIO()
+        backup_log(ledger.engine, again)
+        assert again.getvalue() == export
+
+
+@pytest.mark.parametrize("how", ["altered", "dropped", "added", "moved", "unannounced"])
+def test_an_export_whose_codes_the_log_does_not_commit_to_imports_nothing(
+    coded: tuple[str, Path, list[str]], target_url: str, how: str
+) -> None:
+    export, key_file, _ = coded
+    lines = export.splitlines()
+    codes = [i for i, line in enumerate(lines) if line.startswith('{"code":')]
+    row = json.loads(lines[codes[3]])
+    if how == "altered":
+        row["code"]["serial"] = row["code"]["serial"][:-1] + (
+            "0" if row["code"]["serial"][-1] != "0" else "1"
+        )
+        lines[codes[3]] = json.dumps(row)
+    elif how == "dropped":
+        del lines[codes[3]]
+        header = json.loads(lines[0])
+        header["attachments"]["code"] -= 1
+        lines[0] = json.dumps(header)
+    elif how == "added":
+        row["code"]["position"] = len(codes)
+        row["code"]["serial"] = "Z" * 13
+        lines.append(json.dumps(row))
+        header = json.loads(lines[0])
+        header["attachments"]["code"] += 1
+        lines[0] = json.dumps(header)
+    elif how == "moved":
+        lines[codes[3]], lines[codes[4]] = lines[codes[4]], lines[codes[3]]
+    else:
+        header = json.loads(lines[0])
+        header["attachments"]["code"] -= 1
+        lines[0] = json.dumps(header)
+    with _empty_log(target_url, key_file) as ledger:
+        before = _row_counts(ledger.engine)
+        with pytest.raises(ExportFileError, match="code"):
+            restore_log(ledger, io.StringIO("\n".join(lines) + "\n"))
+        assert _row_counts(ledger.engine) == before
+        assert ledger.size() == 0
+
+
+def test_an_import_without_the_codes_attachment_refuses_a_file_with_codes(
+    coded: tuple[str, Path, list[str]], target_url: str
+) -> None:
+    export, key_file, _ = coded
+    with _empty_log(target_url, key_file) as ledger:
+        with pytest.raises(ExportFileError, match="carries code rows"):
+            import_log(ledger, io.StringIO(export), on_entries=project_stored)
+        assert ledger.size() == 0

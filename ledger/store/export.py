@@ -1,19 +1,21 @@
 """Export a whole log to a JSON-lines file and import it elsewhere, re-verified.
 
-Format (version 2): a header line, then every entry in order, each signed checkpoint right
+Format (version 3): a header line, then every entry in order, each signed checkpoint right
 after the entry that completes its size, then the request keys (``Idempotency-Key``s) the
 entries were appended under, so that a retry after a restore still returns the first
-entry::
+entry, then the rows of each attachment (data the log commits to without holding it,
+such as the traceability codes' serials, under its tag)::
 
-    {"format":"credtrace-ledger","version":2,"origin":...,"verifier_key":...,"size":N,
-     "request_keys":K}
+    {"format":"credtrace-ledger","version":3,"origin":...,"verifier_key":...,"size":N,
+     "request_keys":K,"attachments":{"code":C}}
     {"index":0,"leaf_input":"<b64>","salt":"<b64>|null","payload":"<b64>|null"}
     {"checkpoint":"<signed note>"}
     {"request_key":"<api key id>:<Idempotency-Key>","index":I,"request_hash":"<b64>"}
+    {"code":{...}}
 
-Version 1 files (no request keys) still import; their retries are not recognised.
-The log is all an export holds: projections are derived from it (``on_entries``), API
-keys are not part of it.
+Version 2 files (no attachments) and version 1 files (no request keys either) still
+import; a version 1 file's retries are not recognised. Projections are derived from the
+log (``on_entries``); API keys are not part of an export.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
@@ -38,9 +40,11 @@ from ledger.tlog.note import NoteError, Verifier
 from ledger.tlog.tiles import GrowingTile
 
 FORMAT = "credtrace-ledger"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 REQUEST_KEYS_FROM = 2  # the first version that carries request keys
+ATTACHMENTS_FROM = 3  # the first version that carries attachments
+RESERVED_KEYS = frozenset({"index", "checkpoint", "request_key"})  # the log's own lines
 
 StoredRow = tuple[int, bytes, bytes | None, bytes | None]
 """An entry as stored: index, leaf input, salt, payload (salt and payload None if redacted)."""
@@ -52,14 +56,33 @@ RequestKey = tuple[str, int, bytes]
 KEY_CHUNK = 500  # request keys checked per query
 
 
+class Attachment(Protocol):
+    """Rows kept beside the log that its entries commit to without holding them (the
+    serials under a ``codes.issued`` root). An export writes them after the log; an
+    import hands each to ``add`` once the log and its projections are stored, and
+    ``finish`` at the end: both raise InvalidInput for a row the restored log does not
+    commit to, and then nothing at all is imported."""
+
+    tag: str
+
+    def count(self, conn: Connection, size: int) -> int: ...
+    def rows(self, conn: Connection, size: int) -> Iterator[dict[str, Any]]: ...
+    def add(self, conn: Connection, row: Any) -> None: ...
+    def finish(self, conn: Connection) -> None: ...
+
+
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
 
 def export_log(
-    engine: Engine, out: IO[str], progress: Callable[[int], object] | None = None
+    engine: Engine,
+    out: IO[str],
+    progress: Callable[[int], object] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> int:
-    """Write the log as of one consistent snapshot; returns the number of entries."""
+    """Write the log (and ``attachments``) as of one consistent snapshot; returns the
+    number of entries."""
     with read_transaction(engine) as conn:
         meta = statements.read_meta(conn)
         checkpoints = statements.all_checkpoints(conn)
@@ -72,6 +95,7 @@ def export_log(
             "verifier_key": meta.get("verifier_key"),
             "size": size,
             "request_keys": len(request_keys),
+            "attachments": {a.tag: a.count(conn, size) for a in attachments},
         }
         out.write(json.dumps(header) + "\n")
         position = 0
@@ -93,11 +117,26 @@ def export_log(
         for request_key, idx, request_hash in request_keys:
             line = {"request_key": request_key, "index": idx, "request_hash": _b64(request_hash)}
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
+        for attachment in attachments:
+            for row in attachment.rows(conn, size):
+                out.write(json.dumps({attachment.tag: row}, separators=(",", ":")) + "\n")
     return size
 
 
 class ExportFileError(InvalidInput):
     """The export file is malformed or does not verify; nothing was imported."""
+
+
+def _announced_attachments(header: dict[str, Any], version: Any) -> dict[str, int]:
+    """The attachment row counts a header announces (none before version 3)."""
+    if version < ATTACHMENTS_FROM:
+        return {}
+    announced = header.get("attachments")
+    if not isinstance(announced, dict) or not all(
+        isinstance(tag, str) and isinstance(n, int) and n >= 0 for tag, n in announced.items()
+    ):
+        raise ExportFileError("line 1: attachments must map each tag to its row count")
+    return announced
 
 
 def _decode(value: Any, what: str, line_no: int, nullable: bool = False) -> bytes | None:
@@ -158,12 +197,15 @@ def import_log(
     source: IO[str],
     progress: Callable[[int], object] | None = None,
     on_entries: OnEntries | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> VerifyReport:
     """Verify an export completely and store it into this (empty) log, all or nothing.
 
     ``on_entries`` sees every chunk of entries right after it is stored, in the same
     transaction (the projections are rebuilt there), so a failure anywhere, in the
-    file or in the callback, leaves nothing written.
+    file or in the callback, leaves nothing written. Rows of ``attachments`` are checked
+    and stored in that transaction too; a file carrying rows of an attachment that is
+    not given is refused rather than restored without them.
     """
     lines = _lines(source)
     try:
@@ -176,6 +218,16 @@ def import_log(
             f"line 1: not a {FORMAT} export of version " + " or ".join(map(str, READABLE_VERSIONS))
         )
     carries_keys = version >= REQUEST_KEYS_FROM
+    by_tag = {a.tag: a for a in attachments}
+    assert not by_tag.keys() & RESERVED_KEYS, "an attachment tag is a key of the log's lines"
+    announced = _announced_attachments(header, version)
+    unknown = sorted(tag for tag, count in announced.items() if count and tag not in by_tag)
+    if unknown:
+        raise ExportFileError(
+            f"line 1: the file carries {', '.join(unknown)} rows, which this import cannot "
+            "restore: nothing was imported"
+        )
+    attached = dict.fromkeys(announced, 0)
     try:
         verifier = Verifier.parse(str(header.get("verifier_key")))
     except NoteError as exc:
@@ -231,6 +283,14 @@ def import_log(
                 )
                 checkpoints += 1
                 continue
+            tag = next(iter(value)) if len(value) == 1 else None
+            if tag is not None and tag in by_tag and tag in announced:
+                try:
+                    by_tag[tag].add(conn, value[tag])
+                except InvalidInput as exc:
+                    raise ExportFileError(f"line {line_no}: {tag}: {exc}") from exc
+                attached[tag] += 1
+                continue
             if "request_key" in value:
                 if not carries_keys:
                     raise ExportFileError(f"line {line_no}: a version {version} file has no keys")
@@ -276,6 +336,16 @@ def import_log(
         _check_request_keys(conn, request_keys, checker.size)
         if request_keys:
             statements.insert_request_keys(conn, request_keys)
+        for tag, count in attached.items():
+            if count != announced[tag]:
+                raise ExportFileError(
+                    f"header says {announced[tag]} {tag} rows, the file holds {count}"
+                )
+            if tag in by_tag:
+                try:
+                    by_tag[tag].finish(conn)
+                except InvalidInput as exc:
+                    raise ExportFileError(f"{tag}: {exc}") from exc
         try:
             report = checker.finish()
         except VerificationError as exc:

@@ -65,14 +65,13 @@ def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from ledger.store.export import export_log
-    from lookup_api.wiring import open_ledger
+    from lookup_api.wiring import backup_log, open_ledger
 
     ledger = open_ledger(settings)
     target = Path(args.file)
     tmp = target.with_name(target.name + ".partial")
     with progress(ledger.size(), "exporting") as bar, tmp.open("w", encoding="utf-8") as out:
-        count = export_log(ledger.engine, out, progress=bar.update)
+        count = backup_log(ledger.engine, out, progress=bar.update)
     tmp.replace(target)
     emit(args, {"file": str(target), "entries": count}, f"exported {count} entries to {target}")
     return 0
