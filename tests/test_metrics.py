@@ -191,7 +191,7 @@ def test_any_worker_answers_for_all_of_them(db_url: str, tmp_path: Path) -> None
                 ready.wait(0.1)
             assert counts.get(key) == 60, counts
         access = [json.loads(s) for s in seen if s.startswith("{") and '"credtrace.access"' in s]
-        assert {a["route"] for a in access} >= {"/v1/ledger/key", "/metrics"}
+        assert "/v1/ledger/key" in {a["route"] for a in access}
     finally:
         server.terminate()
         server.wait(30)
