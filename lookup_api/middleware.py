@@ -24,6 +24,8 @@ from lookup_api.ratelimit import (
     token_partition,
 )
 
+HEAD_AS_GET = "credtrace.head"  # scope key: this GET is a HEAD's (no body is sent)
+
 
 def answer_head_as_get(app: ASGIApp) -> ASGIApp:
     """HEAD on every GET route, present and future: the GET answer's status and headers
@@ -34,7 +36,7 @@ def answer_head_as_get(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
             await app(scope, receive, send)
             return
-        as_get = cast("HTTPScope", {**scope, "method": "GET"})
+        as_get = cast("HTTPScope", {**scope, "method": "GET", HEAD_AS_GET: True})
 
         async def send_without_body(message: Message) -> None:
             if message["type"] == "http.response.body":

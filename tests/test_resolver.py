@@ -218,6 +218,7 @@ def test_the_page_counts_scans_and_warns_past_the_threshold(r: Resolver) -> None
     texts = [r.get(path).text for _ in range(4)]
     assert "第1次查询" in texts[0] and "谨防假冒" not in texts[2]
     assert "已被查询4次，首次查询时间" in texts[3] and "谨防假冒" in texts[3]
+    assert r.client.head(path, headers=ORIGIN_HEADER).status_code == 200  # nobody saw a page
     english = r.get(path + "?lang=en").text
     assert "Checked 5 times" in english and "beware of counterfeits" in english
     assert "Accept-Language" in r.get(path).headers["vary"]

@@ -30,6 +30,7 @@ from litestar.types import (
 
 from ledger.tlog.envelope import now_time
 from lookup_api.dependencies import ServicesDep
+from lookup_api.middleware import HEAD_AS_GET
 from lookup_api.problems import Problem, bad_request, problem_responses
 from lookup_api.routes.resolver.facts import facts
 from lookup_api.routes.resolver.page import PageFacts, pick_language, render
@@ -258,7 +259,8 @@ class PageController(Controller):
         language = pick_language(lang, request.headers.get("accept-language"))
         scans = None
         code = found.code
-        if code is not None and code.code is not None:  # issued codes only: guesses cost nothing
+        # Issued codes only (guesses cost nothing); a HEAD shows nobody the page.
+        if code is not None and code.code is not None and not request.scope.get(HEAD_AS_GET):
             scans = count_scan_once(services, code.serial)
         other = "en" if language == "zh-CN" else "zh"
         facts_of_page = PageFacts(
