@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -112,6 +113,7 @@ def digest_reasons(reasons: Iterable[Reason]) -> str:
     return base64.b64encode(hashlib.sha256(reasons_bytes(reasons)).digest()).decode()
 
 
+@lru_cache(maxsize=4096)  # a handful of (date, length) pairs per recompute or batch
 def window(as_of: dt.date, days: int) -> Window:
     """The ``days`` days that end on ``as_of``, both ends included."""
     return as_of - dt.timedelta(days=days - 1), as_of

@@ -15,7 +15,7 @@ import datetime as dt
 import tomllib
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,7 +88,7 @@ class Condition:
     items: tuple[str, ...] = ()
     grade: str | None = None
 
-    @property
+    @cached_property  # asked for by every rule of every grading: made once per condition
     def measure(self) -> tuple[Any, ...]:
         """What is measured, without the threshold: equal for comparable conditions."""
         return (
