@@ -113,6 +113,9 @@ def digest_reasons(reasons: Iterable[Reason]) -> str:
     return base64.b64encode(hashlib.sha256(reasons_bytes(reasons)).digest()).decode()
 
 
+Value = Fraction | int  # what a metric measures (a bool is an int): exact, never a float
+
+
 @lru_cache(maxsize=4096)  # a handful of (date, length) pairs per recompute or batch
 def window(as_of: dt.date, days: int) -> Window:
     """The ``days`` days that end on ``as_of``, both ends included."""
@@ -134,9 +137,7 @@ class _Context:
     repaired: frozenset[int]  # violations an approved or automatic repair stops counting
     cycle: Window
     # Each measure once per grading, though several rules ask for it.
-    measured: dict[tuple[Any, ...], tuple[Fraction | bool, tuple[int, ...]]] = field(
-        default_factory=dict
-    )
+    measured: dict[tuple[Any, ...], tuple[Value, tuple[int, ...]]] = field(default_factory=dict)
 
 
 def _repaired(
@@ -192,7 +193,14 @@ def _violations(ctx: _Context, c: Condition) -> list[Violation]:
     return found
 
 
-def _nonconformity(ctx: _Context) -> tuple[Fraction, tuple[int, ...]]:
+def _ratio(numerator: int, denominator: int) -> Value:
+    """``numerator / denominator`` exactly: an int when it is whole (ints compare with a
+    policy's whole thresholds natively, many times faster than Fractions)."""
+    whole, rest = divmod(numerator, denominator)
+    return whole if rest == 0 else Fraction(numerator, denominator)
+
+
+def _nonconformity(ctx: _Context) -> tuple[Value, tuple[int, ...]]:
     """Percent of the batches inspected in the cycle whose latest inspection failed."""
     latest: dict[str, tuple[dt.date, int, str]] = {}
     for i in ctx.facts.inspections:
@@ -201,11 +209,11 @@ def _nonconformity(ctx: _Context) -> tuple[Fraction, tuple[int, ...]]:
             latest[i.batch] = max(latest.get(i.batch, seen), seen)
     failed = tuple(sorted(e for _, e, outcome in latest.values() if outcome == "non_conformant"))
     if not latest:
-        return Fraction(0), ()
-    return Fraction(100 * len(failed), len(latest)), failed
+        return 0, ()
+    return _ratio(100 * len(failed), len(latest)), failed
 
 
-def _days_at_or_above(ctx: _Context, grade: str) -> tuple[Fraction, tuple[int, ...]]:
+def _days_at_or_above(ctx: _Context, grade: str) -> tuple[Value, tuple[int, ...]]:
     """How long the enterprise has held ``grade`` or better without a break, by its
     recorded grades under this policy."""
     history = [g for g in ctx.facts.grades if g.policy == ctx.policy.id and g.on <= ctx.as_of]
@@ -216,8 +224,8 @@ def _days_at_or_above(ctx: _Context, grade: str) -> tuple[Fraction, tuple[int, .
             break
         run.append(record)
     if not run:
-        return Fraction(0), ()
-    return Fraction((ctx.as_of - run[-1].on).days), tuple(sorted(g.entry for g in run))
+        return 0, ()
+    return (ctx.as_of - run[-1].on).days, tuple(sorted(g.entry for g in run))
 
 
 def _blacklisted(ctx: _Context) -> tuple[bool, tuple[int, ...]]:
@@ -227,33 +235,33 @@ def _blacklisted(ctx: _Context) -> tuple[bool, tuple[int, ...]]:
     return False, ()
 
 
-def _penalty_permille(ctx: _Context, c: Condition) -> tuple[Fraction, tuple[int, ...]]:
+def _penalty_permille(ctx: _Context, c: Condition) -> tuple[Value, tuple[int, ...]]:
     """Penalties (violations with a fine) in the window per thousand declarations in the
     year before it; with no declarations at all, each penalty counts as a thousandth."""
     penalties = [v for v in _violations(ctx, c) if v.fine_fen]
     start = window(ctx.as_of, c.window_days or ctx.policy.cycle_days)[0]
     previous = window(start - dt.timedelta(days=1), 365)
     declared = sum(1 for d in ctx.facts.declarations if _within(d.declared_on, previous))
-    return Fraction(1000 * len(penalties), max(declared, 1)), tuple(v.entry for v in penalties)
+    return _ratio(1000 * len(penalties), max(declared, 1)), tuple(v.entry for v in penalties)
 
 
-def _violation_metric(ctx: _Context, c: Condition) -> tuple[Fraction, tuple[int, ...]]:
+def _violation_metric(ctx: _Context, c: Condition) -> tuple[Value, tuple[int, ...]]:
     found = _violations(ctx, c)
     entries = tuple(v.entry for v in found)
     if c.metric == "points":
-        return Fraction(sum(ctx.policy.items[v.item].points for v in found)), entries
+        return sum(ctx.policy.items[v.item].points for v in found), entries
     if c.metric == "fines_fen":
-        return Fraction(sum(v.fine_fen or 0 for v in found)), entries
-    return Fraction(len(found)), entries
+        return sum(v.fine_fen or 0 for v in found), entries
+    return len(found), entries
 
 
-def _filing_age(ctx: _Context, c: Condition) -> tuple[Fraction, tuple[int, ...]]:
+def _filing_age(ctx: _Context, c: Condition) -> tuple[Value, tuple[int, ...]]:
     filed = ctx.facts.filed_on
     age = 0 if filed is None else max(0, (ctx.as_of - filed).days)
-    return Fraction(age), () if ctx.facts.filed_entry is None else (ctx.facts.filed_entry,)
+    return age, () if ctx.facts.filed_entry is None else (ctx.facts.filed_entry,)
 
 
-Metric = Callable[[_Context, Condition], tuple[Fraction | bool, tuple[int, ...]]]
+Metric = Callable[[_Context, Condition], tuple[Value, tuple[int, ...]]]
 METRIC_FUNCTIONS: dict[str, Metric] = {
     "points": _violation_metric,
     "fines_fen": _violation_metric,
@@ -266,7 +274,7 @@ METRIC_FUNCTIONS: dict[str, Metric] = {
 }
 
 
-def measure(ctx: _Context, c: Condition) -> tuple[Fraction | bool, tuple[int, ...]]:
+def measure(ctx: _Context, c: Condition) -> tuple[Value, tuple[int, ...]]:
     """The value of a condition's metric, and the entries behind it."""
     found = ctx.measured.get(c.measure)
     if found is None:
@@ -280,7 +288,7 @@ def _applies(rule: GradeRule, roles: tuple[str, ...]) -> bool:
     return not rule.except_roles & set(roles)
 
 
-def _condition_text(c: Condition, value: Fraction | bool) -> tuple[str, str]:
+def _condition_text(c: Condition, value: Value) -> tuple[str, str]:
     shown = str(value).lower() if isinstance(value, bool) else str(value)
     limit = str(c.value).lower() if isinstance(c.value, bool) else str(c.value)
     what = (
@@ -295,7 +303,7 @@ def _condition_text(c: Condition, value: Fraction | bool) -> tuple[str, str]:
     return text, text
 
 
-def _points(value: Fraction | bool, c: Condition) -> int:
+def _points(value: Value, c: Condition) -> int:
     return int(value) if c.metric == "points" and not isinstance(value, bool) else 0
 
 

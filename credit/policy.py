@@ -100,17 +100,26 @@ class Condition:
             self.grade,
         )
 
-    def holds(self, measured: Fraction | bool) -> bool:
+    @cached_property
+    def threshold(self) -> Fraction | int:
+        """``value`` as an int when it is whole: compared natively with whole measures."""
+        value = self.value
+        if isinstance(value, Fraction) and value.denominator == 1:
+            return value.numerator
+        return value
+
+    def holds(self, measured: Fraction | int) -> bool:
         if self.comparison == "is":
             return measured == self.value
         assert not isinstance(self.value, bool) and not isinstance(measured, bool)
+        threshold = self.threshold
         if self.comparison == "at_least":
-            return measured >= self.value
+            return measured >= threshold
         if self.comparison == "above":
-            return measured > self.value
+            return measured > threshold
         if self.comparison == "below":
-            return measured < self.value
-        return measured <= self.value
+            return measured < threshold
+        return measured <= threshold
 
 
 @dataclass(frozen=True)
