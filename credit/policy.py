@@ -611,13 +611,19 @@ def policy_ids() -> list[str]:
     return sorted(path.stem for path in POLICY_DIR.glob("*.toml"))
 
 
-@cache
 def load_policy(policy_id: str = DEFAULT_POLICY) -> Policy:
-    path = POLICY_DIR / f"{policy_id}.toml"
-    if not path.is_file():
-        known = ", ".join(policy_ids())
-        raise PolicyError(f"{policy_id}.toml", "id", f"no such policy (known: {known})")
-    return read_policy_file(path)
+    """The policy of that id: only a file of the policy folder, by its exact name (an id
+    from a request never names a path)."""
+    known = policy_ids()
+    if policy_id not in known:
+        shown = policy_id if len(policy_id) <= 40 else policy_id[:40] + "…"
+        raise PolicyError(f"{shown}.toml", "id", f"no such policy (known: {', '.join(known)})")
+    return _load_known(policy_id)
+
+
+@cache
+def _load_known(policy_id: str) -> Policy:
+    return read_policy_file(POLICY_DIR / f"{policy_id}.toml")
 
 
 def all_policies() -> list[Policy]:

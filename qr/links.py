@@ -67,7 +67,7 @@ def _gtin(value: str) -> str:
     try:
         return normalise_gtin(value)
     except IdentifierError as exc:
-        raise LinkError(f"GTIN {value}: {exc}", "gtin") from exc
+        raise LinkError(f"GTIN {value[:40]!r}: {exc}", "gtin") from exc
 
 
 def _qualifier(ai: str, value: str) -> str:

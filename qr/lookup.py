@@ -87,12 +87,14 @@ def revocation_of(conn: Connection, gtin: str, batch: str, serial: str) -> int |
     return None
 
 
-def batch_serials(conn: Connection, root: str) -> list[str]:
-    """The serials of one issuance, in their tree order."""
-    rows = conn.exec_driver_sql(
-        placeholders(conn, "SELECT serial FROM qr_codes WHERE serials_root = ? ORDER BY position"),
-        (root,),
+def batch_serials(conn: Connection, root: str, gtin: str, batch: str) -> list[str]:
+    """The serials of one issuance of ``gtin``/``batch``, in their tree order. Read by the
+    batch too: an entry naming another batch's root never reaches that batch's serials."""
+    sql = (
+        "SELECT serial FROM qr_codes WHERE serials_root = ? AND gtin = ? AND batch = ? "
+        "ORDER BY position"
     )
+    rows = conn.exec_driver_sql(placeholders(conn, sql), (root, gtin, batch))
     return [str(serial) for (serial,) in rows]
 
 
@@ -102,7 +104,7 @@ def _b64(data: bytes) -> str:
 
 def code_proof(conn: Connection, ledger: Ledger, code: IssuedCode) -> dict[str, Any]:
     """The code's proof document (see ``ledger.audit.codes``) at the latest checkpoint."""
-    serials = batch_serials(conn, code.serials_root)
+    serials = batch_serials(conn, code.serials_root, code.gtin, code.batch)
     path = serial_audit_path(serial_leaf_hashes(serials), code.position)
     stored = ledger.entry(code.entry, conn)
     if stored is None or stored.payload is None or stored.salt is None:

@@ -179,6 +179,9 @@ class Handler:
     # other kind are listed in proj_subject_entries.
     owns_row: bool = False
     writer: Writer = "officer"
+    # False: only the service's own paths write it (the regrader its grades, the code
+    # issuance its roots, the draw route its draws), never a caller's POST /v1/records.
+    through_records: bool = True
 
     @property
     def follows_up(self) -> FollowUp | None:

@@ -126,7 +126,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         if args.entry is not None:
             query = query.where(issues.c.entry == args.entry)
         found = conn.execute(query.order_by(issues.c.entry)).all()
-        serials = [s for _, root in found for s in batch_serials(conn, str(root))]
+        serials = [
+            s for _, root in found for s in batch_serials(conn, str(root), args.gtin, args.batch)
+        ]
     if not found:
         which = f" by entry {args.entry}" if args.entry is not None else ""
         raise CommandError(f"no codes were issued{which} for batch {args.batch} of {args.gtin}")

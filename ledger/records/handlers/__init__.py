@@ -57,6 +57,8 @@ FOLLOW_UPS: dict[str, FollowUp] = {
 # name a product it must own.
 ENTERPRISE_KINDS = frozenset(kind for kind, h in HANDLERS.items() if h.writer != "officer")
 PRODUCT_OWNER_KINDS = frozenset(kind for kind, h in HANDLERS.items() if h.writer == "product owner")
+# What no caller records through POST /v1/records: the service writes these itself.
+SERVICE_KINDS = frozenset(kind for kind, h in HANDLERS.items() if not h.through_records)
 
 
 def handler_of(kind: str) -> Handler:

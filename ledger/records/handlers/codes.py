@@ -47,7 +47,14 @@ def _revoked(state: ProjectionState, r: Payload, index: int, time: str, subject:
 
 
 HANDLERS = (
-    Handler("codes.issued", _issued, references=(Batch(),), owns_row=True, writer="product owner"),
+    Handler(
+        "codes.issued",
+        _issued,
+        references=(Batch(),),
+        owns_row=True,
+        writer="product owner",
+        through_records=False,  # POST /v1/codes/batches stores the serials its root names
+    ),
     Handler(
         "codes.revoked",
         _revoked,

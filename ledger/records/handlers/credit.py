@@ -75,5 +75,11 @@ HANDLERS = (
             Enterprise(),
         ),
     ),
-    Handler("credit.graded", _graded, references=(Enterprise(),), owns_row=True),
+    Handler(
+        "credit.graded",
+        _graded,
+        references=(Enterprise(),),
+        owns_row=True,
+        through_records=False,  # the regrader's, actor system:credit
+    ),
 )

@@ -39,4 +39,12 @@ def _new_draw_id(
         raise RecordError(f"draw {draw_id} is already recorded (entry {entry})", "draw_id")
 
 
-HANDLERS = (Handler("draw.made", _made, rules=(_new_draw_id,), owns_row=True),)
+HANDLERS = (
+    Handler(
+        "draw.made",
+        _made,
+        rules=(_new_draw_id,),
+        owns_row=True,
+        through_records=False,  # POST /v1/draws picks them from a checkpoint, not a caller
+    ),
+)

@@ -46,7 +46,8 @@ from qr.signing import verifier_lines
 
 _BATCH = re.compile(BATCH_PATTERN)
 MAX_HTTP_CODES = 5_000  # images are drawn per request; larger batches: credtrace codes issue
-IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+# The images hold every serial of the batch: never kept by a shared cache.
+PRIVATE = {"Cache-Control": "private, no-store"}
 
 
 class CodeStatus(msgspec.Struct):
@@ -275,12 +276,21 @@ class CodesController(Controller):
         sign: Annotated[int, QueryParameter(ge=0, le=1)] = 0,
     ) -> Response[bytes]:
         key = _key(services, request)
+        if key.role not in ("officer", "enterprise"):
+            raise forbidden(f"a {key.role} key cannot download code images", "entry")
         issues = LIVE["proj_code_batches"]
         with read_transaction(services.engine) as conn:
             row = conn.execute(issues.select().where(issues.c.entry == entry)).mappings().first()
             if row is None:
                 raise not_found(f"entry {entry} issued no codes")
-            serials = batch_serials(conn, str(row["serials_root"]))
+            serials = batch_serials(
+                conn, str(row["serials_root"]), str(row["gtin"]), str(row["batch"])
+            )
+        if not serials:
+            raise not_found(
+                f"the serials of entry {entry} are not stored here (a log restored from an "
+                "export made before exports carried codes): reissue the batch's codes"
+            )
         if len(serials) > MAX_HTTP_CODES:
             raise not_found(
                 f"entry {entry} issued {len(serials):,} codes, too many to draw per request: "
@@ -292,8 +302,6 @@ class CodesController(Controller):
             gtin, batch, len(serials), root=str(row["serials_root"]), key_id=str(row["key_id"]),
             actor=key.actor,
         )  # fmt: skip
-        if key.role not in ("officer", "enterprise"):
-            raise forbidden(f"a {key.role} key cannot download code images", "entry")
         authorise(services, key, probe)
         keys = code_keys(services) if sign else None
         printed = labels(services.settings.public_url, gtin, batch, serials, keys)
@@ -305,6 +313,6 @@ class CodesController(Controller):
             media_type="application/zip",
             headers={
                 "Content-Disposition": f'attachment; filename="{export.zip_path.name}"',
-                **({} if sign else IMMUTABLE),
+                **PRIVATE,
             },
         )

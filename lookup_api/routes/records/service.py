@@ -6,7 +6,7 @@ from typing import Any
 
 from ledger.errors import EntryRejected
 from ledger.records.entry import record_entry
-from ledger.records.handlers import ENTERPRISE_KINDS, PRODUCT_OWNER_KINDS
+from ledger.records.handlers import ENTERPRISE_KINDS, PRODUCT_OWNER_KINDS, SERVICE_KINDS
 from ledger.records.kinds import RecordError
 from ledger.store.entries import NewEntry
 from ledger.store.service import Receipt
@@ -122,10 +122,22 @@ def build_entry(key: ApiKey, kind: str, payload: Any, idempotency_key: str | Non
         raise invalid_record(exc) from exc
 
 
+WRITTEN_BY = {  # who writes each of SERVICE_KINDS, for the refusal
+    "credit.graded": "the credit engine (actor system:credit) whenever a grade changes",
+    "codes.issued": "POST /v1/codes/batches, which stores the serials the root commits to",
+    "draw.made": "POST /v1/draws, which draws from a signed checkpoint",
+}
+
+
 async def submit(
     services: Services, key: ApiKey, kind: str, payload: Any, idempotency_key: str | None
 ) -> tuple[NewEntry, Receipt]:
     entry = build_entry(key, kind, payload, idempotency_key)
+    if entry.kind in SERVICE_KINDS:
+        raise forbidden(
+            f"nobody records {entry.kind} here: it is written by {WRITTEN_BY[entry.kind]}",
+            "kind",
+        )
     authorise(services, key, entry)
     try:
         # A repeated request names the same kind and payload, hence the same subject.
