@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from lookup_api.authorization import authorise_route
 from lookup_api.middleware import answer_head_as_get, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.problems import problem_handler
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             ResolverController,
             PageController,
         ],
+        # One table decides who calls what (lookup_api.authorization), before any body.
+        guards=[authorise_route],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -16,12 +16,10 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from credit.engine import measures_json
 from credit.policy import DEFAULT_POLICY, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
+from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
 from lookup_api.problems import bad_request, problem_responses, quoted
 from lookup_api.routes.credit.service import (
-    CREDIT_READERS,
-    DECIDERS,
-    authorise,
     credit_of,
     decision_for,
     draw_check,
@@ -174,7 +172,6 @@ class CreditController(Controller):
         policy: PolicyParam = None,
         as_of: AsOfParam = None,
     ) -> Response[CreditView]:
-        authorise(services, request.headers.get("authorization"), CREDIT_READERS)
         code = _identifier(uscc, "uscc", normalise_uscc)
         chosen = policy_named(policy)
         found = credit_of(services, code, chosen, parse_day(as_of))
@@ -199,7 +196,6 @@ class CreditController(Controller):
         batch: BatchPath,
         policy: PolicyParam = None,
     ) -> DecisionView:
-        authorise(services, request.headers.get("authorization"), DECIDERS)
         found = decision_for(
             services,
             _identifier(gtin, "gtin", normalise_gtin),
@@ -228,7 +224,7 @@ class CreditController(Controller):
     def draw(
         self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
     ) -> Response[DrawView]:
-        key = authorise(services, request.headers.get("authorization"), DECIDERS)
+        key = required_key(request)
         made, draw_id, entry = draw_for(services, key, policy_named(data.policy), data.count)
         body = DrawView(draw_id, entry, made.population, made.count, made.seed_size, made.picks)
         return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})

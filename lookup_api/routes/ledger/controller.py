@@ -33,6 +33,8 @@ MAX_PAGE = 1000
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 SHORT = {"Cache-Control": "public, max-age=2"}
 TEXT = "text/plain"
+# Anyone may call; a key (officer, auditor, the enterprise itself) discloses more payloads.
+OPTIONAL_KEY: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 
 
 def b64(data: bytes) -> str:
@@ -176,7 +178,10 @@ class LedgerController(Controller):
         return Response(data, media_type="application/octet-stream", headers=IMMUTABLE)
 
     @get(
-        "/v1/ledger/entries/{index:str}", sync_to_thread=True, responses=problem_responses(400, 404)
+        "/v1/ledger/entries/{index:str}",
+        sync_to_thread=True,
+        responses=problem_responses(400, 401, 404),
+        security=OPTIONAL_KEY,
     )
     def entry(self, services: ServicesDep, index: IndexPath) -> Response[EntryView]:
         ledger = services.ledger
@@ -189,7 +194,12 @@ class LedgerController(Controller):
             entry_view(stored, redacted_by), headers={"Cache-Control": "public, max-age=60"}
         )
 
-    @get("/v1/ledger/entries", sync_to_thread=True, responses=problem_responses(400))
+    @get(
+        "/v1/ledger/entries",
+        sync_to_thread=True,
+        responses=problem_responses(400, 401),
+        security=OPTIONAL_KEY,
+    )
     def entries(
         self,
         services: ServicesDep,
