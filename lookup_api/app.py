@@ -17,6 +17,7 @@ from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from lookup_api.routes.codes.controller import CodesController
 from lookup_api.routes.credit.controller import CreditController
 from lookup_api.routes.ledger.controller import LedgerController
+from lookup_api.routes.platform.controller import PlatformController
 from lookup_api.routes.records.controller import RecordsController
 from lookup_api.routes.resolver.controller import (
     PageController,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             StateController,
             CreditController,
             CodesController,
+            PlatformController,
             ResolverController,
             PageController,
         ],

@@ -94,6 +94,9 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/v1/codes/{gtin}/{batch}/{serial}/proof"): PUBLIC,
     ("POST", "/v1/codes/batches"): WRITERS,
     ("GET", "/v1/codes/batches/{entry}/images.zip"): WRITERS,
+    # platforms
+    ("POST", "/v1/verify/filings"): PLATFORMS,
+    ("GET", "/v1/feed"): PUBLIC,  # the public view for everyone, so any cache may keep it
     # resolver and consumer page
     ("GET", "/01/{rest}"): PUBLIC,
     ("GET", "/.well-known/gs1resolver"): PUBLIC,
