@@ -24,7 +24,6 @@ from lookup_api.dependencies import ServicesDep
 from lookup_api.params import (
     SMALLEST_TREE,
     OptionalIndexQuery,
-    OptionalSizeQuery,
     parse_optional_decimal,
 )
 from lookup_api.problems import bad_request, problem_responses
@@ -34,6 +33,16 @@ MAX_ITEMS = 1000
 MAX_FEED_PAGE = 1000
 DEFAULT_FEED_PAGE = 100
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+LimitQuery = Annotated[
+    str | None,
+    QueryParameter(
+        description=f"changes per page, 1 to {MAX_FEED_PAGE} (default {DEFAULT_FEED_PAGE})",
+        # Text parsed in one spelling (lookup_api.params), documented as the integer it is.
+        schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_FEED_PAGE, "oneOf": None},
+    ),
+]
 
 
 class FilingQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,7 +160,9 @@ class PlatformController(Controller):
         sync_to_thread=True,
         summary="Public changes in ledger order, after a cursor (ETag: 304 when unchanged)",
         responses={
-            200: ResponseSpec(FeedPageView, description="A page of changes"),
+            200: ResponseSpec(
+                FeedPageView, description="A page of changes", generate_examples=False
+            ),
             304: ResponseSpec(
                 None, description="Not modified: the page is the one of the ETag given"
             ),
@@ -163,10 +174,7 @@ class PlatformController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         after: OptionalIndexQuery = None,
-        limit: Annotated[
-            OptionalSizeQuery,
-            QueryParameter(description=f"changes per page, 1 to {MAX_FEED_PAGE}"),
-        ] = None,
+        limit: LimitQuery = None,
     ) -> Response[Any]:
         cursor = parse_optional_decimal(after, "after")
         count = parse_optional_decimal(limit, "limit", minimum=SMALLEST_TREE) or DEFAULT_FEED_PAGE
