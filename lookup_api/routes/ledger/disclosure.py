@@ -9,11 +9,11 @@ proofs are everyone's.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection
 
 from credit.catalogue import Policy, load_policy
@@ -34,6 +34,9 @@ class Shown:
     envelope: Envelope
     payload: Any  # the decoded payload; None when redacted or withheld
     withheld: str | None  # why the payload is withheld from this caller
+
+
+_decode = msgspec.json.Decoder().decode  # stored payloads are canonical JSON
 
 
 def today_in_china() -> dt.date:
@@ -65,7 +68,7 @@ def shown_entries(
 ) -> list[Shown]:
     """``entries`` as ``key`` (None: the public) may see them today."""
     decoded = [
-        (e, parse_envelope(e.leaf_input), None if e.payload is None else json.loads(e.payload))
+        (e, parse_envelope(e.leaf_input), None if e.payload is None else _decode(e.payload))
         for e in entries
     ]
     facts = DisclosureFacts()

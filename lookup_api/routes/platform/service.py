@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection
 
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
 from ledger.records.kinds import BATCH_PATTERN
-from ledger.records.tables import LIVE
 from ledger.store.log import Ledger
+from ledger.store.sql import is_sqlite_dialect, marker
 from lookup_api.problems import quoted
 from lookup_api.routes.ledger.disclosure import Shown, shown_entries
 
@@ -98,47 +98,45 @@ def _json_list(value: Any) -> list[str]:
     return [str(v) for v in loaded] if isinstance(loaded, list) else []
 
 
+# Literal SQL with one placeholder per value: four statements for the whole request,
+# read as plain tuples (the Core layer and row mappings cost more than the reads).
+_ENTERPRISES = (
+    "SELECT uscc, status, grade, blacklist, filed_entry, graded_entry, blacklist_entry "
+    "FROM proj_enterprises WHERE uscc IN ({})"
+)
+_PRODUCTS = "SELECT gtin, status, owner_uscc, filed_entry FROM proj_products WHERE gtin IN ({})"
+_RECALLS = (
+    "SELECT gtin, entry, batches FROM proj_recalls "
+    "WHERE gtin IN ({}) AND closed_entry IS NULL ORDER BY entry"
+)
+_BATCHES = "SELECT gtin, batch, declared_entry FROM proj_batches WHERE (gtin, batch) IN (VALUES {})"
+
+
+def _rows(conn: Connection, sql: str, values: Sequence[str], width: int = 1) -> list[Any]:
+    mark = marker(is_sqlite_dialect(conn.dialect.name))
+    group = mark if width == 1 else "(" + ", ".join([mark] * width) + ")"
+    count = len(values) // width
+    text = sql.format(", ".join([group] * count))
+    return list(conn.exec_driver_sql(text, tuple(values)).all())
+
+
 def _enterprises(conn: Connection, usccs: set[str]) -> dict[str, Any]:
     if not usccs:
         return {}
-    ent = LIVE["proj_enterprises"]
-    rows = conn.execute(
-        select(
-            ent.c.uscc,
-            ent.c.status,
-            ent.c.grade,
-            ent.c.blacklist,
-            ent.c.filed_entry,
-            ent.c.graded_entry,
-            ent.c.blacklist_entry,
-        ).where(ent.c.uscc.in_(sorted(usccs)))
-    ).mappings()
-    return {str(r["uscc"]): r for r in rows}
+    return {str(r[0]): r for r in _rows(conn, _ENTERPRISES, sorted(usccs))}
 
 
 def _products(conn: Connection, gtins: set[str]) -> dict[str, Any]:
     if not gtins:
         return {}
-    prod = LIVE["proj_products"]
-    rows = conn.execute(
-        select(prod.c.gtin, prod.c.status, prod.c.owner_uscc, prod.c.filed_entry).where(
-            prod.c.gtin.in_(sorted(gtins))
-        )
-    ).mappings()
-    return {str(r["gtin"]): r for r in rows}
+    return {str(r[0]): r for r in _rows(conn, _PRODUCTS, sorted(gtins))}
 
 
 def _open_recalls(conn: Connection, gtins: set[str]) -> dict[str, list[tuple[int, list[str]]]]:
     if not gtins:
         return {}
-    rec = LIVE["proj_recalls"]
     found: dict[str, list[tuple[int, list[str]]]] = {}
-    rows = conn.execute(
-        select(rec.c.gtin, rec.c.entry, rec.c.batches)
-        .where(rec.c.gtin.in_(sorted(gtins)), rec.c.closed_entry.is_(None))
-        .order_by(rec.c.entry)
-    )
-    for gtin, entry, batches in rows:
+    for gtin, entry, batches in _rows(conn, _RECALLS, sorted(gtins)):
         found.setdefault(str(gtin), []).append((int(entry), _json_list(batches)))
     return found
 
@@ -146,12 +144,8 @@ def _open_recalls(conn: Connection, gtins: set[str]) -> dict[str, list[tuple[int
 def _batches(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
     if not pairs:
         return {}
-    bat = LIVE["proj_batches"]
-    rows = conn.execute(
-        select(bat.c.gtin, bat.c.batch, bat.c.declared_entry).where(
-            tuple_(bat.c.gtin, bat.c.batch).in_(sorted(pairs))
-        )
-    )
+    flat = [value for pair in sorted(pairs) for value in pair]
+    rows = _rows(conn, _BATCHES, flat, width=2)
     return {(str(g), str(b)): None if e is None else int(e) for g, b, e in rows}
 
 
@@ -196,26 +190,22 @@ def _finding(
     found = Finding(item.uscc, item.gtin, item.batch)
     row = enterprises.get(item.uscc)
     if row is not None:
+        _, status, grade, blacklist, *entries = row
         found.filed = True
-        found.status = str(row["status"])
-        found.grade = None if row["grade"] is None else str(row["grade"])
-        found.blacklist = str(row["blacklist"])
-        found.blacklisted = found.blacklist == "listed"
-        found.entries += [
-            int(row[c])
-            for c in ("filed_entry", "graded_entry", "blacklist_entry")
-            if row[c] is not None
-        ]
+        found.status = str(status)
+        found.grade = None if grade is None else str(grade)
+        found.blacklist = str(blacklist)
+        found.blacklisted = blacklist == "listed"
+        found.entries += [int(e) for e in entries if e is not None]
     if item.gtin is not None:
         product = products.get(item.gtin)
         found.product_filed = product is not None
         if product is not None:
-            found.product_status = str(product["status"])
-            found.product_owner = (
-                None if product["owner_uscc"] is None else str(product["owner_uscc"])
-            )
-            if product["filed_entry"] is not None:
-                found.entries.append(int(product["filed_entry"]))
+            _, status, owner, filed_entry = product
+            found.product_status = str(status)
+            found.product_owner = None if owner is None else str(owner)
+            if filed_entry is not None:
+                found.entries.append(int(filed_entry))
         found.recall_entries = [
             entry for entry, covered in recalls.get(item.gtin, []) if _covers(covered, item.batch)
         ]
