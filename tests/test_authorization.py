@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar
+from litestar import Litestar, get
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
@@ -304,3 +304,16 @@ def test_a_refused_caller_never_makes_the_server_read_the_body(world: World) -> 
         )
         assert response.status_code in (401, 403), response.text
     assert world.services.ledger.size() == size
+
+
+def test_a_route_without_an_entry_is_refused_to_everyone(world: World) -> None:
+    @get("/v1/unlisted", sync_to_thread=False)
+    def unlisted() -> str:
+        return "should never be answered"
+
+    app = world.client.app
+    app.register(unlisted)
+    for caller in ("anonymous", "officer", "auditor"):
+        response = world.client.get("/v1/unlisted", headers=world.headers(caller))
+        assert response.status_code == 403, response.text
+        assert "no entry in the authorisation table" in response.json()["detail"]
