@@ -109,14 +109,15 @@ _RECALLS = (
     "SELECT gtin, entry, batches FROM proj_recalls "
     "WHERE gtin IN ({}) AND closed_entry IS NULL ORDER BY entry"
 )
-_BATCHES = "SELECT gtin, batch, declared_entry FROM proj_batches WHERE (gtin, batch) IN (VALUES {})"
+# An OR of pairs, not a row-value IN: SQLite scans the whole table for the latter.
+_BATCHES = "SELECT gtin, batch, declared_entry FROM proj_batches WHERE {}"
+_BATCH_PAIR = "(gtin = {0} AND batch = {0})"
 
 
-def _rows(conn: Connection, sql: str, values: Sequence[str], width: int = 1) -> list[Any]:
+def _rows(conn: Connection, sql: str, values: Sequence[str]) -> list[Any]:
+    """``sql`` with ``{}`` replaced by one placeholder per value."""
     mark = marker(is_sqlite_dialect(conn.dialect.name))
-    group = mark if width == 1 else "(" + ", ".join([mark] * width) + ")"
-    count = len(values) // width
-    text = sql.format(", ".join([group] * count))
+    text = sql.format(", ".join([mark] * len(values)))
     return list(conn.exec_driver_sql(text, tuple(values)).all())
 
 
@@ -144,8 +145,10 @@ def _open_recalls(conn: Connection, gtins: set[str]) -> dict[str, list[tuple[int
 def _batches(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
     if not pairs:
         return {}
-    flat = [value for pair in sorted(pairs) for value in pair]
-    rows = _rows(conn, _BATCHES, flat, width=2)
+    flat = tuple(value for pair in sorted(pairs) for value in pair)
+    mark = marker(is_sqlite_dialect(conn.dialect.name))
+    text = _BATCHES.format(" OR ".join([_BATCH_PAIR.format(mark)] * len(pairs)))
+    rows = conn.exec_driver_sql(text, flat).all()
     return {(str(g), str(b)): None if e is None else int(e) for g, b, e in rows}
 
 
