@@ -157,7 +157,14 @@ def test_a_reader_that_goes_away_gets_no_traceback(live: tuple[str, Path, Ledger
 def test_auditor_detects_a_rewritten_log(live: tuple[str, Path, Ledger], tmp_path: Path) -> None:
     url, path, _ = live
     state = tmp_path / "trusted.checkpoint"
-    assert _audit(url, "--state", str(state)).returncode == 0
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        auditor = create_key(engine, "auditor")[1]
+    finally:
+        engine.dispose()
+    before = _audit(url, "--state", str(state), "--json", api_key=auditor)
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["payloads_withheld"] == 0  # an auditor is shown all
     con = sqlite3.connect(path)
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         con.execute(f"DROP TRIGGER {name}")
@@ -174,11 +181,6 @@ def test_auditor_detects_a_rewritten_log(live: tuple[str, Path, Ledger], tmp_pat
     assert public.returncode == 0, public.stderr
     assert json.loads(public.stdout)["payloads_withheld"] == 1499  # 1,500 but the redacted
     # ... while an auditor's key is shown every payload and checks every commitment.
-    engine = create_db_engine(f"sqlite:///{path}")
-    try:
-        auditor = create_key(engine, "auditor")[1]
-    finally:
-        engine.dispose()
     result = _audit(url, "--state", str(state), api_key=auditor)
     assert result.returncode == 1
     assert "entry 777" in result.stderr
