@@ -12,11 +12,13 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from credit.catalogue import load_policy
 from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.auth import create_key
 from lookup_api.ratelimit import RateLimits
 from lookup_api.routes.ledger.disclosure import today_in_china
+from lookup_api.routes.platform.service import feed_version
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.codes_env import BATCH, GTIN, GTIN13, OTHER_GTIN, OWNER, STRANGER, add, batch, product
@@ -184,3 +186,19 @@ def test_feed_parameters_have_one_spelling(api: Api) -> None:
         response = api.client.get(f"/v1/feed?{query}")
         assert response.status_code == 400, query
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_feed_page_version_moves_with_everything_its_content_depends_on() -> None:
+    ciq, gacc = load_policy("cn-ciq-2014"), load_policy("cn-gacc-2026")
+    day = dt.date(2026, 6, 1)
+    base = feed_version(5, 100, 40, day, ciq)
+    assert base == feed_version(5, 100, 40, day, ciq)
+    others = {
+        feed_version(6, 100, 40, day, ciq),
+        feed_version(5, 99, 40, day, ciq),
+        feed_version(5, 100, 41, day, ciq),  # an append, or a redaction
+        feed_version(5, 100, 40, day + dt.timedelta(days=1), ciq),  # a window may close
+        feed_version(5, 100, 40, day, gacc),
+        feed_version(None, 100, 40, day, ciq),
+    }
+    assert base not in others and len(others) == 6

@@ -6,6 +6,8 @@ so a platform knows the tree size its answer is true at.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -14,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from credit.catalogue import Policy
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
 from ledger.records.kinds import BATCH_PATTERN
 from ledger.store.log import Ledger
@@ -102,23 +105,25 @@ def _json_list(value: Any) -> list[str]:
 # read as plain tuples (the Core layer and row mappings cost more than the reads).
 _ENTERPRISES = (
     "SELECT uscc, status, grade, blacklist, filed_entry, graded_entry, blacklist_entry "
-    "FROM proj_enterprises WHERE uscc IN ({})"
+    "FROM proj_enterprises WHERE uscc {}"
 )
-_PRODUCTS = "SELECT gtin, status, owner_uscc, filed_entry FROM proj_products WHERE gtin IN ({})"
-_RECALLS = (
-    "SELECT gtin, entry, batches FROM proj_recalls "
-    "WHERE gtin IN ({}) AND closed_entry IS NULL ORDER BY entry"
+_PRODUCTS = "SELECT gtin, status, owner_uscc, filed_entry FROM proj_products WHERE gtin {}"
+_RECALLS = "SELECT gtin, entry, batches FROM proj_recalls WHERE gtin {} AND closed_entry IS NULL"
+# The pairs asked as a VALUES list joined on the primary key: both databases then probe
+# the key once per pair (SQLite scans for a row-value IN, PostgreSQL for an OR of pairs).
+_BATCHES = (
+    "SELECT b.gtin, b.batch, b.declared_entry FROM (VALUES {}) AS asked "
+    "JOIN proj_batches b ON b.gtin = asked.column1 AND b.batch = asked.column2"
 )
-# An OR of pairs, not a row-value IN: SQLite scans the whole table for the latter.
-_BATCHES = "SELECT gtin, batch, declared_entry FROM proj_batches WHERE {}"
-_BATCH_PAIR = "(gtin = {0} AND batch = {0})"
 
 
 def _rows(conn: Connection, sql: str, values: Sequence[str]) -> list[Any]:
-    """``sql`` with ``{}`` replaced by one placeholder per value."""
-    mark = marker(is_sqlite_dialect(conn.dialect.name))
-    text = sql.format(", ".join([mark] * len(values)))
-    return list(conn.exec_driver_sql(text, tuple(values)).all())
+    """``sql`` with ``{}`` replaced by "is one of ``values``": ``IN (?, …)`` on SQLite,
+    ``= ANY(%s)`` with one array on PostgreSQL (half the time of a long IN list)."""
+    if is_sqlite_dialect(conn.dialect.name):
+        text = sql.format("IN (" + ", ".join(["?"] * len(values)) + ")")
+        return list(conn.exec_driver_sql(text, tuple(values)).all())
+    return list(conn.exec_driver_sql(sql.format("= ANY(%s)"), (list(values),)).all())
 
 
 def _enterprises(conn: Connection, usccs: set[str]) -> dict[str, Any]:
@@ -137,7 +142,8 @@ def _open_recalls(conn: Connection, gtins: set[str]) -> dict[str, list[tuple[int
     if not gtins:
         return {}
     found: dict[str, list[tuple[int, list[str]]]] = {}
-    for gtin, entry, batches in _rows(conn, _RECALLS, sorted(gtins)):
+    # Ordered here: an ORDER BY entry lets PostgreSQL walk the primary key instead.
+    for gtin, entry, batches in sorted(_rows(conn, _RECALLS, sorted(gtins)), key=lambda r: r[1]):
         found.setdefault(str(gtin), []).append((int(entry), _json_list(batches)))
     return found
 
@@ -147,7 +153,7 @@ def _batches(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, s
         return {}
     flat = tuple(value for pair in sorted(pairs) for value in pair)
     mark = marker(is_sqlite_dialect(conn.dialect.name))
-    text = _BATCHES.format(" OR ".join([_BATCH_PAIR.format(mark)] * len(pairs)))
+    text = _BATCHES.format(", ".join([f"({mark}, {mark})"] * len(pairs)))
     rows = conn.exec_driver_sql(text, flat).all()
     return {(str(g), str(b)): None if e is None else int(e) for g, b, e in rows}
 
@@ -240,11 +246,30 @@ class FeedPage:
         return self.changes[-1].entry.index if self.changes else self.after
 
 
-def feed_page(ledger: Ledger, conn: Connection, after: int | None, limit: int) -> FeedPage:
-    """The entries after ``after`` (all from the first when None) up to the latest
-    checkpoint, at most ``limit``, as the public sees them."""
-    size = tree_size(ledger, conn)
+def feed_version(after: int | None, limit: int, size: int, day: dt.date, policy: Policy) -> str:
+    """A feed page's ETag, known before the page is read.
+
+    A page is a pure function of its range, the log at ``size`` (entries never change but
+    by a redaction, which is itself an entry, so the size moves), the day (a disclosure
+    window closes) and the policy; the feed shows everyone the same public view.
+    """
+    key = f"{after}|{limit}|{size}|{day.isoformat()}|{policy.id}|{policy.version}"
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def feed_page(
+    ledger: Ledger,
+    conn: Connection,
+    after: int | None,
+    limit: int,
+    *,
+    size: int,
+    day: dt.date,
+    policy: Policy,
+) -> FeedPage:
+    """The entries after ``after`` (all from the first when None) up to ``size`` (the
+    latest checkpoint's), at most ``limit``, as the public sees them on ``day``."""
     start = 0 if after is None else after + 1
     end = min(size, start + limit)
     stored: Iterable[Any] = ledger.entries(start, end, conn) if start < end else []
-    return FeedPage(after, size, shown_entries(conn, list(stored), None))
+    return FeedPage(after, size, shown_entries(conn, list(stored), None, day, policy))
