@@ -202,3 +202,28 @@ def test_a_feed_page_version_moves_with_everything_its_content_depends_on() -> N
         feed_version(None, 100, 40, day, ciq),
     }
     assert base not in others and len(others) == 6
+
+
+def test_the_body_is_read_strictly_and_only_after_authentication(api: Api) -> None:
+    nested = b'{"items": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    auth = {"Authorization": f"Bearer {api.platform}"}
+    anonymous = api.client.post(
+        "/v1/verify/filings", content=nested, headers={"Content-Type": "application/json"}
+    )
+    assert anonymous.status_code == 401  # not 400: the body was never parsed
+    deep = api.client.post(
+        "/v1/verify/filings", content=nested, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert deep.status_code == 400 and "nested deeper than" in deep.json()["detail"]
+    as_text = api.client.post(
+        "/v1/verify/filings",
+        content=b'{"items": [{"uscc": "x"}]}',
+        headers={**auth, "Content-Type": "text/plain"},
+    )
+    assert as_text.status_code == 415
+    duplicate = api.client.post(
+        "/v1/verify/filings",
+        content=b'{"items": [{"uscc": "a", "uscc": "b"}]}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert duplicate.status_code == 400

@@ -5,19 +5,21 @@ first checkpoint that covered the declaration; GET /v1/credit/policies (public).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from credit.engine import measures_json
 from credit.policy import DEFAULT_POLICY, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
 from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
+from lookup_api.json_body import body_operation, read_json
 from lookup_api.problems import bad_request, problem_responses, quoted
 from lookup_api.routes.credit.service import (
     credit_of,
@@ -216,16 +218,19 @@ class CreditController(Controller):
     @post(
         "/v1/draws",
         status_code=201,
-        sync_to_thread=True,
         summary="Draw inspection targets weighted by grade, recorded as draw.made (officer)",
-        responses=problem_responses(400, 401, 403, 422),
+        operation_class=body_operation(DrawRequest),
+        responses=problem_responses(400, 401, 403, 415, 422),
         security=[{"bearer": []}],
     )
-    def draw(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
+    async def draw(
+        self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[DrawView]:
         key = required_key(request)
-        made, draw_id, entry = draw_for(services, key, policy_named(data.policy), data.count)
+        # Read strictly (lookup_api.json_body): deep nesting was a 500 through Litestar's.
+        data = await read_json(request, DrawRequest, "a draw request")
+        policy = policy_named(data.policy)
+        made, draw_id, entry = await asyncio.to_thread(draw_for, services, key, policy, data.count)
         body = DrawView(draw_id, entry, made.population, made.count, made.seed_size, made.picks)
         return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})
 

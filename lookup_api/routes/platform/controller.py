@@ -11,16 +11,18 @@ to pass next; an ``ETag`` per page answers a repeated poll with 304.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import QueryParameter
 
 from credit.catalogue import load_policy
 from ledger.store.engine import read_transaction
 from lookup_api.dependencies import ServicesDep
+from lookup_api.json_body import body_operation, read_json
 from lookup_api.params import (
     SMALLEST_TREE,
     OptionalIndexQuery,
@@ -36,6 +38,7 @@ from lookup_api.routes.platform.service import (
     find,
     tree_size,
 )
+from lookup_api.wiring import Services
 
 MAX_ITEMS = 1000
 MAX_FEED_PAGE = 1000
@@ -133,6 +136,13 @@ def _answer(found: Finding) -> FilingAnswer:
     )
 
 
+def _verify(services: Services, queries: list[Query]) -> FilingsAnswer:
+    with read_transaction(services.engine) as conn:
+        size = tree_size(services.ledger, conn)
+        findings = find(conn, queries)
+    return FilingsAnswer(size, [_answer(f) for f in findings])
+
+
 def _full(after: int | None, limit: int, size: int) -> bool:
     """A full page changes only when a redaction or a closing disclosure window does;
     the tail grows with every append."""
@@ -150,19 +160,17 @@ class PlatformController(Controller):
     @post(
         "/v1/verify/filings",
         status_code=200,
-        sync_to_thread=True,
         summary="Verify up to 1,000 enterprises, products and batches at once (platform, officer)",
-        responses=problem_responses(400, 401, 403),
+        operation_class=body_operation(FilingsRequest),
+        responses=problem_responses(400, 401, 403, 415),
         security=[{"bearer": []}],
     )
-    def verify_filings(
-        self, services: ServicesDep, data: JSONBody[FilingsRequest]
+    async def verify_filings(
+        self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[FilingsAnswer]:
+        data = await read_json(request, FilingsRequest, "a filings request")
         queries = [Query(i.uscc, i.gtin, i.batch) for i in data.items]
-        with read_transaction(services.engine) as conn:
-            size = tree_size(services.ledger, conn)
-            findings = find(conn, queries)
-        body = FilingsAnswer(size, [_answer(f) for f in findings])
+        body = await asyncio.to_thread(_verify, services, queries)
         return Response(body, headers={"Cache-Control": "no-store"})
 
     @get(
