@@ -20,7 +20,7 @@ from credit.catalogue import Policy
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
 from ledger.records.kinds import BATCH_PATTERN
 from ledger.store.log import Ledger
-from ledger.store.sql import is_sqlite_dialect, marker
+from ledger.store.sql import is_sqlite_dialect
 from lookup_api.problems import quoted
 from lookup_api.routes.ledger.disclosure import Shown, shown_entries
 
@@ -109,11 +109,17 @@ _ENTERPRISES = (
 )
 _PRODUCTS = "SELECT gtin, status, owner_uscc, filed_entry FROM proj_products WHERE gtin {}"
 _RECALLS = "SELECT gtin, entry, batches FROM proj_recalls WHERE gtin {} AND closed_entry IS NULL"
-# The pairs asked as a VALUES list joined on the primary key: SQLite scans the table for
-# a row-value IN, and PostgreSQL took ten times longer over a long OR of pairs.
-_BATCHES = (
+# The pairs asked, joined on the primary key: on SQLite as a VALUES list (it scans the
+# table for a row-value IN), on PostgreSQL as two arrays (a fourth of the time of a
+# VALUES list of 200 parameters, and ten times less than a long OR of pairs).
+_BATCHES_SQLITE = (
     "SELECT b.gtin, b.batch, b.declared_entry FROM (VALUES {}) AS asked "
     "JOIN proj_batches b ON b.gtin = asked.column1 AND b.batch = asked.column2"
+)
+_BATCHES_POSTGRES = (
+    "SELECT b.gtin, b.batch, b.declared_entry "
+    "FROM unnest(%s::text[], %s::text[]) AS asked(gtin, batch) "
+    "JOIN proj_batches b ON b.gtin = asked.gtin AND b.batch = asked.batch"
 )
 
 
@@ -151,10 +157,13 @@ def _open_recalls(conn: Connection, gtins: set[str]) -> dict[str, list[tuple[int
 def _batches(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
     if not pairs:
         return {}
-    flat = tuple(value for pair in sorted(pairs) for value in pair)
-    mark = marker(is_sqlite_dialect(conn.dialect.name))
-    text = _BATCHES.format(", ".join([f"({mark}, {mark})"] * len(pairs)))
-    rows = conn.exec_driver_sql(text, flat).all()
+    asked = sorted(pairs)
+    if is_sqlite_dialect(conn.dialect.name):
+        text = _BATCHES_SQLITE.format(", ".join(["(?, ?)"] * len(asked)))
+        rows = conn.exec_driver_sql(text, tuple(v for pair in asked for v in pair)).all()
+    else:
+        gtins, batches = [g for g, _ in asked], [b for _, b in asked]
+        rows = conn.exec_driver_sql(_BATCHES_POSTGRES, (gtins, batches)).all()
     return {(str(g), str(b)): None if e is None else int(e) for g, b, e in rows}
 
 
