@@ -40,13 +40,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="file holding the last checkpoint you verified; the log must be consistent with it, "
         "and it is replaced by the new one on success",
     )
+    verify.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        default="CREDTRACE_API_KEY",
+        help="environment variable holding an API key to send (an auditor's key discloses "
+        "every payload, so every commitment is checked; default CREDTRACE_API_KEY)",
+    )
     verify.add_argument("--spot-checks", type=int, default=16, help="server proofs to cross-check")
     verify.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     try:
         since = load_state(args.state) if args.state else None
-        report, note = verify_remote(args.url, args.key, since, args.spot_checks)
+        api_key = os.environ.get(args.api_key_env) or None
+        report, note = verify_remote(args.url, args.key, since, args.spot_checks, api_key=api_key)
         if args.state:
             save_state(args.state, note)
     except (LedgerError, OSError) as exc:
@@ -72,6 +80,11 @@ def _print_report(args: argparse.Namespace, report: RemoteReport, note: str) -> 
         f"the signed checkpoint and {report.proofs_checked} server proofs verified "
         f"in {report.seconds:.1f} s"
     )
+    if report.withheld:
+        print(
+            f"{report.withheld} payloads were withheld by the server: their commitments were "
+            "not checked (an auditor key in the --api-key-env variable discloses them)"
+        )
     if report.consistent_with is not None:
         print(f"the log only grew since the trusted checkpoint of size {report.consistent_with}")
     if report.key_given:

@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from lookup_api.authorization import authorise_route
 from lookup_api.metrics import Metrics, SharedMetrics
 from lookup_api.middleware import answer_head_as_get, measured, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
@@ -19,6 +20,7 @@ from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from lookup_api.routes.codes.controller import CodesController
 from lookup_api.routes.credit.controller import CreditController
 from lookup_api.routes.ledger.controller import LedgerController
+from lookup_api.routes.platform.controller import PlatformController
 from lookup_api.routes.records.controller import RecordsController
 from lookup_api.routes.resolver.controller import (
     PageController,
@@ -81,9 +83,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             StateController,
             CreditController,
             CodesController,
+            PlatformController,
             ResolverController,
             PageController,
         ],
+        # One table decides who calls what (lookup_api.authorization), before any body.
+        guards=[authorise_route],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -22,6 +22,7 @@ from ledger.store.engine import create_db_engine, migrate
 from ledger.store.export import ExportFileError, export_log, import_log
 from ledger.store.log import Ledger
 from ledger.tlog.note import Signer
+from lookup_api.auth import create_key
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
 from tests.unit.test_merkle_properties import ref_consistency_ok
@@ -76,12 +77,16 @@ def live(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
         engine.dispose()
 
 
-def _audit(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def _audit(url: str, *extra: str, api_key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CREDTRACE_API_KEY"}
+    if api_key:
+        env["CREDTRACE_API_KEY"] = api_key
     return subprocess.run(
         [sys.executable, "-m", "ledger", "verify", "--url", url, *extra],
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
 
 
@@ -152,7 +157,14 @@ def test_a_reader_that_goes_away_gets_no_traceback(live: tuple[str, Path, Ledger
 def test_auditor_detects_a_rewritten_log(live: tuple[str, Path, Ledger], tmp_path: Path) -> None:
     url, path, _ = live
     state = tmp_path / "trusted.checkpoint"
-    assert _audit(url, "--state", str(state)).returncode == 0
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        auditor = create_key(engine, "auditor")[1]
+    finally:
+        engine.dispose()
+    before = _audit(url, "--state", str(state), "--json", api_key=auditor)
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["payloads_withheld"] == 0  # an auditor is shown all
     con = sqlite3.connect(path)
     for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         con.execute(f"DROP TRIGGER {name}")
@@ -163,7 +175,13 @@ def test_auditor_detects_a_rewritten_log(live: tuple[str, Path, Ledger], tmp_pat
     )
     con.commit()
     con.close()
-    result = _audit(url, "--state", str(state))
+    # The public is not shown these payloads (a kind no disclosure rule publishes), so
+    # it verifies the chain and the tree without them, and says so ...
+    public = _audit(url, "--state", str(state), "--json")
+    assert public.returncode == 0, public.stderr
+    assert json.loads(public.stdout)["payloads_withheld"] == 1499  # 1,500 but the redacted
+    # ... while an auditor's key is shown every payload and checks every commitment.
+    result = _audit(url, "--state", str(state), api_key=auditor)
     assert result.returncode == 1
     assert "entry 777" in result.stderr
 

@@ -50,6 +50,7 @@ class RemoteReport(VerifyReport):
     consistent_with: int | None = None
     verifier_key: str = ""
     key_given: bool = False  # checked against the auditor's own key, not only the served one
+    withheld: int = 0  # payloads the server did not disclose: their commitments unchecked
 
     def as_json(self) -> dict[str, object]:
         data = super().as_json()
@@ -57,19 +58,23 @@ class RemoteReport(VerifyReport):
         data["consistent_with_size"] = self.consistent_with
         data["verifier_key"] = self.verifier_key
         data["verifier_key_source"] = "given" if self.key_given else "served"
+        data["payloads_withheld"] = self.withheld
         return data
 
 
 class Client:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, api_key: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"User-Agent": USER_AGENT}
+        if api_key:  # an auditor's key: the server discloses every payload and salt
+            self.headers["Authorization"] = f"Bearer {api_key}"
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> bytes:
         url = f"{self.base}/{path.lstrip('/')}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
+        request = urllib.request.Request(url, headers=self.headers)  # noqa: S310
         for attempt in range(5):
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
@@ -133,6 +138,11 @@ def _items(page: dict[str, Any], position: int) -> list[dict[str, Any]]:
 Row = tuple[int, bytes, bytes | None, bytes | None]
 
 
+def _withheld(item: dict[str, Any]) -> bool:
+    """The server says it has the payload but does not show it to this caller."""
+    return item.get("withheld") is True and not item.get("redacted") and item.get("payload") is None
+
+
 def _row(item: dict[str, Any], position: int) -> Row:
     """One served entry as (index, leaf input, salt, canonical payload)."""
     index = item.get("index")
@@ -154,11 +164,18 @@ def verify_remote(
     key: str | None = None,
     since_note: str | None = None,
     spot_checks: int = 16,
+    *,
     progress: Callable[[int], object] | None = None,
+    api_key: str | None = None,
 ) -> tuple[RemoteReport, str]:
-    """Verify the log at ``base_url``; returns the report and the verified checkpoint note."""
+    """Verify the log at ``base_url``; returns the report and the verified checkpoint note.
+
+    A payload the server withholds (``"withheld": true``) cannot be checked against its
+    commitment; the chain and the tree are verified all the same, and the report counts
+    them. With an auditor's ``api_key`` nothing is withheld.
+    """
     started = time.perf_counter()
-    client = Client(base_url)
+    client = Client(base_url, api_key=api_key)
     trusted = _trusted_key(key)
     served_key = client.text("/v1/ledger/key").strip()
     try:
@@ -196,12 +213,16 @@ def verify_remote(
     checker = EntryVerifier(verifier, verifier.name, check_tile, report=report)
     size = checkpoint.size
     position = 0
+    withheld: set[int] = set()
     while position < size:
         end = min(size, position + PAGE)
         page = client.json("/v1/ledger/entries", {"start": position, "end": end})
         rows = []
         for item in _items(page, position):
-            rows.append(_row(item, position))
+            row = _row(item, position)
+            if _withheld(item):
+                withheld.add(row[0])
+            rows.append(row)
         if since is not None and position < since.size <= end:
             checker.add([r for r in rows if r[0] < since.size])
             if checker.builder.root() != since.root:
@@ -219,6 +240,9 @@ def verify_remote(
             progress(end - position)
         position = end
     checker.check_checkpoint(note)
+    # A withheld payload is not a redacted one: no redaction need explain it.
+    checker.redacted -= withheld
+    report.withheld = len(withheld)
     for level, index, tile in checker.builder.partial_tiles():
         served = client.get(tile_path(level, index, tile.width))
         if served != tile.hashes:

@@ -25,7 +25,7 @@ from ledger.records.ids import IdentifierError, normalise_gtin
 from ledger.records.kinds import BATCH_PATTERN
 from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
-from lookup_api.auth import ApiKey, AuthError
+from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
 from lookup_api.problems import Problem, bad_request, not_found, problem_responses, quoted
 from lookup_api.routes.codes.service import (
@@ -36,8 +36,7 @@ from lookup_api.routes.codes.service import (
     issue_for,
     open_recalls,
 )
-from lookup_api.routes.records.service import authorise, forbidden
-from lookup_api.wiring import Services
+from lookup_api.routes.records.service import authorise
 from qr.issuance import issue_entry, labels
 from qr.labels import write_label_zip
 from qr.links import code_url
@@ -103,19 +102,6 @@ def batch_of(value: str) -> str:
             field="batch",
         )
     return value
-
-
-def _key(services: Services, request: Request[Any, Any, Any]) -> ApiKey:
-    try:
-        return services.keys.authenticate(request.headers.get("authorization"))
-    except AuthError as exc:
-        raise Problem(
-            401,
-            "Unauthorized",
-            str(exc),
-            type_="/problems/unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
-        ) from exc
 
 
 async def _issue_request(request: Request[Any, Any, Any]) -> IssueRequest:
@@ -239,8 +225,8 @@ class CodesController(Controller):
     async def issue(
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[IssueReceipt]:
-        key = _key(services, request)
-        # Only an authenticated caller makes the server read and parse a body.
+        key = required_key(request)
+        # Only an authenticated caller (the app's guard) makes the server read a body.
         data = await _issue_request(request)
         product, lot = gtin_of(data.gtin), batch_of(data.batch)
         issued = await asyncio.to_thread(issue_for, services, key, product, lot, data.count)
@@ -275,9 +261,7 @@ class CodesController(Controller):
         entry: Annotated[int, PathParameter(ge=0, le=2**53 - 1)],
         sign: Annotated[int, QueryParameter(ge=0, le=1)] = 0,
     ) -> Response[bytes]:
-        key = _key(services, request)
-        if key.role not in ("officer", "enterprise"):
-            raise forbidden(f"a {key.role} key cannot download code images", "entry")
+        key = required_key(request)  # an officer or enterprise (lookup_api.authorization)
         issues = LIVE["proj_code_batches"]
         with read_transaction(services.engine) as conn:
             row = conn.execute(issues.select().where(issues.c.entry == entry)).mappings().first()

@@ -5,24 +5,24 @@ first checkpoint that covered the declaration; GET /v1/credit/policies (public).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from credit.draws import Scope
 from credit.engine import measures_json
 from credit.policy import DEFAULT_POLICY, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
+from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
+from lookup_api.json_body import body_operation, read_json
 from lookup_api.problems import bad_request, problem_responses, quoted
 from lookup_api.routes.credit.service import (
-    CREDIT_READERS,
-    DECIDERS,
-    authorise,
     credit_of,
     decision_for,
     draw_check,
@@ -192,7 +192,6 @@ class CreditController(Controller):
         policy: PolicyParam = None,
         as_of: AsOfParam = None,
     ) -> Response[CreditView]:
-        authorise(services, request.headers.get("authorization"), CREDIT_READERS)
         code = _identifier(uscc, "uscc", normalise_uscc)
         chosen = policy_named(policy)
         found = credit_of(services, code, chosen, parse_day(as_of))
@@ -217,7 +216,6 @@ class CreditController(Controller):
         batch: BatchPath,
         policy: PolicyParam = None,
     ) -> DecisionView:
-        authorise(services, request.headers.get("authorization"), DECIDERS)
         found = decision_for(
             services,
             _identifier(gtin, "gtin", normalise_gtin),
@@ -238,18 +236,20 @@ class CreditController(Controller):
     @post(
         "/v1/draws",
         status_code=201,
-        sync_to_thread=True,
         summary="Draw inspection targets weighted by grade, recorded as draw.made (officer)",
-        responses=problem_responses(400, 401, 403, 422),
+        operation_class=body_operation(DrawRequest),
+        responses=problem_responses(400, 401, 403, 415, 422),
         security=[{"bearer": []}],
     )
-    def draw(
-        self, request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[DrawRequest]
+    async def draw(
+        self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[DrawView]:
-        key = authorise(services, request.headers.get("authorization"), DECIDERS)
+        key = required_key(request)
+        # Read strictly (lookup_api.json_body): deep nesting was a 500 through Litestar's.
+        data = await read_json(request, DrawRequest, "a draw request")
         scope = Scope(tuple(data.grades), data.port, tuple(data.roster), data.inspectors)
-        made, draw_id, entry = draw_for(
-            services, key, policy_named(data.policy), data.count, scope, data.draw_id
+        made, draw_id, entry = await asyncio.to_thread(
+            draw_for, services, key, policy_named(data.policy), data.count, scope, data.draw_id
         )
         body = DrawView(
             draw_id,
@@ -288,7 +288,6 @@ class CreditController(Controller):
     def proposals(
         self, request: Request[Any, Any, Any], services: ServicesDep, policy: PolicyParam = None
     ) -> Response[list[ProposalView]]:
-        authorise(services, request.headers.get("authorization"), CREDIT_READERS)
         found = proposals_of(services, policy_named(policy))
         views = [ProposalView(p.uscc, p.name, p.grade, p.graded_entry) for p in found]
         return Response(views, headers={"Cache-Control": "no-store"})

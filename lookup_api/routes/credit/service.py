@@ -1,4 +1,4 @@
-"""What the credit routes do, apart from HTTP: authorise by role, then ask ``credit``."""
+"""What the credit routes do, apart from HTTP: ask ``credit`` (who may: authorization)."""
 
 from __future__ import annotations
 
@@ -19,33 +19,9 @@ from credit.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from ledger.errors import EntryRejected
 from ledger.records.kinds import RecordError, parse_record
 from ledger.store.engine import read_transaction
-from lookup_api.auth import ApiKey, AuthError
+from lookup_api.auth import ApiKey
 from lookup_api.problems import Problem, bad_request, not_found
-from lookup_api.roles import Role
-from lookup_api.routes.records.service import forbidden
 from lookup_api.wiring import Services
-
-CREDIT_READERS: frozenset[Role] = frozenset({"officer", "auditor"})
-DECIDERS: frozenset[Role] = frozenset({"officer"})
-
-
-def authorise(services: Services, authorization: str | None, roles: frozenset[Role]) -> ApiKey:
-    """The caller's key, if its role is one of ``roles``: else 401 or 403."""
-    try:
-        key = services.keys.authenticate(authorization)
-    except AuthError as exc:
-        raise Problem(
-            401,
-            "Unauthorized",
-            str(exc),
-            type_="/problems/unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
-        ) from exc
-    if key.role not in roles:
-        raise forbidden(
-            f"a {key.role} key cannot use this route (needs {', '.join(sorted(roles))})"
-        )
-    return key
 
 
 def policy_named(policy_id: str | None) -> Policy:

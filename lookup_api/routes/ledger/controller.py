@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery, PathParameter
+from sqlalchemy import Connection
 
-from ledger.store.entries import SignedCheckpoint, StoredEntry
+from ledger.store.engine import read_transaction
+from ledger.store.entries import SignedCheckpoint
 from ledger.store.log import Ledger
-from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.merkle import ProofError
 from ledger.tlog.tiles import TilePathError, parse_tile_path
+from lookup_api.auth import ApiKey
+from lookup_api.authorization import caller_key
 from lookup_api.dependencies import ServicesDep
 from lookup_api.params import (
     MAX_INDEX,
@@ -28,11 +30,14 @@ from lookup_api.params import (
     parse_optional_decimal,
 )
 from lookup_api.problems import Problem, bad_request, not_found, problem_responses, quoted
+from lookup_api.routes.ledger.disclosure import Shown, shown_entries
 
 MAX_PAGE = 1000
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 SHORT = {"Cache-Control": "public, max-age=2"}
 TEXT = "text/plain"
+# Anyone may call; a key (officer, auditor, the enterprise itself) discloses more payloads.
+OPTIONAL_KEY: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 
 
 def b64(data: bytes) -> str:
@@ -48,6 +53,9 @@ class EntryView(msgspec.Struct):
     salt: str | None
     redacted: bool
     redacted_by: int | None = None
+    # The payload (and salt) exist but are not shown to this caller: why not.
+    withheld: bool = False
+    withheld_reason: str | None = None
 
 
 class EntriesPage(msgspec.Struct):
@@ -71,17 +79,32 @@ class ConsistencyProof(msgspec.Struct):
     consistency: list[str]
 
 
-def entry_view(entry: StoredEntry, redacted_by: int | None) -> EntryView:
+def entry_view(shown: Shown, redacted_by: int | None) -> EntryView:
+    entry = shown.entry
+    withheld = shown.withheld is not None
     return EntryView(
         index=entry.index,
         leaf_input=b64(entry.leaf_input),
         leaf_hash=b64(entry.leaf_hash),
-        envelope=parse_envelope(entry.leaf_input).as_json(),
-        payload=None if entry.payload is None else json.loads(entry.payload),
-        salt=None if entry.salt is None else b64(entry.salt),
+        envelope=shown.envelope.as_json(),
+        payload=shown.payload,
+        salt=None if entry.salt is None or withheld else b64(entry.salt),
         redacted=entry.redacted,
         redacted_by=redacted_by,
+        withheld=withheld,
+        withheld_reason=shown.withheld,
     )
+
+
+def _redaction(ledger: Ledger, shown: Shown, conn: Connection) -> int | None:
+    return ledger.redaction_of(shown.entry.index, conn) if shown.entry.redacted else None
+
+
+def disclosure_headers(key: ApiKey | None) -> dict[str, str]:
+    """What a shared cache may keep: the public view briefly, a keyed view never."""
+    if key is None:
+        return {"Cache-Control": "public, max-age=60", "Vary": "Authorization"}
+    return {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 
 
 def latest(ledger: Ledger) -> SignedCheckpoint:
@@ -176,27 +199,40 @@ class LedgerController(Controller):
         return Response(data, media_type="application/octet-stream", headers=IMMUTABLE)
 
     @get(
-        "/v1/ledger/entries/{index:str}", sync_to_thread=True, responses=problem_responses(400, 404)
+        "/v1/ledger/entries/{index:str}",
+        sync_to_thread=True,
+        responses=problem_responses(400, 401, 404),
+        security=OPTIONAL_KEY,
     )
-    def entry(self, services: ServicesDep, index: IndexPath) -> Response[EntryView]:
+    def entry(
+        self, request: Request[Any, Any, Any], services: ServicesDep, index: IndexPath
+    ) -> Response[EntryView]:
         ledger = services.ledger
         number = parse_decimal(index, "index")
-        stored = ledger.entry(number)
-        if stored is None:
-            raise not_found(f"entry {number} does not exist")
-        redacted_by = ledger.redaction_of(number) if stored.redacted else None
-        return Response(
-            entry_view(stored, redacted_by), headers={"Cache-Control": "public, max-age=60"}
-        )
+        key = caller_key(request)
+        with read_transaction(services.engine) as conn:
+            stored = ledger.entry(number, conn)
+            if stored is None:
+                raise not_found(f"entry {number} does not exist")
+            redacted_by = ledger.redaction_of(number, conn) if stored.redacted else None
+            shown = shown_entries(conn, [stored], key)[0]
+        return Response(entry_view(shown, redacted_by), headers=disclosure_headers(key))
 
-    @get("/v1/ledger/entries", sync_to_thread=True, responses=problem_responses(400))
+    @get(
+        "/v1/ledger/entries",
+        sync_to_thread=True,
+        responses=problem_responses(400, 401),
+        security=OPTIONAL_KEY,
+    )
     def entries(
         self,
+        request: Request[Any, Any, Any],
         services: ServicesDep,
         start: OptionalIndexQuery = None,
         end: OptionalSizeQuery = None,
-    ) -> EntriesPage:
+    ) -> Response[EntriesPage]:
         ledger = services.ledger
+        key = caller_key(request)
         size = ledger.size()
         start_at = parse_optional_decimal(start, "start") or 0
         end_at = parse_optional_decimal(end, "end", minimum=SMALLEST_TREE)
@@ -210,12 +246,17 @@ class LedgerController(Controller):
                 f"a page holds at most {MAX_PAGE} entries; asked for {end_at - start_at}",
                 field="end",
             )
-        stored = ledger.entries(start_at, min(end_at, size))
-        views = [
-            entry_view(e, ledger.redaction_of(e.index) if e.redacted else None) for e in stored
-        ]
+        with read_transaction(services.engine) as conn:
+            shown = shown_entries(conn, ledger.entries(start_at, min(end_at, size), conn), key)
+            views = [
+                entry_view(
+                    s, ledger.redaction_of(s.entry.index, conn) if s.entry.redacted else None
+                )
+                for s in shown
+            ]
         last = start_at + len(views)
-        return EntriesPage(start_at, last, size, views, last if last < size else None)
+        page = EntriesPage(start_at, last, size, views, last if last < size else None)
+        return Response(page, headers=disclosure_headers(key))
 
     @get("/v1/ledger/proof/inclusion", sync_to_thread=True, responses=problem_responses(400, 404))
     def inclusion(

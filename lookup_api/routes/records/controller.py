@@ -13,7 +13,7 @@ from litestar.params import HeaderParameter
 
 from ledger.records.json_input import JsonInputError, loads
 from ledger.records.kinds import RECORD_TYPES
-from lookup_api.auth import AuthError
+from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
 from lookup_api.openapi_doc import ecma_patterns
 from lookup_api.problems import Problem, bad_request, problem_responses, quoted
@@ -117,17 +117,8 @@ class RecordsController(Controller):
         services: ServicesDep,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[RecordReceipt]:
-        try:
-            key = services.keys.authenticate(request.headers.get("authorization"))
-        except AuthError as exc:
-            raise Problem(
-                401,
-                "Unauthorized",
-                str(exc),
-                type_="/problems/unauthorized",
-                headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
-            ) from exc
-        # Only an authenticated caller makes the server read and parse a body.
+        key = required_key(request)
+        # Only an authenticated caller (the app's guard) makes the server read a body.
         data = await read_record_request(request)
         entry, receipt = await submit(services, key, data.kind, data.payload, idempotency_key)
         body = RecordReceipt(

@@ -1,0 +1,168 @@
+"""Who may call which route: one table, enforced by one app-level guard.
+
+Every route (method and path template, as in the OpenAPI document) has an entry naming
+the callers it admits: ``anonymous`` (no key) and the key roles. The guard runs before
+a handler reads the body, so an unauthorised caller never makes the server parse one.
+
+Three kinds of entry:
+
+- ``PUBLIC``: anyone; an ``Authorization`` header is not even looked at (the resolver,
+  tiles, proofs: answers that are the same for everyone and that a CDN may cache);
+- ``KEYED_PUBLIC``: anyone, but a key that is presented is checked (401 when it is
+  unknown, revoked or malformed), because it changes the answer (payload disclosure);
+- ``only(...)``: a key of one of those roles; no key is 401, another role 403.
+
+Finer rules stay with the route's service, after the guard: an enterprise key writes
+only its own records (``lookup_api.routes.records.service.authorise``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from lookup_api.auth import ApiKey, AuthError
+from lookup_api.problems import Problem
+from lookup_api.roles import ROLES, Role
+
+Caller = Literal["anonymous", "officer", "enterprise", "platform", "auditor"]
+CALLERS: tuple[Caller, ...] = ("anonymous", *ROLES)
+KEY_STATE = "credtrace.api_key"  # where the guard leaves the caller's key in the scope state
+DOCUMENT = "/schema"
+log = logging.getLogger("credtrace")
+
+
+@dataclass(frozen=True)
+class Access:
+    callers: frozenset[Caller]
+    reads_key: bool  # whether a presented key is authenticated
+
+    def admits(self, caller: Caller) -> bool:
+        return caller in self.callers
+
+    @property
+    def needs_key(self) -> bool:
+        return "anonymous" not in self.callers
+
+
+PUBLIC = Access(frozenset(CALLERS), reads_key=False)
+KEYED_PUBLIC = Access(frozenset(CALLERS), reads_key=True)
+
+
+def only(*roles: Role) -> Access:
+    return Access(frozenset(roles), reads_key=True)
+
+
+OFFICER = only("officer")
+WRITERS = only("officer", "enterprise")  # the enterprise's own records only (service rule)
+CREDIT_READERS = only("officer", "auditor")
+PLATFORMS = only("platform", "officer")
+
+ROUTES: dict[tuple[str, str], Access] = {
+    # system
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    # the log: envelopes, tiles, checkpoints and proofs are everyone's; payloads by role
+    ("GET", "/checkpoint"): PUBLIC,
+    ("GET", "/v1/ledger/key"): PUBLIC,
+    ("GET", "/v1/ledger/checkpoints/{size}"): PUBLIC,
+    ("GET", "/tile/{path}"): PUBLIC,
+    ("GET", "/v1/ledger/entries"): KEYED_PUBLIC,
+    ("GET", "/v1/ledger/entries/{index}"): KEYED_PUBLIC,
+    ("GET", "/v1/ledger/entries/{index}/proof"): PUBLIC,
+    ("GET", "/v1/ledger/proof/inclusion"): PUBLIC,
+    ("GET", "/v1/ledger/proof/consistency"): PUBLIC,
+    # writes
+    ("POST", "/v1/records"): WRITERS,
+    # state
+    ("GET", "/v1/enterprises/{uscc}"): PUBLIC,
+    ("GET", "/v1/products/{gtin}"): PUBLIC,
+    ("GET", "/v1/batches/{gtin}/{batch}"): PUBLIC,
+    # credit
+    ("GET", "/v1/enterprises/{uscc}/credit"): CREDIT_READERS,
+    ("POST", "/v1/batches/{gtin}/{batch}/decision"): OFFICER,
+    ("POST", "/v1/draws"): OFFICER,
+    ("GET", "/v1/draws/{draw_id}"): PUBLIC,
+    ("GET", "/v1/credit/policies"): PUBLIC,
+    ("GET", "/v1/credit/proposals"): CREDIT_READERS,
+    # codes
+    ("GET", "/v1/codes/keys"): PUBLIC,
+    ("GET", "/v1/codes/{gtin}/{batch}/{serial}"): PUBLIC,
+    ("GET", "/v1/codes/{gtin}/{batch}/{serial}/proof"): PUBLIC,
+    ("POST", "/v1/codes/batches"): WRITERS,
+    ("GET", "/v1/codes/batches/{entry}/images.zip"): WRITERS,
+    # platforms
+    ("POST", "/v1/verify/filings"): PLATFORMS,
+    ("GET", "/v1/feed"): PUBLIC,  # the public view for everyone, so any cache may keep it
+    # resolver and consumer page
+    ("GET", "/01/{rest}"): PUBLIC,
+    ("GET", "/.well-known/gs1resolver"): PUBLIC,
+    ("GET", "/info/01/{rest}"): PUBLIC,
+}
+
+
+def unauthorised(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Unauthorized",
+        detail,
+        type_="/problems/unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="credtrace"'},
+    )
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail, type_="/problems/forbidden")
+
+
+def _callers(access: Access) -> str:
+    return ", ".join(c for c in CALLERS if access.admits(c))
+
+
+def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The app-level guard: the route's entry decides; the key, if any, is left for the
+    handler (``caller_key``)."""
+    method = str(connection.scope.get("method", ""))
+    if method == "OPTIONS":  # CORS preflights and Allow answers carry no data
+        return
+    template = connection.scope.get("path_template", "")
+    if template == DOCUMENT or template.startswith(DOCUMENT + "/"):
+        return  # the OpenAPI document and its viewers: public, and not in the document
+    access = ROUTES.get((method, template))
+    if access is None:  # fail closed: a route nobody listed is nobody's
+        log.error("no authorisation entry for %s %s", method, template)
+        raise forbidden(f"{method} {template} has no entry in the authorisation table")
+    if not access.reads_key:
+        return
+    header = connection.headers.get("authorization")
+    if header is None:
+        if access.needs_key:
+            raise unauthorised(
+                f"this route needs an API key of a {_callers(access)}: Authorization: Bearer ct_..."
+            )
+        return
+    try:
+        key = connection.app.state.services.keys.authenticate(header)
+    except AuthError as exc:
+        raise unauthorised(str(exc)) from exc
+    if not access.admits(key.role):
+        raise forbidden(f"a {key.role} key cannot use this route (needs {_callers(access)})")
+    connection.scope.setdefault("state", {})[KEY_STATE] = key
+
+
+def caller_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey | None:
+    """The key the guard authenticated for this request; None for an anonymous caller."""
+    found: ApiKey | None = connection.scope.get("state", {}).get(KEY_STATE)
+    return found
+
+
+def required_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
+    """The caller's key on a route whose entry needs one (the guard has checked it)."""
+    key = caller_key(connection)
+    if key is None:  # only reachable when a route's entry and its handler disagree
+        raise unauthorised("this route needs an API key: Authorization: Bearer ct_...")
+    return key

@@ -1,0 +1,1 @@
+"""Routes for platforms: bulk verification and the feed of public changes."""

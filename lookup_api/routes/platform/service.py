@@ -1,0 +1,284 @@
+"""What the platform routes read: many filings at once, and the public feed of changes.
+
+Each answer is read in one snapshot, with the size of the latest signed checkpoint in it,
+so a platform knows the tree size its answer is true at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from credit.catalogue import Policy
+from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
+from ledger.records.kinds import BATCH_PATTERN
+from ledger.store.log import Ledger
+from ledger.store.sql import is_sqlite_dialect
+from lookup_api.problems import quoted
+from lookup_api.routes.ledger.disclosure import Shown, shown_entries
+
+_BATCH = re.compile(BATCH_PATTERN)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One item as asked: the identifiers as given."""
+
+    uscc: str
+    gtin: str | None = None
+    batch: str | None = None
+
+
+@dataclass
+class Finding:
+    """What the ledger says about one item (None: not asked, or not answerable)."""
+
+    uscc: str
+    gtin: str | None
+    batch: str | None
+    error_field: str | None = None
+    error: str | None = None
+    filed: bool = False
+    status: str | None = None  # active, revoked
+    grade: str | None = None
+    blacklist: str | None = None  # none, noticed, listed
+    blacklisted: bool = False
+    product_filed: bool | None = None
+    product_status: str | None = None
+    product_owner: str | None = None
+    batch_declared: bool | None = None
+    active_recall: bool | None = None
+    recall_entries: list[int] = field(default_factory=list)
+    entries: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Checked:
+    uscc: str
+    gtin: str | None
+    batch: str | None
+
+
+class ItemError(ValueError):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def check_item(query: Query) -> Checked:
+    """The item's identifiers, normalised; ItemError names the first malformed one."""
+    try:
+        uscc = normalise_uscc(query.uscc)
+    except IdentifierError as exc:
+        raise ItemError("uscc", f"uscc {quoted(query.uscc)} is not valid: {exc}") from exc
+    gtin = None
+    if query.gtin is not None:
+        try:
+            gtin = normalise_gtin(query.gtin)
+        except IdentifierError as exc:
+            raise ItemError("gtin", f"gtin {quoted(query.gtin)} is not valid: {exc}") from exc
+    if query.batch is not None:
+        if gtin is None:
+            raise ItemError("batch", "a batch is asked about with the gtin of its product")
+        if not _BATCH.match(query.batch):
+            raise ItemError(
+                "batch",
+                f"batch {quoted(query.batch)} is not valid: 1 to 20 characters of "
+                "A-Z, a-z, 0-9, '.', '_' and '-'",
+            )
+    return Checked(uscc, gtin, query.batch)
+
+
+def _json_list(value: Any) -> list[str]:
+    loaded = json.loads(value) if value else []
+    return [str(v) for v in loaded] if isinstance(loaded, list) else []
+
+
+# Literal SQL, four statements for the whole request, read as plain tuples (the Core
+# layer and row mappings cost more than the reads themselves).
+_ENTERPRISES = (
+    "SELECT uscc, status, grade, blacklist, filed_entry, graded_entry, blacklist_entry "
+    "FROM proj_enterprises WHERE uscc {}"
+)
+_PRODUCTS = "SELECT gtin, status, owner_uscc, filed_entry FROM proj_products WHERE gtin {}"
+_RECALLS = "SELECT gtin, entry, batches FROM proj_recalls WHERE gtin {} AND closed_entry IS NULL"
+# The pairs asked, joined on the primary key: on SQLite as a VALUES list (it scans the
+# table for a row-value IN), on PostgreSQL as two arrays (a fourth of the time of a
+# VALUES list of 200 parameters, and ten times less than a long OR of pairs).
+_BATCHES_SQLITE = (
+    "SELECT b.gtin, b.batch, b.declared_entry FROM (VALUES {}) AS asked "
+    "JOIN proj_batches b ON b.gtin = asked.column1 AND b.batch = asked.column2"
+)
+_BATCHES_POSTGRES = (
+    "SELECT b.gtin, b.batch, b.declared_entry "
+    "FROM unnest(%s::text[], %s::text[]) AS asked(gtin, batch) "
+    "JOIN proj_batches b ON b.gtin = asked.gtin AND b.batch = asked.batch"
+)
+
+
+def _rows(conn: Connection, sql: str, values: Sequence[str]) -> list[Any]:
+    """``sql`` with ``{}`` replaced by "is one of ``values``": ``IN (?, …)`` on SQLite,
+    ``= ANY(%s)`` with one array on PostgreSQL (half the time of a long IN list)."""
+    if is_sqlite_dialect(conn.dialect.name):
+        text = sql.format("IN (" + ", ".join(["?"] * len(values)) + ")")
+        return list(conn.exec_driver_sql(text, tuple(values)).all())
+    return list(conn.exec_driver_sql(sql.format("= ANY(%s)"), (list(values),)).all())
+
+
+def _enterprises(conn: Connection, usccs: set[str]) -> dict[str, Any]:
+    if not usccs:
+        return {}
+    return {str(r[0]): r for r in _rows(conn, _ENTERPRISES, sorted(usccs))}
+
+
+def _products(conn: Connection, gtins: set[str]) -> dict[str, Any]:
+    if not gtins:
+        return {}
+    return {str(r[0]): r for r in _rows(conn, _PRODUCTS, sorted(gtins))}
+
+
+def _open_recalls(conn: Connection, gtins: set[str]) -> dict[str, list[tuple[int, list[str]]]]:
+    if not gtins:
+        return {}
+    found: dict[str, list[tuple[int, list[str]]]] = {}
+    # Ordered here, so that the statement stays a plain lookup by gtin.
+    for gtin, entry, batches in sorted(_rows(conn, _RECALLS, sorted(gtins)), key=lambda r: r[1]):
+        found.setdefault(str(gtin), []).append((int(entry), _json_list(batches)))
+    return found
+
+
+def _batches(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+    if not pairs:
+        return {}
+    asked = sorted(pairs)
+    if is_sqlite_dialect(conn.dialect.name):
+        text = _BATCHES_SQLITE.format(", ".join(["(?, ?)"] * len(asked)))
+        rows = conn.exec_driver_sql(text, tuple(v for pair in asked for v in pair)).all()
+    else:
+        gtins, batches = [g for g, _ in asked], [b for _, b in asked]
+        rows = conn.exec_driver_sql(_BATCHES_POSTGRES, (gtins, batches)).all()
+    return {(str(g), str(b)): None if e is None else int(e) for g, b, e in rows}
+
+
+def _covers(batches: list[str], batch: str | None) -> bool:
+    return not batches or batch is None or batch in batches
+
+
+def find(conn: Connection, queries: Sequence[Query]) -> list[Finding]:
+    """One finding per query, in order; four reads for the whole request."""
+    checked: list[Checked | ItemError] = []
+    for query in queries:
+        try:
+            checked.append(check_item(query))
+        except ItemError as exc:
+            checked.append(exc)
+    good = [c for c in checked if isinstance(c, Checked)]
+    enterprises = _enterprises(conn, {c.uscc for c in good})
+    gtins = {c.gtin for c in good if c.gtin is not None}
+    products = _products(conn, gtins)
+    recalls = _open_recalls(conn, gtins)
+    batches = _batches(conn, {(c.gtin, c.batch) for c in good if c.gtin and c.batch})
+    findings = []
+    for query, item in zip(queries, checked, strict=True):
+        if isinstance(item, ItemError):
+            findings.append(
+                Finding(
+                    query.uscc, query.gtin, query.batch, error_field=item.field, error=str(item)
+                )
+            )
+            continue
+        findings.append(_finding(item, enterprises, products, recalls, batches))
+    return findings
+
+
+def _finding(
+    item: Checked,
+    enterprises: dict[str, Any],
+    products: dict[str, Any],
+    recalls: dict[str, list[tuple[int, list[str]]]],
+    batches: dict[tuple[str, str], int | None],
+) -> Finding:
+    found = Finding(item.uscc, item.gtin, item.batch)
+    row = enterprises.get(item.uscc)
+    if row is not None:
+        _, status, grade, blacklist, *entries = row
+        found.filed = True
+        found.status = str(status)
+        found.grade = None if grade is None else str(grade)
+        found.blacklist = str(blacklist)
+        found.blacklisted = blacklist == "listed"
+        found.entries += [int(e) for e in entries if e is not None]
+    if item.gtin is not None:
+        product = products.get(item.gtin)
+        found.product_filed = product is not None
+        if product is not None:
+            _, status, owner, filed_entry = product
+            found.product_status = str(status)
+            found.product_owner = None if owner is None else str(owner)
+            if filed_entry is not None:
+                found.entries.append(int(filed_entry))
+        found.recall_entries = [
+            entry for entry, covered in recalls.get(item.gtin, []) if _covers(covered, item.batch)
+        ]
+        found.active_recall = bool(found.recall_entries)
+        found.entries += found.recall_entries
+    if item.gtin is not None and item.batch is not None:
+        declared = batches.get((item.gtin, item.batch))
+        found.batch_declared = declared is not None
+        if declared is not None:
+            found.entries.append(declared)
+    found.entries = sorted(set(found.entries))
+    return found
+
+
+def tree_size(ledger: Ledger, conn: Connection) -> int:
+    checkpoint = ledger.latest_checkpoint(conn)
+    return checkpoint.size if checkpoint else 0
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    after: int | None
+    tree_size: int
+    changes: list[Shown]
+
+    @property
+    def next_after(self) -> int | None:
+        """The cursor for the next page: the last index shown (or the one given)."""
+        return self.changes[-1].entry.index if self.changes else self.after
+
+
+def feed_version(after: int | None, limit: int, size: int, day: dt.date, policy: Policy) -> str:
+    """A feed page's ETag, known before the page is read.
+
+    A page is a pure function of its range, the log at ``size`` (entries never change but
+    by a redaction, which is itself an entry, so the size moves), the day (a disclosure
+    window closes) and the policy; the feed shows everyone the same public view.
+    """
+    key = f"{after}|{limit}|{size}|{day.isoformat()}|{policy.id}|{policy.version}"
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def feed_page(
+    ledger: Ledger,
+    conn: Connection,
+    after: int | None,
+    limit: int,
+    *,
+    size: int,
+    day: dt.date,
+    policy: Policy,
+) -> FeedPage:
+    """The entries after ``after`` (all from the first when None) up to ``size`` (the
+    latest checkpoint's), at most ``limit``, as the public sees them on ``day``."""
+    start = 0 if after is None else after + 1
+    end = min(size, start + limit)
+    stored: Iterable[Any] = ledger.entries(start, end, conn) if start < end else []
+    return FeedPage(after, size, shown_entries(conn, list(stored), None, day, policy))

@@ -1,0 +1,55 @@
+"""Every route that takes a JSON body, walked from the OpenAPI document: deep nesting is
+a 400 problem, another media type a 415, never a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from ledger.store.config import LedgerConfig
+from lookup_api.app import create_app
+from lookup_api.auth import create_key
+from lookup_api.settings import Settings
+from lookup_api.wiring import Services
+from tests.conftest import ORIGIN
+
+
+@pytest.fixture
+def served(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient[Litestar], str]]:
+    settings = Settings(
+        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+    )
+    services = Services.open(settings)
+    try:
+        token = create_key(services.engine, "officer")[1]
+        with TestClient(create_app(settings, services)) as client:
+            yield client, token
+    finally:
+        services.close()
+
+
+def _body_routes(client: TestClient[Litestar]) -> list[str]:
+    paths = client.app.openapi_schema.to_schema()["paths"]
+    return sorted(path for path, ops in paths.items() if "requestBody" in ops.get("post", {}))
+
+
+def test_every_json_body_is_read_strictly(served: tuple[TestClient[Litestar], str]) -> None:
+    client, token = served
+    routes = _body_routes(client)
+    assert {"/v1/records", "/v1/draws", "/v1/codes/batches", "/v1/verify/filings"} <= set(routes)
+    auth = {"Authorization": f"Bearer {token}"}
+    for path in routes:
+        deep = client.post(
+            path,
+            content=b"[" * 3000 + b"]" * 3000,
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert deep.status_code == 400, (path, deep.text[:200])
+        assert deep.headers["content-type"].startswith("application/problem+json"), path
+        text = client.post(path, content=b"{}", headers={**auth, "Content-Type": "text/plain"})
+        assert text.status_code == 415, (path, text.text[:200])
