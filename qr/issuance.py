@@ -23,6 +23,7 @@ from ledger.records.entry import record_entry
 from ledger.records.kinds import RecordError
 from ledger.store.engine import driver_connection, read_transaction
 from ledger.store.entries import NewEntry
+from ledger.store.log import Ledger
 from ledger.store.sql import is_sqlite_dialect, placeholders
 from qr.links import code_url
 from qr.serials import new_serials, sorted_serials
@@ -50,6 +51,23 @@ class SerialCollision(Exception):
 
 
 Append = Callable[[NewEntry], int]
+
+
+def ledger_appender(ledger: Ledger) -> Append:
+    """Append one entry straight to ``ledger`` (the CLI's way; the service queues it):
+    its index, or the refusal raised."""
+
+    def append(entry: NewEntry) -> int:
+        result = ledger.append([entry])
+        if result.rejected:
+            raise result.rejected[0]
+        index = result.indices[0]
+        assert index is not None
+        return index
+
+    return append
+
+
 """Appends an entry and returns its index (raises EntryRejected when it is refused)."""
 
 

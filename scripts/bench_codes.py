@@ -26,29 +26,15 @@ from benchdb import fresh_database
 
 from ledger.records.entry import record_entry
 from ledger.store.config import LedgerConfig
-from ledger.store.entries import NewEntry
-from ledger.store.log import Ledger
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from qr.images import encode, png, svg
-from qr.issuance import issue_codes, labels
+from qr.issuance import issue_codes, labels, ledger_appender
 from qr.signing import load_or_create_code_keys
 from tests.codes_env import BATCH, GTIN, seed
 
 ORIGIN = "bench.credtrace.local/ledger"
 PUBLIC = "https://codes.example.cn"
-
-
-def _append(ledger: Ledger) -> object:
-    def append(entry: NewEntry) -> int:
-        result = ledger.append([entry])
-        if result.rejected:
-            raise result.rejected[0]
-        index = result.indices[0]
-        assert index is not None
-        return index
-
-    return append
 
 
 def _services(url: str, folder: Path) -> Services:
@@ -72,7 +58,7 @@ def issue_once(kind: str, pg: str | None, count: int, signed: bool) -> float:
                 start = time.perf_counter()
                 issued = issue_codes(
                     services.engine,
-                    _append(services.ledger),  # type: ignore[arg-type]
+                    ledger_appender(services.ledger),
                     gtin=GTIN,
                     batch=BATCH,
                     count=count,
@@ -105,7 +91,7 @@ def resolve_latency(kind: str, pg: str | None, stored: int, requests: int) -> tu
                     )
                     issued = issue_codes(
                         services.engine,
-                        _append(services.ledger),  # type: ignore[arg-type]
+                        ledger_appender(services.ledger),
                         gtin=GTIN,
                         batch=lot,
                         count=min(chunk, stored - n),

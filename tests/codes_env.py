@@ -8,9 +8,9 @@ from typing import Any
 from ledger.records.entry import record_entry
 from ledger.records.kinds import record_date
 from ledger.records.projector import Projector
-from ledger.store.entries import NewEntry
 from ledger.store.log import Ledger
 from ledger.tlog.envelope import now_time
+from qr.issuance import ledger_appender
 from tests.factories import enterprise_payload, uscc
 
 GTIN13 = "6901234567892"
@@ -30,16 +30,7 @@ def add(ledger: Ledger, kind: str, payload: dict[str, Any]) -> int:
 
 def appender(ledger: Ledger) -> Any:
     """What issue_codes takes: append one entry, its index, or raise why it was refused."""
-
-    def append(entry: NewEntry) -> int:
-        result = ledger.append([entry])
-        if result.rejected:
-            raise result.rejected[0]
-        index = result.indices[0]
-        assert index is not None
-        return index
-
-    return append
+    return ledger_appender(ledger)
 
 
 def product(gtin: str, owner: str, name: str = "婴幼儿配方奶粉") -> dict[str, Any]:

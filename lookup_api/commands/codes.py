@@ -10,7 +10,6 @@ from lookup_api.commands.output import CommandError, bounded_int, command, emit,
 from lookup_api.operators import OperatorError, operator_actor
 
 if TYPE_CHECKING:
-    from ledger.store.log import Ledger
     from ledger.tlog.note import Verifier
     from lookup_api.settings import Settings
     from qr.issuance import CodeLabel
@@ -36,20 +35,6 @@ def _keys(settings: Settings) -> CodeKeyRing:
     return load_or_create_code_keys(settings.code_key_file, code_key_name(settings.ledger.origin))
 
 
-def _append(ledger: Ledger) -> Any:
-    from ledger.store.entries import NewEntry
-
-    def append(entry: NewEntry) -> int:
-        result = ledger.append([entry])
-        if result.rejected:
-            raise result.rejected[0]
-        index = result.indices[0]
-        assert index is not None
-        return index
-
-    return append
-
-
 def _write(args: argparse.Namespace, name: str, labels: list[CodeLabel]) -> dict[str, Any]:
     from qr.labels import write_label_zip
 
@@ -62,7 +47,7 @@ def _write(args: argparse.Namespace, name: str, labels: list[CodeLabel]) -> dict
 
 def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
     from lookup_api.wiring import open_ledger
-    from qr.issuance import IssueRefused, issue_codes, labels
+    from qr.issuance import IssueRefused, issue_codes, labels, ledger_appender
 
     try:
         actor = args.actor or operator_actor()
@@ -74,7 +59,7 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
         try:
             issued = issue_codes(
                 ledger.engine,
-                _append(ledger),
+                ledger_appender(ledger),
                 gtin=args.gtin,
                 batch=args.batch,
                 count=args.count,
@@ -201,6 +186,7 @@ def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
     from ledger.records.entry import record_entry
     from ledger.records.kinds import RecordError
     from lookup_api.wiring import open_ledger
+    from qr.issuance import ledger_appender
 
     try:
         actor = args.actor or operator_actor()
@@ -216,7 +202,7 @@ def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
         entry = record_entry("codes.revoked", payload, actor)
     except RecordError as exc:
         raise CommandError(str(exc)) from None
-    index = _append(open_ledger(settings))(entry)
+    index = ledger_appender(open_ledger(settings))(entry)
     which = f"{len(args.serial)} codes" if args.serial else "every code"
     emit(
         args,
