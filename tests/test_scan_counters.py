@@ -70,3 +70,13 @@ def test_redis_counters_are_exact_under_concurrency() -> None:
             assert final.first_scan.startswith("2026-12-03T00:00:00.")
     finally:
         redis.Redis.from_url(REDIS_URL).delete(*(f"credtrace:scan:{s}" for s in serials))
+
+
+def test_without_redis_the_database_counts(engine: Engine) -> None:
+    # Nothing listens on port 1: the page is still answered, counted in the database.
+    down = "redis://127.0.0.1:1/0"
+    first = count(engine, down, "TDOWN1", "2026-12-03T00:00:00.000Z")
+    second = count(engine, down, "TDOWN1", "2026-12-03T00:00:01.000Z")
+    assert (first.count, second.count) == (1, 2)
+    assert second.first_scan == "2026-12-03T00:00:00.000Z"
+    assert count(engine, None, "TDOWN1", "2026-12-03T00:00:02.000Z").count == 3

@@ -167,7 +167,10 @@ class ResolverController(Controller):
 
 
 def count_scan_once(services: Services, serial: str) -> ScanCount:
-    return count_scan(services.engine, services.settings.redis_url, serial, now_time())
+    settings = services.settings
+    return count_scan(
+        services.engine, settings.redis_url, serial, now_time(), settings.redis_prefix
+    )
 
 
 def proof_href(base: str, found: Resolution) -> str | None:
