@@ -109,6 +109,8 @@ class EnterpriseProfile(msgspec.Struct):
     blacklist: str  # none, noticed, listed
     blacklist_entry: int | None
     grade: str | None
+    # Always null here: a score counts minor items, which are never public (DESIGN); the
+    # officer route /v1/enterprises/{uscc}/credit gives it with its reasons.
     score: int | None
     graded_entry: int | None
     filed_entry: int | None
@@ -308,7 +310,7 @@ def enterprise_profile(
         blacklist_entry=_opt_int(row["blacklist_entry"]),
         grade=_opt_str(row["grade"]),
         measures=measures_view(policy, _opt_str(row["grade"])),
-        score=_opt_int(row["score"]),
+        score=None,
         graded_entry=_opt_int(row["graded_entry"]),
         filed_entry=_opt_int(row["filed_entry"]),
         updated_entry=int(row["updated_entry"]),
