@@ -175,6 +175,7 @@ def test_verify_online_checks_issued_revoked_and_the_proof(
         "url": "passed",
         "check_character": "passed",
         "signature": "skipped",
+        "host": "passed",
         "issued": "passed",
         "revoked": "passed",
         "recalled": "passed",
@@ -200,6 +201,19 @@ def test_revoke_refuses_a_malformed_serial_and_says_so(site: dict[str, Any]) -> 
     )  # fmt: skip
     assert done.returncode == 2
     assert "serials" in done.stderr
+
+
+def test_verify_asks_the_register_not_the_host_a_code_names(
+    site: dict[str, Any], server: str
+) -> None:
+    rows = _manifest(_issue(site, 1)["zip"])
+    elsewhere = rows[0]["url"].replace("http://127.0.0.1:", "http://localhost:")
+    done = credtrace(site, "codes", "verify", elsewhere, "--json")
+    assert done.returncode == 1
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["host"]["status"] == "failed"
+    assert "not the service it was checked with" in checks["host"]["detail"]
+    assert checks["issued"]["status"] == "passed"  # asked of the register, which knows it
 
 
 def test_verify_says_when_the_server_is_unreachable(site: dict[str, Any]) -> None:

@@ -159,7 +159,7 @@ def _text(report: CodeReport) -> str:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from qr.online import check_signature_online, verify_online
     from qr.signing import SignatureError
-    from qr.verify import verify_offline
+    from qr.verify import FAILED, PASSED, verify_offline
 
     try:
         keys = _read_keys(args.keys)
@@ -167,7 +167,19 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"--keys: {exc}") from None
     report = verify_offline(args.url, keys)
     if not args.offline and report.code is not None:
-        server = (args.server or report.code.base_url).rstrip("/")
+        # The regulator's service, never the host a code names: a counterfeiter's code
+        # would name a server of its own that vouches for it.
+        server = (args.server or settings.public_url).rstrip("/")
+        named = report.code.base_url.rstrip("/")
+        if named == server:
+            report.add("host", PASSED, f"the code names the service it was checked with ({server})")
+        else:
+            report.add(
+                "host",
+                FAILED,
+                f"the code names {named[:80]}, not the service it was checked with ({server}): "
+                "it was not printed for this register",
+            )
         check_signature_online(report, server)
         verify_online(report, server, _ledger_key(args.ledger_key))
     emit(args, report.as_json(), _text(report))
@@ -246,7 +258,10 @@ def register(sub: Any) -> None:
     verify.add_argument("url", help="the URL a code holds")
     verify.add_argument("--keys", help="code verifier keys: a file of lines, or one key line")
     verify.add_argument("--ledger-key", help="the ledger's verifier key (file or line)")
-    verify.add_argument("--server", help="the service to ask (default: the code's own host)")
+    verify.add_argument(
+        "--server",
+        help="the service to ask (default: CREDTRACE_PUBLIC_URL, never the code's own host)",
+    )
     verify.add_argument("--offline", action="store_true", help="never contact the service")
     revoke = command(csub, "revoke", cmd_revoke, "revoke codes of a batch (none named: all)")
     revoke.add_argument("--gtin", required=True, type=_gtin, help="GTIN-8, -12, -13 or -14")
