@@ -1,5 +1,5 @@
-"""Every route that takes a JSON body, walked from the OpenAPI document: deep nesting is
-a 400 problem, another media type a 415, never a 5xx."""
+"""Every route that takes a JSON body, walked from the OpenAPI document: deep nesting and
+duplicate keys are a 400 problem, another media type a 415, never a 5xx."""
 
 from __future__ import annotations
 
@@ -53,3 +53,10 @@ def test_every_json_body_is_read_strictly(served: tuple[TestClient[Litestar], st
         assert deep.headers["content-type"].startswith("application/problem+json"), path
         text = client.post(path, content=b"{}", headers={**auth, "Content-Type": "text/plain"})
         assert text.status_code == 415, (path, text.text[:200])
+        twice = client.post(  # the first of two equal keys is not what a reader would see
+            path,
+            content=b'{"count": 1, "count": 2}',
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert twice.status_code == 400, (path, twice.text[:200])
+        assert "duplicate key 'count'" in twice.json()["detail"], path

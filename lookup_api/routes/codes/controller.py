@@ -27,6 +27,7 @@ from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
 from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
+from lookup_api.json_body import read_json
 from lookup_api.problems import Problem, bad_request, not_found, problem_responses, quoted
 from lookup_api.routes.codes.service import (
     MISTYPED,
@@ -105,20 +106,8 @@ def batch_of(value: str) -> str:
 
 
 async def _issue_request(request: Request[Any, Any, Any]) -> IssueRequest:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise Problem(
-            415,
-            "Unsupported media type",
-            "the body must be application/json",
-            type_="/problems/unsupported-media-type",
-        )
-    try:
-        body = msgspec.json.decode(await request.body(), type=IssueRequest)
-    except msgspec.ValidationError as exc:
-        raise bad_request(f"the body is not an issue request: {exc}", field="body") from exc
-    except msgspec.DecodeError as exc:
-        raise bad_request(f"the body is not JSON: {exc}", field="body") from exc
+    # The API's strict reader: JSON only, bounded depth, no duplicate keys.
+    body = await read_json(request, IssueRequest, "an issue request")
     if not 1 <= body.count <= MAX_HTTP_CODES:
         raise bad_request(
             f"count must be 1 to {MAX_HTTP_CODES:,} per request, got {body.count} "

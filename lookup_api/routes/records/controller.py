@@ -11,12 +11,12 @@ from litestar import Controller, Request, Response, post
 from litestar.openapi.spec import Operation
 from litestar.params import HeaderParameter
 
-from ledger.records.json_input import JsonInputError, loads
 from ledger.records.kinds import RECORD_TYPES
 from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
+from lookup_api.json_body import read_json
 from lookup_api.openapi_doc import ecma_patterns
-from lookup_api.problems import Problem, bad_request, problem_responses, quoted
+from lookup_api.problems import problem_responses
 from lookup_api.routes.ledger.controller import InclusionProof
 from lookup_api.routes.records.service import submit
 
@@ -72,28 +72,9 @@ def record_request_schema() -> dict[str, Any]:
     return {"oneOf": variants}
 
 
-def _media_type(request: Request[Any, Any, Any]) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 async def read_record_request(request: Request[Any, Any, Any]) -> RecordRequest:
     """The body as a record request: JSON only, under the parser's limits, strictly typed."""
-    media_type = _media_type(request)
-    if media_type != JSON:
-        raise Problem(
-            415,
-            "Unsupported media type",
-            f"the body must be {JSON}, got {quoted(media_type) if media_type else 'none'}",
-            type_="/problems/unsupported-media-type",
-            headers={"Accept-Post": JSON},
-        )
-    try:
-        document = loads(await request.body())
-        return msgspec.convert(document, RecordRequest)
-    except JsonInputError as exc:
-        raise bad_request(str(exc), field="body") from exc
-    except msgspec.ValidationError as exc:
-        raise bad_request(f"the body is not a record request: {exc}", field="body") from exc
+    return await read_json(request, RecordRequest, "a record request")
 
 
 def _b64(data: bytes) -> str:
