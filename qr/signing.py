@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.errors import InvalidInput, Misconfigured
-from ledger.store.files import private_dirs
+from ledger.store.files import private_dirs, write_new_private_file
 from ledger.tlog.note import NoteError, Signer, Verifier
 
 KEY_ID_SIZE = 4
@@ -91,17 +91,9 @@ def load_code_keys(path: Path, name: str | None = None) -> CodeKeyRing:
 def load_or_create_code_keys(path: Path, name: str) -> CodeKeyRing:
     """The key ring at ``path``; on first use one new key, written 0600."""
     if not path.exists():
-        private_dirs(path.parent)
         signer = Signer.generate(name)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return load_code_keys(path, name)  # another process created it first
-        with os.fdopen(fd, "w") as handle:
-            handle.write(signer.serialize() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        return CodeKeyRing((signer,))
+        if write_new_private_file(path, signer.serialize() + "\n"):
+            return CodeKeyRing((signer,))
     return load_code_keys(path, name)
 
 

@@ -35,3 +35,18 @@ def private_file(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+def write_new_private_file(path: Path, text: str) -> bool:
+    """Create ``path`` owner-only (0600, in 0700 folders) holding ``text``, durably; False
+    when it exists already (another process may have created it first)."""
+    private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
 from ledger.errors import Misconfigured
-from ledger.store.files import private_dirs
+from ledger.store.files import write_new_private_file
 from ledger.tlog.note import NoteError, Signer
 
 
@@ -18,17 +17,9 @@ class KeyFileError(Misconfigured, RuntimeError):
 def load_or_create_signer(path: Path, origin: str) -> Signer:
     """Read the signing key at ``path``, creating it (0600) when it does not exist."""
     if not path.exists():
-        private_dirs(path.parent)
         signer = Signer.generate(origin)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return load_signer(path, origin)  # another process created it first
-        with os.fdopen(fd, "w") as handle:
-            handle.write(signer.serialize() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        return signer
+        if write_new_private_file(path, signer.serialize() + "\n"):
+            return signer
     return load_signer(path, origin)
 
 
