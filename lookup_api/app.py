@@ -19,6 +19,8 @@ from lookup_api.problems import problem_handler
 from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from lookup_api.routes.codes.controller import CodesController
 from lookup_api.routes.credit.controller import CreditController
+from lookup_api.routes.dashboard.controller import DashboardController
+from lookup_api.routes.explorer.controller import ExplorerController
 from lookup_api.routes.ledger.controller import LedgerController
 from lookup_api.routes.platform.controller import PlatformController
 from lookup_api.routes.records.controller import RecordsController
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             PlatformController,
             ResolverController,
             PageController,
+            ExplorerController,
+            DashboardController,
         ],
         # One table decides who calls what (lookup_api.authorization), before any body.
         guards=[authorise_route],

@@ -102,6 +102,11 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/01/{rest}"): PUBLIC,
     ("GET", "/.well-known/gs1resolver"): PUBLIC,
     ("GET", "/info/01/{rest}"): PUBLIC,
+    # officer pages; the proof checker they load is everyone's
+    ("GET", "/officer/ledger"): OFFICER,
+    ("GET", "/officer/ledger/{index}"): OFFICER,
+    ("GET", "/officer/dashboard"): OFFICER,
+    ("GET", "/assets/ledger-verify.js"): PUBLIC,
 }
 
 

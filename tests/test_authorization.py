@@ -180,6 +180,28 @@ SAMPLES = [
     Sample("GET", "/01/{rest}", fixed(f"/01/{GTIN}/10/{BATCH}?linkType=linkset")),
     Sample("GET", "/.well-known/gs1resolver", fixed("/.well-known/gs1resolver")),
     Sample("GET", "/info/01/{rest}", fixed(f"/info/01/{GTIN}/10/{BATCH}")),
+    Sample(
+        "GET",
+        "/officer/ledger",
+        fixed("/officer/ledger"),
+        admits=frozenset({"officer"}),
+        keyed=True,
+    ),
+    Sample(
+        "GET",
+        "/officer/ledger/{index}",
+        fixed("/officer/ledger/0"),
+        admits=frozenset({"officer"}),
+        keyed=True,
+    ),
+    Sample(
+        "GET",
+        "/officer/dashboard",
+        fixed("/officer/dashboard"),
+        admits=frozenset({"officer"}),
+        keyed=True,
+    ),
+    Sample("GET", "/assets/ledger-verify.js", fixed("/assets/ledger-verify.js")),
 ]
 
 

@@ -1,0 +1,179 @@
+"""The ledger explorer's HTML: a page of entries and one entry with its proof check.
+
+The check itself is ``ledger-verify.js`` (served by the app at ``VERIFY_SCRIPT``): the
+page hands it only the entry's index and leaf input; the script fetches the signed
+checkpoint, the key and the audit path from the public routes and computes the root.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from lookup_api.routes.explorer.service import EntriesPage
+from lookup_api.routes.ledger.controller import EntryView
+
+VERIFY_SCRIPT = "/assets/ledger-verify.js"
+ENVELOPE_FIELDS = ("v", "index", "prev", "kind", "subject", "time", "actor", "payload_hash")
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "title": "账本浏览",
+        "entry": "账本条目 {index}",
+        "index": "序号",
+        "kind": "类型",
+        "subject": "主体",
+        "time": "时间（UTC）",
+        "actor": "记录人",
+        "newer": "← 较新",
+        "older": "较旧 →",
+        "empty": "账本中还没有已签名的条目。",
+        "size": "最新检查点：{size} 条",
+        "envelope": "信封（默克尔树承诺的内容）",
+        "leaf_hash": "叶哈希",
+        "payload": "载荷",
+        "redacted": "载荷已被删除（删除依据见条目 {by}）；信封与证明仍然有效。",
+        "withheld": "载荷不公开：{reason}",
+        "proof": "包含证明（由浏览器自行验证）",
+        "checking": "正在验证…",
+        "ok": "已通过检查点 {size} 验证（根 {root}）",
+        "signed": "；检查点签名（Ed25519）有效",
+        "unsigned": "；本浏览器无法验证 Ed25519 签名",
+        "failed": "验证失败：{error}",
+        "no_script": "需要启用 JavaScript 才能在浏览器中验证证明。",
+        "raw": "原始数据：",
+        "all": "全部条目",
+        "profile": "企业公开信息",
+    },
+    "en": {
+        "title": "Ledger explorer",
+        "entry": "Ledger entry {index}",
+        "index": "Index",
+        "kind": "Kind",
+        "subject": "Subject",
+        "time": "Time (UTC)",
+        "actor": "Actor",
+        "newer": "← newer",
+        "older": "older →",
+        "empty": "The ledger has no signed entry yet.",
+        "size": "Latest checkpoint: {size} entries",
+        "envelope": "Envelope (what the Merkle tree commits to)",
+        "leaf_hash": "Leaf hash",
+        "payload": "Payload",
+        "redacted": "The payload was redacted (see entry {by}); envelope and proofs stay valid.",
+        "withheld": "Payload withheld: {reason}",
+        "proof": "Inclusion proof (checked by this browser)",
+        "checking": "checking…",
+        "ok": "verified against checkpoint {size} (root {root})",
+        "signed": "; the checkpoint's Ed25519 signature is valid",
+        "unsigned": "; this browser cannot check Ed25519 signatures",
+        "failed": "FAILED: {error}",
+        "no_script": "JavaScript is needed to check the proof in the browser.",
+        "raw": "Raw data: ",
+        "all": "all entries",
+        "profile": "public profile",
+    },
+}
+
+STYLE = """
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #ddd;vertical-align:top}
+td.subject,td.mono,dd.mono{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
+pre{background:#f4f5f7;padding:8px;overflow:auto;font-size:.85rem}
+nav.pages{display:flex;justify-content:space-between;margin:8px 0}
+.verified{color:#1b7f3b;font-weight:700}.failed{color:#b00020;font-weight:700}
+"""
+
+
+def _subject_link(subject: str) -> str:
+    """The subject, linked to its public profile where it names an enterprise."""
+    if subject.startswith("uscc:"):
+        uscc = subject.removeprefix("uscc:")
+        return f'<a href="/v1/enterprises/{escape(uscc)}">{escape(subject)}</a>'
+    return escape(subject)
+
+
+def list_body(page: EntriesPage, lang: str) -> str:
+    t = TEXT[lang]
+    parts = [
+        f"<h1>{escape(t['title'])}</h1>",
+        f"<p>{escape(t['size'].format(size=page.tree_size))}</p>",
+    ]
+    if not page.entries:
+        parts.append(f"<p>{escape(t['empty'])}</p>")
+        return "".join(parts)
+    head = "".join(
+        f"<th>{escape(t[c])}</th>" for c in ("index", "time", "kind", "subject", "actor")
+    )
+    rows = []
+    for view in page.entries:
+        env = view.envelope
+        rows.append(
+            f'<tr><td><a href="/officer/ledger/{view.index}">{view.index}</a></td>'
+            f"<td>{escape(str(env.get('time', '')))}</td>"
+            f"<td>{escape(str(env.get('kind', '')))}</td>"
+            f'<td class="subject">{_subject_link(str(env.get("subject", "")))}</td>'
+            f"<td>{escape(str(env.get('actor', '')))}</td></tr>"
+        )
+    parts.append(f'<table class="entries"><tr>{head}</tr>{"".join(rows)}</table>')
+    nav = ['<nav class="pages">']
+    nav.append(
+        f'<a rel="prev" href="/officer/ledger?before={page.newer}">{escape(t["newer"])}</a>'
+        if page.newer is not None
+        else "<span></span>"
+    )
+    if page.older is not None:
+        nav.append(
+            f'<a rel="next" href="/officer/ledger?before={page.older}">{escape(t["older"])}</a>'
+        )
+    nav.append("</nav>")
+    parts.append("".join(nav))
+    return "".join(parts)
+
+
+def _payload(view: EntryView, t: dict[str, str]) -> str:
+    if view.redacted:
+        return f"<p>{escape(t['redacted'].format(by=view.redacted_by))}</p>"
+    if view.withheld:
+        return f"<p>{escape(t['withheld'].format(reason=view.withheld_reason or ''))}</p>"
+    shown: Any = view.payload
+    text = json.dumps(shown, ensure_ascii=False, indent=2, sort_keys=True)
+    return f'<pre class="payload">{escape(text)}</pre>'
+
+
+def entry_body(view: EntryView, tree_size: int, lang: str) -> str:
+    t = TEXT[lang]
+    env = view.envelope
+    rows = "".join(
+        f'<dt>{escape(name)}</dt><dd class="mono">'
+        + (
+            _subject_link(str(env.get(name, "")))
+            if name == "subject"
+            else escape(str(env.get(name, "")))
+        )
+        + "</dd>"
+        for name in ENVELOPE_FIELDS
+    )
+    words = {k: t[k] for k in ("checking", "ok", "signed", "unsigned", "failed")}
+    check = (
+        f'<p id="proof-check" data-verify-entry="{view.index}" '
+        f'data-leaf-input="{escape(view.leaf_input)}" '
+        f'data-words="{escape(json.dumps(words, ensure_ascii=False))}">'
+        f"{escape(t['no_script'])}</p>"
+    )
+    around = min(view.index + 26, tree_size)  # the list page with this entry in its middle
+    raw = (
+        f'<p>{escape(t["raw"])}<a href="/v1/ledger/entries/{view.index}">JSON</a> · '
+        f'<a href="/v1/ledger/entries/{view.index}/proof">tlog-proof</a> · '
+        f'<a href="/checkpoint">checkpoint</a> · '
+        f'<a href="/officer/ledger?before={around}">{escape(t["all"])}</a></p>'
+    )
+    return (
+        f"<h1>{escape(t['entry'].format(index=view.index))}</h1>"
+        f"<section><h2>{escape(t['proof'])}</h2>{check}</section>"
+        f"<section><h2>{escape(t['envelope'])}</h2><dl>{rows}"
+        f'<dt>{escape(t["leaf_hash"])}</dt><dd class="mono">{escape(view.leaf_hash)}</dd></dl>'
+        f"</section><section><h2>{escape(t['payload'])}</h2>{_payload(view, t)}</section>{raw}"
+        f'<script src="{VERIFY_SCRIPT}"></script>'
+    )
