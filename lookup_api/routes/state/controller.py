@@ -16,11 +16,14 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get
-from litestar.params import PathParameter
+from litestar import Controller, Request, Response, get
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Operation
+from litestar.params import PathParameter, QueryParameter
 from sqlalchemy import Connection, func, select
 
 from credit.catalogue import Policy, load_policy
@@ -33,8 +36,11 @@ from ledger.store.log import Ledger
 from lookup_api.dependencies import ServicesDep
 from lookup_api.openapi_doc import GTIN_SCHEMA, USCC_SCHEMA, ecma_patterns
 from lookup_api.problems import bad_request, not_found, problem_responses, quoted
+from lookup_api.routes.resolver.page import pick_language
 
 CACHE = {"Cache-Control": "public, max-age=30"}
+JSON = "application/json"
+HTML = "text/html"
 
 _BATCH = re.compile(BATCH_PATTERN)
 
@@ -467,23 +473,61 @@ BatchPath = Annotated[
 ]
 
 
+@dataclass
+class ProfileOperation(Operation):
+    """The profile answers JSON, or a page to a client that prefers text/html."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        content = schema["responses"]["200"].setdefault("content", {})
+        content[HTML] = {"schema": {"type": "string"}}
+        return schema
+
+
 class StateController(Controller):
     tags = ["state"]  # noqa: RUF012
 
     @get(
         "/v1/enterprises/{uscc:str}",
         sync_to_thread=True,
-        summary="Public enterprise profile",
-        responses=problem_responses(400, 404),
+        summary="Public enterprise profile (JSON; a page for Accept: text/html)",
+        responses={
+            200: ResponseSpec(
+                data_container=EnterpriseProfile,
+                media_type=JSON,
+                description="The profile as JSON, or as an HTML page when the Accept header "
+                "prefers text/html (q-values honoured; JSON when they tie)",
+            ),
+            **problem_responses(400, 404),
+        },
+        operation_class=ProfileOperation,
     )
-    def enterprise(self, services: ServicesDep, uscc: UsccPath) -> Response[EnterpriseProfile]:
+    def enterprise(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        uscc: UsccPath,
+        lang: Annotated[
+            str | None,
+            QueryParameter(description="the page's language: zh (default) or en", max_length=16),
+        ] = None,
+    ) -> Response[Any]:
         code = _identifier(uscc, "uscc", normalise_uscc)
         policy = load_policy()
         with read_transaction(services.engine) as conn:
             profile = enterprise_profile(conn, services.ledger, code, policy, today_in_china())
         if profile is None:
             raise not_found(f"no enterprise {code} is filed")
-        return Response(profile, headers=CACHE)
+        # One URL, two representations: a shared cache keeps them apart by Accept.
+        headers = {**CACHE, "Vary": "Accept, Accept-Language"}
+        if request.accept.best_match([JSON, HTML], default=JSON) != HTML:
+            return Response(profile, media_type=JSON, headers=headers)
+        from lookup_api.routes.state.profile_page import render  # it imports these views
+
+        language = pick_language(lang, request.headers.get("accept-language"))
+        other = "en" if language == "zh-CN" else "zh"
+        page = render(profile, policy, language, f"/v1/enterprises/{code}?lang={other}")
+        return Response(page, media_type=HTML, headers={**headers, "Content-Language": language})
 
     @get(
         "/v1/products/{gtin:str}",
