@@ -15,6 +15,7 @@ from lookup_api.authorization import authorise_route
 from lookup_api.metrics import Metrics, SharedMetrics
 from lookup_api.middleware import answer_head_as_get, measured, rate_limited
 from lookup_api.openapi_viewer import PackagedViewer
+from lookup_api.pages.answers import PageAnswer, page_answer_handler
 from lookup_api.problems import problem_handler
 from lookup_api.ratelimit import Limiter, LocalLimiter, RedisLimiter
 from lookup_api.routes.codes.controller import CodesController
@@ -22,6 +23,7 @@ from lookup_api.routes.credit.controller import CreditController
 from lookup_api.routes.dashboard.controller import DashboardController
 from lookup_api.routes.explorer.controller import ExplorerController
 from lookup_api.routes.ledger.controller import LedgerController
+from lookup_api.routes.officer.controller import OfficerController
 from lookup_api.routes.platform.controller import PlatformController
 from lookup_api.routes.records.controller import RecordsController
 from lookup_api.routes.resolver.controller import (
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             PlatformController,
             ResolverController,
             PageController,
+            OfficerController,
             ExplorerController,
             DashboardController,
         ],
@@ -96,7 +99,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],
-        exception_handlers={Exception: problem_handler},
+        # A page's redirect to sign in, or its refusal page, instead of problem+json.
+        exception_handlers={Exception: problem_handler, PageAnswer: page_answer_handler},
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_methods=["GET", "HEAD", "OPTIONS", "POST"],

@@ -11,6 +11,10 @@ Three kinds of entry:
 - ``KEYED_PUBLIC``: anyone, but a key that is presented is checked (401 when it is
   unknown, revoked or malformed), because it changes the answer (payload disclosure);
 - ``only(...)``: a key of one of those roles; no key is 401, another role 403.
+- ``OFFICER_PAGE``: an officer's HTML page. The key may come from the officers' session
+  cookie (``lookup_api.pages.session``) as well as the header; a browser without a usable
+  one is sent to the login page (303) and one with another role's key gets a refusal page
+  (403), while an API client gets the same problem+json as on ``only("officer")``.
 
 Finer rules stay with the route's service, after the guard: an enterprise key writes
 only its own records (``lookup_api.routes.records.service.authorise``).
@@ -26,6 +30,8 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from lookup_api.auth import ApiKey, AuthError
+from lookup_api.pages.answers import refusal, to_login
+from lookup_api.pages.session import SESSION_COOKIE, wants_html
 from lookup_api.problems import Problem
 from lookup_api.roles import ROLES, Role
 
@@ -40,6 +46,7 @@ log = logging.getLogger("credtrace")
 class Access:
     callers: frozenset[Caller]
     reads_key: bool  # whether a presented key is authenticated
+    page: bool = False  # an HTML page: the session cookie counts, browsers are redirected
 
     def admits(self, caller: Caller) -> bool:
         return caller in self.callers
@@ -61,6 +68,7 @@ OFFICER = only("officer")
 WRITERS = only("officer", "enterprise")  # the enterprise's own records only (service rule)
 CREDIT_READERS = only("officer", "auditor")
 PLATFORMS = only("platform", "officer")
+OFFICER_PAGE = Access(frozenset({"officer"}), reads_key=True, page=True)
 
 ROUTES: dict[tuple[str, str], Access] = {
     # system
@@ -102,10 +110,15 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/01/{rest}"): PUBLIC,
     ("GET", "/.well-known/gs1resolver"): PUBLIC,
     ("GET", "/info/01/{rest}"): PUBLIC,
-    # officer pages; the proof checker they load is everyone's
-    ("GET", "/officer/ledger"): OFFICER,
-    ("GET", "/officer/ledger/{index}"): OFFICER,
-    ("GET", "/officer/dashboard"): OFFICER,
+    # the officers' pages; signing in is everyone's (the form checks the key itself)
+    ("GET", "/officer/login"): PUBLIC,
+    ("POST", "/officer/login"): PUBLIC,
+    ("POST", "/officer/logout"): OFFICER_PAGE,
+    ("GET", "/officer"): OFFICER_PAGE,
+    ("GET", "/officer/ledger"): OFFICER_PAGE,
+    ("GET", "/officer/ledger/{index}"): OFFICER_PAGE,
+    ("GET", "/officer/dashboard"): OFFICER_PAGE,
+    # the proof checker the ledger explorer loads is everyone's
     ("GET", "/assets/ledger-verify.js"): PUBLIC,
 }
 
@@ -144,18 +157,29 @@ def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
     if not access.reads_key:
         return
     header = connection.headers.get("authorization")
+    browser = access.page and wants_html(connection)
+    if header is None and access.page and connection.cookies.get(SESSION_COOKIE):
+        header = f"Bearer {connection.cookies[SESSION_COOKIE]}"
+    services = connection.app.state.services
     if header is None:
         if access.needs_key:
+            if browser:
+                raise to_login(connection, services.settings.public_url)
             raise unauthorised(
                 f"this route needs an API key of a {_callers(access)}: Authorization: Bearer ct_..."
             )
         return
     try:
-        key = connection.app.state.services.keys.authenticate(header)
+        key = services.keys.authenticate(header)
     except AuthError as exc:
+        if browser:  # revoked since signing in, or a cookie nobody issued
+            raise to_login(connection, services.settings.public_url, expired=True) from exc
         raise unauthorised(str(exc)) from exc
     if not access.admits(key.role):
-        raise forbidden(f"a {key.role} key cannot use this route (needs {_callers(access)})")
+        message = f"a {key.role} key cannot use this route (needs {_callers(access)})"
+        if browser:
+            raise refusal(connection, 403, message)
+        raise forbidden(message)
     connection.scope.setdefault("state", {})[KEY_STATE] = key
 
 

@@ -20,6 +20,7 @@ from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
+from lookup_api.pages.csrf import load_or_create_secret
 from lookup_api.settings import Settings
 from qr.backup import CodesAttachment
 
@@ -43,6 +44,8 @@ def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
     """Migrate, load (or create) the signing key and open the log with its projections."""
     engine = open_database(settings, engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
+    # Made here, once before `credtrace serve` starts its workers, so none reads it half-written.
+    load_or_create_secret(settings.ledger.key_file)
     return Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
 
 
@@ -88,6 +91,7 @@ class Services:
     keys: KeyStore
     stop: threading.Event
     indexer: threading.Thread
+    page_secret: bytes  # the officers' pages' CSRF secret (lookup_api.pages.session)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -104,7 +108,8 @@ class Services:
             daemon=True,
         )
         indexer.start()
-        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer)
+        page_secret = load_or_create_secret(settings.ledger.key_file)
+        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer, page_secret)
 
     def close(self) -> None:
         self.stop.set()

@@ -14,6 +14,9 @@ from ledger.store.engine import create_db_engine, migrate, normalise_url
 from ledger.store.log import Ledger
 from ledger.tlog.note import Signer
 
+# The live server and headless Chromium fixtures of the page tests.
+pytest_plugins = ["tests.browser"]
+
 ORIGIN = "test.credtrace.local/ledger"
 REQUIRE_SERVICES = os.environ.get("CREDTRACE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("CREDTRACE_TEST_DATABASE_URL")

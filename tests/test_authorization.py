@@ -21,6 +21,8 @@ from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.auth import create_key, revoke_key
 from lookup_api.authorization import CALLERS, ROUTES
+from lookup_api.pages.csrf import csrf_token
+from lookup_api.pages.session import LOGIN_COOKIE
 from lookup_api.ratelimit import RateLimits
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
@@ -70,6 +72,7 @@ class Sample:
     owned: bool = False  # about the enterprise's own data: another enterprise gets 403
     body: Callable[[], Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    form: Callable[[World, str], dict[str, str]] | None = None  # an HTML form, by caller
 
 
 def fixed(path: str) -> Callable[[World], str]:
@@ -82,6 +85,22 @@ def own_batch_record() -> dict[str, Any]:
 
 
 WRITERS = frozenset({"officer", "enterprise"})
+OFFICERS = frozenset({"officer"})
+LOGIN_NONCE = "matrix-login-nonce"
+SAME_SITE = {"Origin": "http://testserver.local"}  # the test client's own origin
+
+
+def login_form(world: World, _caller: str) -> dict[str, str]:
+    token = csrf_token(world.services.page_secret, "login:" + LOGIN_NONCE)
+    return {"csrf": token, "key": world.tokens["officer"], "next": "/officer"}
+
+
+def session_form(world: World, caller: str) -> dict[str, str]:
+    """A form with the CSRF token of the caller's own session (its bearer key)."""
+    session = "session:" + world.tokens.get(caller, "")
+    return {"csrf": csrf_token(world.services.page_secret, session)}
+
+
 SAMPLES = [
     Sample("GET", "/health", fixed("/health")),
     Sample("GET", "/metrics", fixed("/metrics")),
@@ -180,25 +199,45 @@ SAMPLES = [
     Sample("GET", "/01/{rest}", fixed(f"/01/{GTIN}/10/{BATCH}?linkType=linkset")),
     Sample("GET", "/.well-known/gs1resolver", fixed("/.well-known/gs1resolver")),
     Sample("GET", "/info/01/{rest}", fixed(f"/info/01/{GTIN}/10/{BATCH}")),
+    Sample("GET", "/officer/login", fixed("/officer/login")),
+    Sample(
+        "POST",
+        "/officer/login",
+        fixed("/officer/login"),
+        ok=303,
+        headers={**SAME_SITE, "Cookie": f"{LOGIN_COOKIE}={LOGIN_NONCE}"},
+        form=login_form,
+    ),
+    Sample(
+        "POST",
+        "/officer/logout",
+        fixed("/officer/logout"),
+        ok=303,
+        admits=OFFICERS,
+        keyed=True,
+        headers=SAME_SITE,
+        form=session_form,
+    ),
+    Sample("GET", "/officer", fixed("/officer"), admits=OFFICERS, keyed=True),
     Sample(
         "GET",
         "/officer/ledger",
         fixed("/officer/ledger"),
-        admits=frozenset({"officer"}),
+        admits=OFFICERS,
         keyed=True,
     ),
     Sample(
         "GET",
         "/officer/ledger/{index}",
         fixed("/officer/ledger/0"),
-        admits=frozenset({"officer"}),
+        admits=OFFICERS,
         keyed=True,
     ),
     Sample(
         "GET",
         "/officer/dashboard",
         fixed("/officer/dashboard"),
-        admits=frozenset({"officer"}),
+        admits=OFFICERS,
         keyed=True,
     ),
     Sample("GET", "/assets/ledger-verify.js", fixed("/assets/ledger-verify.js")),
@@ -309,8 +348,10 @@ def test_the_matrix_every_route_and_every_caller(world: World) -> None:
                 sample.path(world),
                 headers={**sample.headers, **world.headers(caller)},
                 json=None if sample.body is None else sample.body(),
+                data=None if sample.form is None else sample.form(world, caller),
                 follow_redirects=False,
             )
+            world.client.cookies.clear()  # a sign-in's cookie must not carry over
             want = expected(sample, caller)
             if response.status_code != want:
                 wrong.append(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 
@@ -112,3 +113,5 @@ def test_the_document_names_both_media_types(site: Site) -> None:
     content = operation["get"]["responses"]["200"]["content"]
     assert set(content) == {"application/json", "text/html"}
     assert content["application/json"]["schema"]["$ref"].endswith("/EnterpriseProfile")
+    # Plain JSON throughout (a generated example would hold Structs).
+    json.dumps(site.client.app.openapi_schema.to_schema())

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from credit.catalogue import Policy
+from lookup_api.pages.i18n import EN, ZH, Table
+from lookup_api.pages.layout import Markup, esc
 from lookup_api.routes.dashboard.charts import Labels, Series, bar_chart, line_chart
 from lookup_api.routes.dashboard.service import UNGRADED, Figures
 
-TEXT: dict[str, dict[str, str]] = {
-    "zh-CN": {
+# A chart scales to the screen, whole: scrolled sideways on a phone, it would open on
+# the oldest months and hide the latest.
+STYLE = ".chart-box svg{display:block;max-width:720px;margin:0 auto}"
+TEXT: Table = {
+    ZH: {
         "title": "监管概览",
         "grades": "信用等级分布",
         "grades_x": "信用等级（{policy}）",
@@ -24,7 +27,7 @@ TEXT: dict[str, dict[str, str]] = {
         "inspections": "{port}（检验 {count} 批）",
         "note": "数据来自账本投影，截至检查点 {size}。",
     },
-    "en": {
+    EN: {
         "title": "Supervision dashboard",
         "grades": "Credit grade distribution",
         "grades_x": "Credit grade ({policy})",
@@ -68,10 +71,10 @@ def charts(figures: Figures, policy: Policy, lang: str) -> list[str]:
     return [grades, violations, ports]
 
 
-def body(figures: Figures, policy: Policy, lang: str, tree_size: int) -> str:
-    t = TEXT[lang]
+def body(figures: Figures, policy: Policy, lang: str, tree_size: int) -> Markup:
+    """The charts (SVG built by ``charts``, which escapes every text) and their source."""
     sections = "".join(
         f'<section class="chart-box">{svg}</section>' for svg in charts(figures, policy, lang)
     )
-    note = escape(t["note"].format(size=tree_size))
-    return f'<h1>{escape(t["title"])}</h1>{sections}<p class="note">{note}</p>'
+    note = esc(TEXT[lang]["note"].format(size=tree_size))
+    return Markup(f'{sections}<p class="muted">{note}</p>')

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.params import QueryParameter
 
 from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
+from lookup_api.pages.layout import CSP, html_response, render_page
 from lookup_api.params import IndexPath, OptionalSizeQuery, parse_decimal, parse_optional_decimal
 from lookup_api.problems import problem_responses
-from lookup_api.routes.explorer.layout import document
 from lookup_api.routes.explorer.page import STYLE, TEXT, VERIFY_SCRIPT, entry_body, list_body
 from lookup_api.routes.explorer.service import entries_page, one_entry
-from lookup_api.routes.resolver.page import pick_language
+from lookup_api.routes.officer.controller import LangParam, officer_shell, page_responses
 
-HTML = "text/html"  # Litestar adds the charset
 SCRIPT = files("lookup_api.routes.explorer").joinpath("ledger-verify.js").read_text("utf-8")
-PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Accept-Language"}
-LangQuery = Annotated[str | None, QueryParameter(description="zh (default) or en", max_length=16)]
-
-
-def _language(request: Request[Any, Any, Any], lang: str | None) -> str:
-    return pick_language(lang, request.headers.get("accept-language"))
+# The entry page runs the app's own checker, which reads the log's public routes.
+VERIFY_CSP = CSP + "; script-src 'self'; connect-src 'self'"
 
 
 class ExplorerController(Controller):
@@ -34,8 +28,8 @@ class ExplorerController(Controller):
         "/officer/ledger",
         media_type="text/html",
         sync_to_thread=True,
-        summary="Ledger explorer: entries, newest first (officer)",
-        responses=problem_responses(400, 401, 403),
+        summary="Ledger explorer: entries, newest first (HTML, officer key or session)",
+        responses=page_responses(400, 401, 403, redirects=True),
         security=[{"bearer": []}],
     )
     def ledger(
@@ -43,21 +37,23 @@ class ExplorerController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         before: OptionalSizeQuery = None,
-        lang: LangQuery = None,
+        lang: LangParam = None,
     ) -> Response[str]:
         page = entries_page(
             services, required_key(request), parse_optional_decimal(before, "before", minimum=1)
         )
-        language = _language(request, lang)
-        html = document(TEXT[language]["title"], language, list_body(page, language), STYLE)
-        return Response(html, media_type=HTML, headers=PRIVATE)
+        shell = officer_shell(request, services)
+        body = list_body(page, shell)
+        return html_response(
+            render_page(shell, TEXT[shell.lang]["title"], body, STYLE), lang=shell.lang
+        )
 
     @get(
         "/officer/ledger/{index:str}",
         media_type="text/html",
         sync_to_thread=True,
-        summary="One ledger entry, its proof checked by the browser (officer)",
-        responses=problem_responses(400, 401, 403, 404),
+        summary="One ledger entry, its proof checked by the browser (HTML, officer)",
+        responses=page_responses(400, 401, 403, 404, redirects=True),
         security=[{"bearer": []}],
     )
     def entry(
@@ -65,13 +61,13 @@ class ExplorerController(Controller):
         request: Request[Any, Any, Any],
         services: ServicesDep,
         index: IndexPath,
-        lang: LangQuery = None,
+        lang: LangParam = None,
     ) -> Response[str]:
         view, size = one_entry(services, required_key(request), parse_decimal(index, "index"))
-        language = _language(request, lang)
-        title = TEXT[language]["entry"].format(index=view.index)
-        html = document(title, language, entry_body(view, size, language), STYLE)
-        return Response(html, media_type=HTML, headers=PRIVATE)
+        shell = officer_shell(request, services)
+        title = TEXT[shell.lang]["entry"].format(index=view.index)
+        document = render_page(shell, title, entry_body(view, size, shell), STYLE)
+        return html_response(document, lang=shell.lang, csp=VERIFY_CSP)
 
     @get(
         VERIFY_SCRIPT,
@@ -84,5 +80,5 @@ class ExplorerController(Controller):
         return Response(
             SCRIPT,
             media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=3600"},
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )

@@ -150,16 +150,16 @@
 
   // A C2SP verifier key: name+hexkeyid+base64(0x01 || Ed25519 public key).
   function parseVerifierKey(vkey) {
-    const parts = vkey.trim().split("+");
-    if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) {
-      throw new Error("the verifier key is not name+keyid+key");
-    }
-    const raw = fromBase64(parts[2], "verifier key");
+    // The name and the key id hold no "+"; the base64 key may.
+    const parts = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(vkey.trim());
+    if (!parts) throw new Error("the verifier key is not name+keyid+key");
+    const raw = fromBase64(parts[3], "verifier key");
     if (raw.length !== 33 || raw[0] !== 1) throw new Error("the verifier key is not Ed25519");
-    return { name: parts[0], keyIdHex: parts[1], publicKey: raw.slice(1) };
+    return { name: parts[1], keyIdHex: parts[2], publicKey: raw.slice(1) };
   }
 
-  // true or false; null where this browser's WebCrypto has no Ed25519.
+  // Whether `vkey` signed the note (a splitNote or parseCheckpoint result): true or
+  // false; null where this browser's WebCrypto has no Ed25519.
   async function verifyCheckpointSignature(checkpoint, vkey) {
     const key = parseVerifierKey(vkey);
     const wantId = (await sha256(concat(encoder.encode(key.name + "\n"), Uint8Array.of(1), key.publicKey)))
@@ -272,6 +272,7 @@
     leafHash,
     rootFromInclusionProof,
     verifyInclusion,
+    splitNote,
     parseCheckpoint,
     verifyCheckpointSignature,
     checkEntry,

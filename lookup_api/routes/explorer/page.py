@@ -8,17 +8,19 @@ checkpoint, the key and the audit path from the public routes and computes the r
 from __future__ import annotations
 
 import json
-from html import escape
+from collections.abc import Mapping
 from typing import Any
 
+from lookup_api.pages.i18n import EN, ZH, Table
+from lookup_api.pages.layout import Markup, Shell, esc, join, link, table
 from lookup_api.routes.explorer.service import EntriesPage
 from lookup_api.routes.ledger.controller import EntryView
 
 VERIFY_SCRIPT = "/assets/ledger-verify.js"
 ENVELOPE_FIELDS = ("v", "index", "prev", "kind", "subject", "time", "actor", "payload_hash")
 
-TEXT: dict[str, dict[str, str]] = {
-    "zh-CN": {
+TEXT: Table = {
+    ZH: {
         "title": "账本浏览",
         "entry": "账本条目 {index}",
         "index": "序号",
@@ -46,7 +48,7 @@ TEXT: dict[str, dict[str, str]] = {
         "all": "全部条目",
         "profile": "企业公开信息",
     },
-    "en": {
+    EN: {
         "title": "Ledger explorer",
         "entry": "Ledger entry {index}",
         "index": "Index",
@@ -76,104 +78,87 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
+# The page's own rules, after the shell's (lookup_api.pages.layout).
 STYLE = """
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #ddd;vertical-align:top}
-td.subject,td.mono,dd.mono{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
-pre{background:#f4f5f7;padding:8px;overflow:auto;font-size:.85rem}
-nav.pages{display:flex;justify-content:space-between;margin:8px 0}
+td.mono,dd.mono{font-family:ui-monospace,monospace;font-size:.9rem}
+pre{background:#f4f5f7;padding:8px;overflow:auto;font-size:.85rem;margin:0}
 .verified{color:#1b7f3b;font-weight:700}.failed{color:#b00020;font-weight:700}
+#proof-check{overflow-wrap:anywhere}
 """
 
 
-def _subject_link(subject: str) -> str:
+def _subject_link(subject: str) -> Markup:
     """The subject, linked to its public profile where it names an enterprise."""
     if subject.startswith("uscc:"):
-        uscc = subject.removeprefix("uscc:")
-        return f'<a href="/v1/enterprises/{escape(uscc)}">{escape(subject)}</a>'
-    return escape(subject)
+        return link(f"/v1/enterprises/{subject.removeprefix('uscc:')}", subject)
+    return esc(subject)
 
 
-def list_body(page: EntriesPage, lang: str) -> str:
-    t = TEXT[lang]
-    parts = [
-        f"<h1>{escape(t['title'])}</h1>",
-        f"<p>{escape(t['size'].format(size=page.tree_size))}</p>",
-    ]
+def list_body(page: EntriesPage, shell: Shell) -> Markup:
+    t = TEXT[shell.lang]
+    parts = [Markup(f'<p class="muted">{esc(t["size"].format(size=page.tree_size))}</p>')]
     if not page.entries:
-        parts.append(f"<p>{escape(t['empty'])}</p>")
-        return "".join(parts)
-    head = "".join(
-        f"<th>{escape(t[c])}</th>" for c in ("index", "time", "kind", "subject", "actor")
-    )
-    rows = []
-    for view in page.entries:
-        env = view.envelope
-        rows.append(
-            f'<tr><td><a href="/officer/ledger/{view.index}">{view.index}</a></td>'
-            f"<td>{escape(str(env.get('time', '')))}</td>"
-            f"<td>{escape(str(env.get('kind', '')))}</td>"
-            f'<td class="subject">{_subject_link(str(env.get("subject", "")))}</td>'
-            f"<td>{escape(str(env.get('actor', '')))}</td></tr>"
+        parts.append(Markup(f"<p>{esc(t['empty'])}</p>"))
+        return join(parts)
+    rows = [
+        (
+            link(shell.href(f"/officer/ledger/{view.index}"), view.index),
+            view.envelope.get("time"),
+            view.envelope.get("kind"),
+            _subject_link(str(view.envelope.get("subject", ""))),
+            view.envelope.get("actor"),
         )
-    parts.append(f'<table class="entries"><tr>{head}</tr>{"".join(rows)}</table>')
-    nav = ['<nav class="pages">']
-    nav.append(
-        f'<a rel="prev" href="/officer/ledger?before={page.newer}">{escape(t["newer"])}</a>'
-        if page.newer is not None
-        else "<span></span>"
-    )
+        for view in page.entries
+    ]
+    head = [t[c] for c in ("index", "time", "kind", "subject", "actor")]
+    parts.append(Markup(f'<section class="entries">{table(head, rows)}</section>'))
+    pager = []
+    if page.newer is not None:
+        href = shell.href("/officer/ledger", before=str(page.newer))
+        pager.append(f'<a rel="prev" href="{esc(href)}">{esc(t["newer"])}</a>')
     if page.older is not None:
-        nav.append(
-            f'<a rel="next" href="/officer/ledger?before={page.older}">{escape(t["older"])}</a>'
-        )
-    nav.append("</nav>")
-    parts.append("".join(nav))
-    return "".join(parts)
+        href = shell.href("/officer/ledger", before=str(page.older))
+        pager.append(f'<a rel="next" href="{esc(href)}">{esc(t["older"])}</a>')
+    parts.append(Markup(f'<nav class="pager">{"".join(pager)}</nav>'))
+    return join(parts)
 
 
-def _payload(view: EntryView, t: dict[str, str]) -> str:
+def _payload(view: EntryView, t: Mapping[str, str]) -> str:
     if view.redacted:
-        return f"<p>{escape(t['redacted'].format(by=view.redacted_by))}</p>"
+        return f"<p>{esc(t['redacted'].format(by=view.redacted_by))}</p>"
     if view.withheld:
-        return f"<p>{escape(t['withheld'].format(reason=view.withheld_reason or ''))}</p>"
+        return f"<p>{esc(t['withheld'].format(reason=view.withheld_reason or ''))}</p>"
     shown: Any = view.payload
     text = json.dumps(shown, ensure_ascii=False, indent=2, sort_keys=True)
-    return f'<pre class="payload">{escape(text)}</pre>'
+    return f'<pre class="payload">{esc(text)}</pre>'
 
 
-def entry_body(view: EntryView, tree_size: int, lang: str) -> str:
-    t = TEXT[lang]
+def entry_body(view: EntryView, tree_size: int, shell: Shell) -> Markup:
+    t = TEXT[shell.lang]
     env = view.envelope
     rows = "".join(
-        f'<dt>{escape(name)}</dt><dd class="mono">'
-        + (
-            _subject_link(str(env.get(name, "")))
-            if name == "subject"
-            else escape(str(env.get(name, "")))
-        )
+        f'<dt>{esc(name)}</dt><dd class="mono">'
+        + (_subject_link(str(env.get(name, ""))) if name == "subject" else esc(env.get(name)))
         + "</dd>"
         for name in ENVELOPE_FIELDS
     )
     words = {k: t[k] for k in ("checking", "ok", "signed", "unsigned", "failed")}
     check = (
         f'<p id="proof-check" data-verify-entry="{view.index}" '
-        f'data-leaf-input="{escape(view.leaf_input)}" '
-        f'data-words="{escape(json.dumps(words, ensure_ascii=False))}">'
-        f"{escape(t['no_script'])}</p>"
+        f'data-leaf-input="{esc(view.leaf_input)}" '
+        f'data-words="{esc(json.dumps(words, ensure_ascii=False))}">{esc(t["no_script"])}</p>'
     )
     around = min(view.index + 26, tree_size)  # the list page with this entry in its middle
     raw = (
-        f'<p>{escape(t["raw"])}<a href="/v1/ledger/entries/{view.index}">JSON</a> · '
-        f'<a href="/v1/ledger/entries/{view.index}/proof">tlog-proof</a> · '
-        f'<a href="/checkpoint">checkpoint</a> · '
-        f'<a href="/officer/ledger?before={around}">{escape(t["all"])}</a></p>'
+        f"<p>{esc(t['raw'])}{link(f'/v1/ledger/entries/{view.index}', 'JSON')} · "
+        f"{link(f'/v1/ledger/entries/{view.index}/proof', 'tlog-proof')} · "
+        f"{link('/checkpoint', 'checkpoint')} · "
+        f"{link(shell.href('/officer/ledger', before=str(around)), t['all'])}</p>"
     )
-    return (
-        f"<h1>{escape(t['entry'].format(index=view.index))}</h1>"
-        f"<section><h2>{escape(t['proof'])}</h2>{check}</section>"
-        f"<section><h2>{escape(t['envelope'])}</h2><dl>{rows}"
-        f'<dt>{escape(t["leaf_hash"])}</dt><dd class="mono">{escape(view.leaf_hash)}</dd></dl>'
-        f"</section><section><h2>{escape(t['payload'])}</h2>{_payload(view, t)}</section>{raw}"
+    return Markup(
+        f"<section><h2>{esc(t['proof'])}</h2>{check}</section>"
+        f"<section><h2>{esc(t['envelope'])}</h2><dl>{rows}"
+        f'<dt>{esc(t["leaf_hash"])}</dt><dd class="mono">{esc(view.leaf_hash)}</dd></dl>'
+        f"</section><section><h2>{esc(t['payload'])}</h2>{_payload(view, t)}</section>{raw}"
         f'<script src="{VERIFY_SCRIPT}"></script>'
     )

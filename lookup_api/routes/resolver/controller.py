@@ -31,9 +31,10 @@ from litestar.types import (
 from ledger.tlog.envelope import now_time
 from lookup_api.dependencies import ServicesDep
 from lookup_api.middleware import HEAD_AS_GET
+from lookup_api.pages.i18n import other_language, pick_language
 from lookup_api.problems import Problem, bad_request, problem_responses
 from lookup_api.routes.resolver.facts import facts
-from lookup_api.routes.resolver.page import PageFacts, pick_language, render
+from lookup_api.routes.resolver.page import PageFacts, render
 from lookup_api.routes.resolver.scans import count as count_scan
 from lookup_api.routes.resolver.service import (
     DEFAULT_LINK,
@@ -265,7 +266,7 @@ class PageController(Controller):
         # Issued codes only (guesses cost nothing); a HEAD shows nobody the page.
         if code is not None and code.code is not None and not request.scope.get(HEAD_AS_GET):
             scans = count_scan_once(services, code.serial)
-        other = "en" if language == "zh-CN" else "zh"
+        other = other_language(language)
         facts_of_page = PageFacts(
             lang=language,
             scans=scans,

@@ -124,13 +124,6 @@ class PageFacts:
     tree_size: int
 
 
-def pick_language(query_lang: str | None, accept_language: str | None) -> str:
-    if query_lang:
-        return "en" if query_lang.lower().startswith("en") else "zh-CN"
-    first = (accept_language or "").split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "zh-CN"
-
-
 def _local_time(utc: str) -> str:
     try:
         moment = dt.datetime.fromisoformat(utc.replace("Z", "+00:00"))

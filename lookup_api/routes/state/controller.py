@@ -35,8 +35,9 @@ from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
 from lookup_api.dependencies import ServicesDep
 from lookup_api.openapi_doc import GTIN_SCHEMA, USCC_SCHEMA, ecma_patterns
+from lookup_api.pages.answers import language_of
+from lookup_api.pages.layout import Shell, html_response
 from lookup_api.problems import bad_request, not_found, problem_responses, quoted
-from lookup_api.routes.resolver.page import pick_language
 
 CACHE = {"Cache-Control": "public, max-age=30"}
 JSON = "application/json"
@@ -495,6 +496,7 @@ class StateController(Controller):
             200: ResponseSpec(
                 data_container=EnterpriseProfile,
                 media_type=JSON,
+                generate_examples=False,  # its examples would hold Structs, not JSON
                 description="The profile as JSON, or as an HTML page when the Accept header "
                 "prefers text/html (q-values honoured; JSON when they tie)",
             ),
@@ -524,10 +526,10 @@ class StateController(Controller):
             return Response(profile, media_type=JSON, headers=headers)
         from lookup_api.routes.state.profile_page import render  # it imports these views
 
-        language = pick_language(lang, request.headers.get("accept-language"))
-        other = "en" if language == "zh-CN" else "zh"
-        page = render(profile, policy, language, f"/v1/enterprises/{code}?lang={other}")
-        return Response(page, media_type=HTML, headers={**headers, "Content-Language": language})
+        query = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        shell = Shell(language_of(request), f"/v1/enterprises/{code}", query)
+        # Public facts: cached like the JSON, unlike the officers' pages.
+        return html_response(render(profile, policy, shell), lang=shell.lang, headers=headers)
 
     @get(
         "/v1/products/{gtin:str}",

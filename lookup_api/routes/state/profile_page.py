@@ -1,28 +1,29 @@
 """The public enterprise profile as a page: the same ``EnterpriseProfile`` the JSON route
 answers, in words a consumer understands (zh-CN by default, English).
 
-Server-rendered with the consumer page's style (readable on a 360-pixel phone), no script,
-no external asset. Each fact links to the ledger entry behind it.
+Server-rendered in the pages' shell (readable on a 360-pixel phone), no script, no
+external asset. Each fact links to the ledger entry behind it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from html import escape
 from typing import TYPE_CHECKING
 
 from credit.catalogue import Policy
-from lookup_api.routes.resolver.page import STYLE as PAGE_STYLE
+from lookup_api.pages.i18n import EN, ZH, Table
+from lookup_api.pages.layout import Markup, Shell, render_page
 from lookup_api.routes.resolver.page import TEXT as CONSUMER_TEXT
 
 if TYPE_CHECKING:  # the controller imports this module to answer browsers
     from lookup_api.routes.state.controller import EnterpriseProfile, MeasuresView
 
-TEXT: dict[str, dict[str, str]] = {
-    "zh-CN": {
+TEXT: Table = {
+    ZH: {
         "title": "企业信用公示",
         "sep": "；",
-        "switch": "English",
         "uscc": "统一社会信用代码",
         "roles": "类型",
         "address": "地址",
@@ -60,10 +61,9 @@ TEXT: dict[str, dict[str, str]] = {
         "serious": "严重",
         "case": "案号",
     },
-    "en": {
+    EN: {
         "title": "Enterprise credit profile",
         "sep": "; ",
-        "switch": "中文",
         "uscc": "Credit code (USCC)",
         "roles": "Roles",
         "address": "Address",
@@ -103,8 +103,8 @@ TEXT: dict[str, dict[str, str]] = {
         "case": "case",
     },
 }
-ROLES: dict[str, dict[str, str]] = {
-    "zh-CN": {
+ROLES: Table = {
+    ZH: {
         "producer": "生产企业",
         "importer": "进口商",
         "exporter": "出口商",
@@ -112,7 +112,7 @@ ROLES: dict[str, dict[str, str]] = {
         "customs_broker": "报关企业",
         "inspection_body": "检验机构",
     },
-    "en": {
+    EN: {
         "producer": "producer",
         "importer": "importer",
         "exporter": "exporter",
@@ -121,18 +121,15 @@ ROLES: dict[str, dict[str, str]] = {
         "inspection_body": "inspection body",
     },
 }
-STYLE = (
-    PAGE_STYLE
-    + """
+# The page's own rules, after the shell's (lookup_api.pages.layout).
+STYLE = """
 ul{margin:4px 0;padding-left:18px}li{margin:2px 0}
 .entry{font-size:.85rem;white-space:nowrap}
 .note{font-size:.85rem;color:#555;margin:4px 0}
-h2{font-size:1rem;margin:0 0 4px}
 """
-)
 
 
-def _entry(index: int | None, t: dict[str, str]) -> str:
+def _entry(index: int | None, t: Mapping[str, str]) -> str:
     """A link to the ledger entry behind a fact, and to its inclusion proof."""
     if index is None:
         return ""
@@ -152,7 +149,7 @@ def _percent(text: str) -> str:
     return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.1f}"
 
 
-def _measures(measures: MeasuresView | None, t: dict[str, str]) -> str:
+def _measures(measures: MeasuresView | None, t: Mapping[str, str]) -> str:
     if measures is None:
         return ""
     words = [t["rate"].format(rate=_percent(measures.inspection_percent))]
@@ -164,23 +161,17 @@ def _measures(measures: MeasuresView | None, t: dict[str, str]) -> str:
     return _row(t["measures"], t["sep"].join(words))
 
 
-def _list(items: list[str], t: dict[str, str]) -> str:
+def _list(items: list[str], t: Mapping[str, str]) -> str:
     if not items:
         return f"<p>{escape(t['none'])}</p>"
     return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
-def render(profile: EnterpriseProfile, policy: Policy, lang: str, switch_href: str) -> str:
+def render(profile: EnterpriseProfile, policy: Policy, shell: Shell) -> str:
+    lang = shell.lang
     t = TEXT[lang]
-    english = lang == "en"
-    parts = [
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>{escape(profile.name or profile.uscc)} · {escape(t['title'])}</title>",
-        f"<style>{STYLE}</style></head><body><main>",
-        f'<a class="lang" href="{escape(switch_href)}">{escape(t["switch"])}</a>',
-        f"<h1>{escape(profile.name or profile.uscc)}</h1>",
-    ]
+    english = lang == EN
+    parts = [f'<p class="muted">{escape(t["title"])}</p>']
     if profile.blacklist in ("noticed", "listed"):
         css = "bad" if profile.blacklist == "listed" else "warn"
         parts.append(
@@ -241,7 +232,7 @@ def render(profile: EnterpriseProfile, policy: Policy, lang: str, switch_href: s
     ]
     parts.append(f"<section><h2>{escape(t['recalls'])}</h2>{_list(recalls, t)}</section>")
     parts.append(
-        f"<footer>{escape(t['ledger'].format(size=profile.tree_size))} "
-        '<a href="/checkpoint">checkpoint</a></footer></main></body></html>'
+        f'<p class="muted">{escape(t["ledger"].format(size=profile.tree_size))} '
+        '<a href="/checkpoint">checkpoint</a></p>'
     )
-    return "".join(parts)
+    return render_page(shell, profile.name or profile.uscc, Markup("".join(parts)), STYLE)

@@ -1,0 +1,57 @@
+"""The pages' languages: Chinese (zh-CN) by default, English on request.
+
+``?lang=en`` (or ``zh``) wins; otherwise the first language of ``Accept-Language``.
+Each page keeps its own text table, ``{language: {key: text}}``, with the same keys in
+both languages; ``COMMON`` holds what the page shell itself says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+ZH = "zh-CN"
+EN = "en"
+LANGUAGES = (ZH, EN)
+Table = Mapping[str, Mapping[str, str]]
+
+
+def pick_language(query_lang: str | None, accept_language: str | None) -> str:
+    if query_lang:
+        return EN if query_lang.lower().startswith("en") else ZH
+    first = (accept_language or "").split(",")[0].strip().lower()
+    return EN if first.startswith("en") else ZH
+
+
+def other_language(lang: str) -> str:
+    """The value of ``?lang=`` that switches to the other language."""
+    return "zh" if lang == EN else "en"
+
+
+COMMON: Table = {
+    ZH: {
+        "switch": "English",
+        "site": "信用监管平台",
+        "home": "企业查询",
+        "blacklist": "失信名单",
+        "proposals": "拟列入名单",
+        "new_record": "登记记录",
+        "ledger": "账本",
+        "dashboard": "概览",
+        "logout": "退出",
+        "refused": "无权访问",
+        "footer": "credtrace 监管账本 · 所有记录可公开验证",
+    },
+    EN: {
+        "switch": "中文",
+        "site": "Credit supervision",
+        "home": "Enterprises",
+        "blacklist": "Blacklist",
+        "proposals": "Proposals",
+        "new_record": "File a record",
+        "ledger": "Ledger",
+        "dashboard": "Dashboard",
+        "logout": "Sign out",
+        "refused": "Not allowed",
+        "footer": "credtrace ledger · every record publicly verifiable",
+    },
+}

@@ -1,0 +1,1 @@
+"""The officers' pages: sign in, search, grades, blacklist, proposals, filing a record."""
