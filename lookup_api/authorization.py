@@ -115,6 +115,11 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/officer/login"): PUBLIC,
     ("POST", "/officer/logout"): OFFICER_PAGE,
     ("GET", "/officer"): OFFICER_PAGE,
+    ("GET", "/officer/enterprises/{uscc}"): OFFICER_PAGE,
+    ("GET", "/officer/blacklist"): OFFICER_PAGE,
+    ("GET", "/officer/proposals"): OFFICER_PAGE,
+    ("GET", "/officer/records/new"): OFFICER_PAGE,
+    ("POST", "/officer/records/new"): OFFICER_PAGE,
 }
 
 
