@@ -8,6 +8,7 @@ to the table that nobody meant shows up as a wrong status.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,16 @@ def session_form(world: World, caller: str) -> dict[str, str]:
     """A form with the CSRF token of the caller's own session (its bearer key)."""
     session = "session:" + world.tokens.get(caller, "")
     return {"csrf": csrf_token(world.services.page_secret, session)}
+
+
+def record_form(world: World, caller: str) -> dict[str, str]:
+    """The record form, filled in with a new batch of the owner's product."""
+    record = own_batch_record()
+    return {
+        **session_form(world, caller),
+        "kind": record["kind"],
+        "payload_json": json.dumps(record["payload"]),
+    }
 
 
 SAMPLES = [
@@ -221,25 +232,35 @@ SAMPLES = [
     Sample("GET", "/officer", fixed("/officer"), admits=OFFICERS, keyed=True),
     Sample(
         "GET",
-        "/officer/ledger",
-        fixed("/officer/ledger"),
+        "/officer/enterprises/{uscc}",
+        fixed(f"/officer/enterprises/{OWNER}"),
+        admits=OFFICERS,
+        keyed=True,
+    ),
+    Sample("GET", "/officer/blacklist", fixed("/officer/blacklist"), admits=OFFICERS, keyed=True),
+    Sample("GET", "/officer/proposals", fixed("/officer/proposals"), admits=OFFICERS, keyed=True),
+    Sample(
+        "GET",
+        "/officer/records/new",
+        fixed("/officer/records/new?kind=batch.declared"),
         admits=OFFICERS,
         keyed=True,
     ),
     Sample(
-        "GET",
-        "/officer/ledger/{index}",
-        fixed("/officer/ledger/0"),
+        "POST",
+        "/officer/records/new",
+        fixed("/officer/records/new"),
+        ok=201,
         admits=OFFICERS,
         keyed=True,
+        headers=SAME_SITE,
+        form=record_form,
     ),
+    Sample("GET", "/officer/ledger", fixed("/officer/ledger"), admits=OFFICERS, keyed=True),
     Sample(
-        "GET",
-        "/officer/dashboard",
-        fixed("/officer/dashboard"),
-        admits=OFFICERS,
-        keyed=True,
+        "GET", "/officer/ledger/{index}", fixed("/officer/ledger/0"), admits=OFFICERS, keyed=True
     ),
+    Sample("GET", "/officer/dashboard", fixed("/officer/dashboard"), admits=OFFICERS, keyed=True),
     Sample("GET", "/assets/ledger-verify.js", fixed("/assets/ledger-verify.js")),
 ]
 

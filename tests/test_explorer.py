@@ -57,7 +57,7 @@ def test_an_entry_page_hands_the_checker_its_leaf_input(site: Site) -> None:
     for name in ("kind", "subject", "time", "actor", "payload_hash", "prev"):
         assert unescape(str(entry["envelope"][name])) in unescape(html)
     assert entry["leaf_hash"] in html
-    assert f'href="/v1/enterprises/{DISHONEST}"' in html
+    assert f'href="/officer/enterprises/{DISHONEST}?lang=en"' in html
     payload = re.search(r'<pre class="payload">(.*?)</pre>', html, re.S)
     assert payload is not None and json.loads(unescape(payload.group(1))) == entry["payload"]
     assert base64.b64decode(entry["leaf_input"]).startswith(b'{"actor"')

@@ -290,3 +290,9 @@ def test_options_on_the_login_names_both_its_methods(site: Site) -> None:
     response = site.client.options("/officer/login")
     assert response.status_code == 204
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS", "POST"}
+
+
+def test_options_on_the_record_form_names_both_its_methods(site: Site) -> None:
+    response = site.client.options("/officer/records/new")
+    assert response.status_code == 204
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS", "POST"}

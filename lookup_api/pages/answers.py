@@ -15,7 +15,8 @@ from litestar.datastructures import Cookie
 
 from lookup_api.pages.i18n import COMMON, pick_language
 from lookup_api.pages.layout import Markup, Shell, esc, html_response, render_page
-from lookup_api.pages.session import LOGIN_PATH, SESSION_COOKIE, cleared_cookie
+from lookup_api.pages.session import LOGIN_PATH, SESSION_COOKIE, cleared_cookie, wants_html
+from lookup_api.problems import Problem
 
 
 class PageAnswer(Exception):
@@ -68,3 +69,11 @@ def refusal(
     body = Markup(f'<p class="banner bad">{esc(message)}</p>')
     shell = Shell(lang, connection.url.path, dict(connection.query_params))
     return PageAnswer(html_response(render_page(shell, t["refused"], body), status, lang=lang))
+
+
+def shown(connection: ASGIConnection[Any, Any, Any, Any], problem: Problem) -> Exception:
+    """``problem`` as a browser should see it (a page with its status and detail); an API
+    client keeps the problem+json."""
+    if wants_html(connection):
+        return refusal(connection, problem.status_code, problem.detail)
+    return problem

@@ -50,7 +50,7 @@ dt{color:#555}dd{margin:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%;font-size:.95rem}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e3e5e8;vertical-align:top}
 th{color:#555;font-weight:600;white-space:nowrap}
-td{overflow-wrap:anywhere}
+td{overflow-wrap:break-word}
 .grade{font-size:1.6rem;font-weight:800}
 .muted{color:#555}
 form.stack{display:grid;gap:10px;max-width:560px}
@@ -104,6 +104,20 @@ def table(head: Iterable[object], rows: Iterable[Iterable[object]]) -> Markup:
         f'<div class="scroll"><table><thead><tr>{header}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>"
     )
+
+
+# Where a ledger entry is shown; every page links entries through ``entry_link``.
+ENTRY_HREF = "/v1/ledger/entries/{index}"
+
+
+def entry_link(index: int | None) -> Markup:
+    if index is None:
+        return esc(None)
+    return link(ENTRY_HREF.format(index=index), f"#{index}")
+
+
+def entry_links(indexes: Iterable[int]) -> Markup:
+    return Markup(" ".join(entry_link(i) for i in indexes))
 
 
 def hidden(name: str, value: str) -> Markup:

@@ -21,6 +21,11 @@ def _time(value: str) -> dt.datetime:
     return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
+def listing_allowed_from(noticed_time: str) -> dt.datetime:
+    """The earliest moment a noticed enterprise may be listed (UTC)."""
+    return _time(noticed_time) + BLACKLIST_WAIT
+
+
 def _standing(state: ProjectionState, uscc: str) -> tuple[str, str]:
     """The enterprise's blacklist state and how it got there, for a refusal's message."""
     enterprise = enterprise_row(state, uscc, "uscc")
@@ -59,7 +64,7 @@ def _noticed_long_enough(
             "uscc",
         )
     enterprise = enterprise_row(state, uscc, "uscc")
-    earliest = _time(enterprise["noticed_time"]) + BLACKLIST_WAIT
+    earliest = listing_allowed_from(enterprise["noticed_time"])
     if _time(time) < earliest:
         raise RecordError(
             "listing is allowed 30 days after the notice "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import re
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from credit.draws import Scope
 from credit.engine import measures_json
-from credit.policy import DEFAULT_POLICY, all_policies
+from credit.policy import DEFAULT_POLICY, Policy, all_policies
 from ledger.records.ids import normalise_gtin, normalise_uscc
 from lookup_api.authorization import required_key
 from lookup_api.dependencies import ServicesDep
@@ -39,6 +40,7 @@ from lookup_api.routes.state.controller import (
     _batch_id,
     _identifier,
 )
+from lookup_api.wiring import Services
 
 DRAW_ID = re.compile(r"[0-9a-z][0-9a-z-]{0,63}")  # the draw.made draw_id pattern
 
@@ -174,6 +176,17 @@ def _convert(value: Any, kind: type[Any]) -> Any:
     return msgspec.convert(value, kind, from_attributes=False)
 
 
+def credit_view(services: Services, uscc: str, policy: Policy, as_of: dt.date) -> CreditView:
+    """The grade of ``uscc`` (normalised) with everything behind it: what the credit route
+    answers, and what the officers' enterprise page shows."""
+    found = credit_of(services, uscc, policy, as_of)
+    body = found.as_json()
+    spec = policy.grade(found.grading.grade)
+    body |= {"grade_zh": spec.zh, "grade_en": spec.en}
+    result: CreditView = _convert(body, CreditView)
+    return result
+
+
 class CreditController(Controller):
     tags = ["credit"]  # noqa: RUF012
 
@@ -193,12 +206,8 @@ class CreditController(Controller):
         as_of: AsOfParam = None,
     ) -> Response[CreditView]:
         code = _identifier(uscc, "uscc", normalise_uscc)
-        chosen = policy_named(policy)
-        found = credit_of(services, code, chosen, parse_day(as_of))
-        body = found.as_json()
-        spec = chosen.grade(found.grading.grade)
-        body |= {"grade_zh": spec.zh, "grade_en": spec.en}
-        return Response(_convert(body, CreditView), headers={"Cache-Control": "no-store"})
+        view = credit_view(services, code, policy_named(policy), parse_day(as_of))
+        return Response(view, headers={"Cache-Control": "no-store"})
 
     @post(
         "/v1/batches/{gtin:str}/{batch:str}/decision",

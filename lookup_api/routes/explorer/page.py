@@ -87,10 +87,10 @@ pre{background:#f4f5f7;padding:8px;overflow:auto;font-size:.85rem;margin:0}
 """
 
 
-def _subject_link(subject: str) -> Markup:
-    """The subject, linked to its public profile where it names an enterprise."""
+def _subject_link(subject: str, shell: Shell) -> Markup:
+    """The subject, linked to the officers' page of the enterprise it names."""
     if subject.startswith("uscc:"):
-        return link(f"/v1/enterprises/{subject.removeprefix('uscc:')}", subject)
+        return link(shell.href(f"/officer/enterprises/{subject.removeprefix('uscc:')}"), subject)
     return esc(subject)
 
 
@@ -105,7 +105,7 @@ def list_body(page: EntriesPage, shell: Shell) -> Markup:
             link(shell.href(f"/officer/ledger/{view.index}"), view.index),
             view.envelope.get("time"),
             view.envelope.get("kind"),
-            _subject_link(str(view.envelope.get("subject", ""))),
+            _subject_link(str(view.envelope.get("subject", "")), shell),
             view.envelope.get("actor"),
         )
         for view in page.entries
@@ -138,7 +138,11 @@ def entry_body(view: EntryView, tree_size: int, shell: Shell) -> Markup:
     env = view.envelope
     rows = "".join(
         f'<dt>{esc(name)}</dt><dd class="mono">'
-        + (_subject_link(str(env.get(name, ""))) if name == "subject" else esc(env.get(name)))
+        + (
+            _subject_link(str(env.get(name, "")), shell)
+            if name == "subject"
+            else esc(env.get(name))
+        )
         + "</dd>"
         for name in ENVELOPE_FIELDS
     )
