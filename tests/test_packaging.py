@@ -133,3 +133,10 @@ def test_the_wheel_holds_every_file_the_migrations_need(wheel: Path) -> None:
         }
         assert {f"{folder}/env.py", f"{folder}/script.py.mako", f"{folder}/README.md"} <= needed
         assert needed <= names, f"missing from the wheel: {sorted(needed - names)}"
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_the_browser_proof_checker(wheel: Path) -> None:
+    """The explorer's route serves ledger-verify.js from the installed package."""
+    with zipfile.ZipFile(wheel) as archive:
+        assert "lookup_api/routes/explorer/ledger-verify.js" in archive.namelist()
