@@ -46,7 +46,8 @@ def test_an_entry_page_hands_the_checker_its_leaf_input(site: Site) -> None:
     html = response.text
     entry = site.client.get(f"/v1/ledger/entries/{index}", headers=site.officer).json()
     check = re.search(
-        r'<p id="proof-check" data-verify-entry="(\d+)" data-leaf-input="([^"]+)"', html
+        r'<p id="proof-check" role="status" data-verify-entry="(\d+)" data-leaf-input="([^"]+)"',
+        html,
     )
     assert check is not None
     assert int(check.group(1)) == index

@@ -148,7 +148,8 @@ def entry_body(view: EntryView, tree_size: int, shell: Shell) -> Markup:
     )
     words = {k: t[k] for k in ("checking", "ok", "signed", "unsigned", "failed")}
     check = (
-        f'<p id="proof-check" data-verify-entry="{view.index}" '
+        # role=status: a screen reader announces the verdict when the script writes it.
+        f'<p id="proof-check" role="status" data-verify-entry="{view.index}" '
         f'data-leaf-input="{esc(view.leaf_input)}" '
         f'data-words="{esc(json.dumps(words, ensure_ascii=False))}">{esc(t["no_script"])}</p>'
     )
