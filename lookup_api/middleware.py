@@ -26,6 +26,9 @@ from lookup_api.ratelimit import (
 )
 
 HEAD_AS_GET = "credtrace.head"  # scope key: this GET is a HEAD's (no body is sent)
+# Scope key: the key presented was refused, though the answer is not a 401 (a browser sent
+# back to sign in), so the rate limiter counts the failure all the same.
+KEY_REFUSED = "credtrace.key_refused"
 
 
 def answer_head_as_get(app: ASGIApp) -> ASGIApp:
@@ -149,7 +152,7 @@ def rate_limited(
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
-                if message["status"] == 401 and tries_key:
+                if tries_key and (message["status"] == 401 or scope.get(KEY_REFUSED)):
                     await current.take(address, limits.auth_failures)
             await send(message)
 

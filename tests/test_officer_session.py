@@ -330,3 +330,14 @@ def test_a_session_is_rate_limited_as_its_key(tmp_path: Path) -> None:
         site.client.cookies.clear()
         anonymous = site.client.get("/officer/login", headers=BROWSER)
         assert anonymous.headers["ratelimit-policy"].startswith('"public"')
+
+
+def test_bad_keys_in_the_session_cookie_count_against_the_address(tmp_path: Path) -> None:
+    limits = RateLimits(auth_failures=RatePolicy("auth_failures", 3, 3600))
+    for site in open_site(tmp_path, "http://127.0.0.1:8000", limits):
+        statuses = []
+        for n in range(4):
+            site.client.cookies.set(SESSION_COOKIE, f"ct_guess{n}_secret")
+            response = site.client.get("/officer", headers=BROWSER, follow_redirects=False)
+            statuses.append(response.status_code)
+        assert statuses == [303, 303, 303, 429]
