@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from lookup_api.auth import ApiKey, AuthError
+from lookup_api.middleware import KEY_REFUSED
 from lookup_api.pages.answers import refusal, to_login
 from lookup_api.pages.session import SESSION_COOKIE, wants_html
 from lookup_api.problems import Problem
@@ -178,6 +179,7 @@ def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
         key = services.keys.authenticate(header)
     except AuthError as exc:
         if browser:  # revoked since signing in, or a cookie nobody issued
+            cast("dict[str, Any]", connection.scope)[KEY_REFUSED] = True
             raise to_login(connection, services.settings.public_url, expired=True) from exc
         raise unauthorised(str(exc)) from exc
     if not access.admits(key.role):

@@ -13,6 +13,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from lookup_api.metrics import UNMATCHED, SharedMetrics
+from lookup_api.pages.session import LOGIN_PATH, session_token
 from lookup_api.problems import PROBLEM_JSON
 from lookup_api.ratelimit import (
     EXEMPT_PATHS,
@@ -25,6 +26,9 @@ from lookup_api.ratelimit import (
 )
 
 HEAD_AS_GET = "credtrace.head"  # scope key: this GET is a HEAD's (no body is sent)
+# Scope key: the key presented was refused, though the answer is not a 401 (a browser sent
+# back to sign in), so the rate limiter counts the failure all the same.
+KEY_REFUSED = "credtrace.key_refused"
 
 
 def answer_head_as_get(app: ASGIApp) -> ASGIApp:
@@ -123,14 +127,20 @@ def rate_limited(
         http = scope
         address = client_address(http, limits.trusted_proxies)
         token = token_partition(_header(http, b"authorization"))
-        if token is None:
-            policy, partition, who = limits.public, address, "address"
-        else:
+        if token is None:  # an officer's page session is a key too, counted as one
+            session = session_token(_header(http, b"cookie"))
+            token = None if session is None else token_partition(f"Bearer {session}")
+        # A key is tried on the login form as on any keyed request: bad ones count.
+        tries_key = token is not None or (http["method"] == "POST" and http["path"] == LOGIN_PATH)
+        if tries_key:
             failures = await current.take(address, limits.auth_failures, cost=0)
             if not failures.allowed:
                 on_refused(limits.auth_failures.name)
                 await _refuse(http, send, limits.auth_failures, failures, "address with bad keys")
                 return
+        if token is None:
+            policy, partition, who = limits.public, address, "address"
+        else:
             policy, partition, who = limits.key, token, "key"
         decision = await current.take(partition, policy)
         if not decision.allowed:
@@ -142,7 +152,7 @@ def rate_limited(
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
-                if message["status"] == 401 and token is not None:
+                if tries_key and (message["status"] == 401 or scope.get(KEY_REFUSED)):
                     await current.take(address, limits.auth_failures)
             await send(message)
 

@@ -1,98 +1,61 @@
-"""The pages in-process: the dashboard, the ledger explorer and the HTML profile; medians.
+"""The officers' pages in-process: search and an enterprise's grade; medians of runs.
 
-Seeds ``--enterprises`` filed and graded enterprises, each with a product and a batch
-declared at one of eight ports and inspected (2 % non-conformant) on a day of the last
-year, and a violation for every tenth enterprise on a day of the last two years; then,
-through the app in-process (Litestar's test client, no network):
+Seeds ``--enterprises`` filed enterprises (every hundredth with a serious violation, every
+thousandth noticed for the blacklist); then, through the app in-process (Litestar's test
+client, signed in by the session cookie):
 
-- ``GET /officer/dashboard`` (three grouped queries over the projections, three SVGs);
-- ``GET /officer/ledger`` at random pages and ``GET /officer/ledger/{index}``;
-- ``GET /v1/enterprises/{uscc}`` as JSON and as HTML (the same read, two renderings);
+- ``GET /officer?q=`` with a name substring (a scan of the names) and a USCC prefix;
+- ``GET /officer/enterprises/{uscc}`` (the credit route's explanation, rendered);
+- ``GET /officer/blacklist``;
 - ``GET /v1/ledger/key`` (a static answer) on the same stack, for the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import datetime as dt
 import logging
 import os
 import random
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_platform import _timed
 from benchdb import fresh_database
 
 from ledger.records.entry import record_entry
-from ledger.records.ids import gtin_check_digit
 from ledger.store.config import LedgerConfig
+from lookup_api.pages.session import SESSION_COOKIE
 from lookup_api.ratelimit import RateLimits
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
-from tests.codes_env import product
 from tests.factories import enterprise_payload, uscc, without_regrading
 
 ORIGIN = "bench.credtrace.local/ledger"
 CHUNK = 2000
-PORTS = ("CNSZX", "CNSHA", "CNNGB", "CNTAO", "CNTSN", "CNXMN", "CNDLC", "CNCAN")
-GRADES = ("AA", "A", "A", "A", "B", "B", "C", "D")
-ITEMS = ("ciq.declaration-error", "ciq.late-declaration", "ciq.evade-inspection")
-
-
-def _gtin(n: int) -> str:
-    body = f"69{n:010d}"
-    return "0" + body + str(gtin_check_digit(body))
+HTML = {"Accept": "text/html"}
 
 
 def seed(services: Services, enterprises: int) -> None:
     ledger = services.ledger
-    without_regrading(ledger)  # grades are recorded below; computing them is not measured
-    rng = random.Random(11)
-    today = dt.date.today()
-    digest = base64.b64encode(bytes(32)).decode()
+    without_regrading(ledger)  # grading on append is not what is measured here
     records: list[tuple[str, dict[str, Any]]] = []
     for n in range(enterprises):
-        gtin, who = _gtin(n), uscc(n)
         records.append(("enterprise.filed", enterprise_payload(n)))
-        grade = {"uscc": who, "grade": rng.choice(GRADES), "score": 0, "policy": "cn-ciq-2014"}
-        records.append(("credit.graded", {**grade, "as_of_size": 0, "reasons_digest": digest}))
-        records.append(("product.filed", product(gtin[1:], who)))
-        inspected = today - dt.timedelta(days=rng.randrange(2, 360))
-        declared = {
-            "gtin": gtin,
-            "batch": "L1",
-            "quantity": 100,
-            "produced_on": (inspected - dt.timedelta(days=30)).isoformat(),
-            "port": PORTS[n % len(PORTS)],
-            "declaration_no": f"D-{n}",
-            "declarant_uscc": who,
-        }
-        records.append(("batch.declared", declared))
-        outcome = "non_conformant" if rng.random() < 0.02 else "conformant"
-        records.append(
-            (
-                "inspection.result",
-                {
-                    "gtin": gtin,
-                    "batch": "L1",
-                    "outcome": outcome,
-                    "inspected_on": inspected.isoformat(),
-                    "accepted_third_party": False,
-                },
-            )
-        )
-        if n % 10 == 0:
-            occurred = today - dt.timedelta(days=rng.randrange(2, 720))
-            violation = {"uscc": who, "item": rng.choice(ITEMS), "case_no": f"C-{n}"}
-            records.append(("violation.recorded", {**violation, "occurred_on": str(occurred)}))
+        if n % 100 == 0:
+            violation = {
+                "uscc": uscc(n),
+                "item": "ciq.adulteration",
+                "occurred_on": "2026-06-01",
+                "case_no": f"B-{n}",
+            }
+            records.append(("violation.recorded", violation))
+        if n % 1000 == 0:
+            records.append(("blacklist.noticed", {"uscc": uscc(n), "reason": "bench"}))
     for start in range(0, len(records), CHUNK):
         entries = [record_entry(k, p, "officer:bench") for k, p in records[start : start + CHUNK]]
         result = ledger.append(entries)
@@ -100,19 +63,6 @@ def seed(services: Services, enterprises: int) -> None:
     if services.engine.dialect.name == "postgresql":
         with services.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-
-
-def _timed(call: Callable[[int], None], requests: int) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) of ``call(i)`` for i in range(requests)."""
-    times = []
-    began = time.perf_counter()
-    for i in range(requests):
-        start = time.perf_counter()
-        call(i)
-        times.append(time.perf_counter() - start)
-    total = time.perf_counter() - began
-    times.sort()
-    return requests / total, times[len(times) // 2] * 1000, times[int(len(times) * 0.99)] * 1000
 
 
 def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str, Any]:
@@ -126,43 +76,37 @@ def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str,
         with fresh_database(kind, pg, folder) as url:
             settings = Settings(
                 ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN),
-                code_key_file=folder / "codes.key",
                 rate_limits=RateLimits(enabled=False),
             )
             services = Services.open(settings)
             try:
                 seed(services, enterprises)
-                size = services.ledger.size()
-                officer = {"Authorization": f"Bearer {create_key(services.engine, 'officer')[1]}"}
+                token = create_key(services.engine, "officer")[1]
                 rng = random.Random(7)
-                befores = [rng.randrange(1, size) for _ in range(200)]
-                indices = [rng.randrange(size) for _ in range(200)]
-                who = [uscc(rng.randrange(enterprises)) for _ in range(200)]
-                html = {"Accept": "text/html"}
+                names = [str(rng.randrange(enterprises)) for _ in range(100)]
+                prefixes = [uscc(rng.randrange(enterprises))[:14] for _ in range(100)]
+                graded = [uscc(100 * rng.randrange(max(1, enterprises // 100))) for _ in range(100)]
                 with TestClient(create_app(settings, services)) as client:
+                    client.cookies.set(SESSION_COOKIE, token)
 
-                    def get(path: str, headers: dict[str, str] | None = None) -> None:
-                        response = client.get(path, headers=headers)
-                        assert response.status_code == 200, response.text
+                    def page(path: str) -> None:
+                        response = client.get(path, headers=HTML)
+                        assert response.status_code == 200, response.text[:300]
+
+                    def static(_: int) -> None:
+                        assert client.get("/v1/ledger/key").status_code == 200
 
                     return {
-                        "dashboard": _timed(
-                            lambda _: get("/officer/dashboard", officer), max(requests // 10, 10)
+                        "name": _timed(lambda i: page(f"/officer?q={names[i % 100]}"), requests),
+                        "prefix": _timed(
+                            lambda i: page(f"/officer?q={prefixes[i % 100]}"), requests
                         ),
-                        "list": _timed(
-                            lambda i: get(f"/officer/ledger?before={befores[i % 200]}", officer),
-                            requests,
+                        "grade": _timed(
+                            lambda i: page(f"/officer/enterprises/{graded[i % 100]}"), requests
                         ),
-                        "entry": _timed(
-                            lambda i: get(f"/officer/ledger/{indices[i % 200]}", officer),
-                            requests,
-                        ),
-                        "json": _timed(lambda i: get(f"/v1/enterprises/{who[i % 200]}"), requests),
-                        "html": _timed(
-                            lambda i: get(f"/v1/enterprises/{who[i % 200]}", html), requests
-                        ),
-                        "static": _timed(lambda _: get("/v1/ledger/key"), requests),
-                        "size": size,
+                        "blacklist": _timed(lambda _: page("/officer/blacklist"), requests),
+                        "static": _timed(static, requests),
+                        "size": services.ledger.size(),
                     }
             finally:
                 services.close()
@@ -175,8 +119,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     options = parser.parse_args()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    logging.getLogger("credtrace.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     pg = os.environ.get("CREDTRACE_BENCH_DATABASE_URL") or os.environ.get(
         "CREDTRACE_TEST_DATABASE_URL"
     )
@@ -185,14 +128,13 @@ def main() -> int:
     runs = [run(options.db, pg, options.enterprises, options.requests) for _ in range(options.runs)]
     print(
         f"database: {options.db}; {options.enterprises:,} enterprises, {runs[0]['size']:,} "
-        f"entries; in-process; medians of {options.runs} runs"
+        f"entries; in-process; medians of {options.runs} runs of {options.requests} requests"
     )
     labels = {
-        "dashboard": "GET /officer/dashboard (3 queries, 3 SVGs)",
-        "list": "GET /officer/ledger?before=… (50 entries)",
-        "entry": "GET /officer/ledger/{index}",
-        "json": "GET /v1/enterprises/{uscc}, JSON",
-        "html": "GET /v1/enterprises/{uscc}, HTML",
+        "name": "GET /officer?q=<name part> (20 a page)",
+        "prefix": "GET /officer?q=<USCC prefix>",
+        "grade": "GET /officer/enterprises/{uscc}",
+        "blacklist": "GET /officer/blacklist",
         "static": "GET /v1/ledger/key (static)",
     }
     static_rate = statistics.median(r["static"][0] for r in runs)

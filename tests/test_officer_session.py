@@ -18,7 +18,7 @@ from lookup_api.app import create_app
 from lookup_api.auth import create_key, revoke_key
 from lookup_api.pages.csrf import SECRET_FILE
 from lookup_api.pages.session import LOGIN_COOKIE, SESSION_COOKIE
-from lookup_api.ratelimit import RateLimits
+from lookup_api.ratelimit import RateLimits, RatePolicy
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.codes_env import OWNER, add
@@ -36,12 +36,12 @@ class Site:
     officer: str
 
 
-def open_site(tmp_path: Path, public_url: str) -> Iterator[Site]:
+def open_site(tmp_path: Path, public_url: str, limits: RateLimits | None = None) -> Iterator[Site]:
     settings = Settings(
         ledger=LedgerConfig(f"sqlite:///{tmp_path / 'pages.db'}", tmp_path / "ledger.key", ORIGIN),
         code_key_file=tmp_path / "codes.key",
         public_url=public_url,
-        rate_limits=RateLimits(enabled=False),
+        rate_limits=limits or RateLimits(enabled=False),
     )
     services = Services.open(settings)
     try:
@@ -296,3 +296,48 @@ def test_options_on_the_record_form_names_both_its_methods(site: Site) -> None:
     response = site.client.options("/officer/records/new")
     assert response.status_code == 204
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS", "POST"}
+
+
+def test_bad_keys_on_the_login_form_count_against_the_address(tmp_path: Path) -> None:
+    limits = RateLimits(auth_failures=RatePolicy("auth_failures", 3, 3600))
+    for site in open_site(tmp_path, "http://127.0.0.1:8000", limits):
+        statuses = []
+        for _ in range(4):
+            token = login_token(site)
+            statuses.append(
+                site.client.post(
+                    "/officer/login",
+                    data={"csrf": token, "key": "ct_abc_wrong"},
+                    headers=SAME_SITE,
+                ).status_code
+            )
+        assert statuses == [401, 401, 401, 429]
+        # The right key from that address waits too: it is refused unread.
+        token = login_token(site)
+        refused = site.client.post(
+            "/officer/login", data={"csrf": token, "key": site.officer}, headers=SAME_SITE
+        )
+        assert refused.status_code == 429
+        assert SESSION_COOKIE not in site.client.cookies
+
+
+def test_a_session_is_rate_limited_as_its_key(tmp_path: Path) -> None:
+    for site in open_site(tmp_path, "http://127.0.0.1:8000", RateLimits()):
+        sign_in(site)
+        response = site.client.get("/officer", headers=BROWSER)
+        assert response.status_code == 200
+        assert response.headers["ratelimit-policy"].startswith('"key"')
+        site.client.cookies.clear()
+        anonymous = site.client.get("/officer/login", headers=BROWSER)
+        assert anonymous.headers["ratelimit-policy"].startswith('"public"')
+
+
+def test_bad_keys_in_the_session_cookie_count_against_the_address(tmp_path: Path) -> None:
+    limits = RateLimits(auth_failures=RatePolicy("auth_failures", 3, 3600))
+    for site in open_site(tmp_path, "http://127.0.0.1:8000", limits):
+        statuses = []
+        for n in range(4):
+            site.client.cookies.set(SESSION_COOKIE, f"ct_guess{n}_secret")
+            response = site.client.get("/officer", headers=BROWSER, follow_redirects=False)
+            statuses.append(response.status_code)
+        assert statuses == [303, 303, 303, 429]

@@ -64,6 +64,16 @@ def session_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | 
     return connection.cookies.get(SESSION_COOKIE) or None
 
 
+def session_token(cookie_header: str) -> str | None:
+    """The session cookie's key in a raw ``Cookie`` header (for the ASGI wrappers, which
+    run before Litestar parses cookies)."""
+    for part in cookie_header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name == SESSION_COOKIE and value:
+            return value.strip('"')
+    return None
+
+
 def is_secure(public_url: str) -> bool:
     return public_url.lower().startswith("https://")
 
