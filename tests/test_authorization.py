@@ -23,7 +23,7 @@ from lookup_api.app import create_app
 from lookup_api.auth import create_key, revoke_key
 from lookup_api.authorization import CALLERS, ROUTES
 from lookup_api.pages.csrf import csrf_token
-from lookup_api.pages.session import LOGIN_COOKIE
+from lookup_api.pages.session import LOGIN_COOKIE, binding
 from lookup_api.ratelimit import RateLimits
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
@@ -98,7 +98,7 @@ def login_form(world: World, _caller: str) -> dict[str, str]:
 
 def session_form(world: World, caller: str) -> dict[str, str]:
     """A form with the CSRF token of the caller's own session (its bearer key)."""
-    session = "session:" + world.tokens.get(caller, "")
+    session = binding(world.tokens.get(caller, ""), None)
     return {"csrf": csrf_token(world.services.page_secret, session)}
 
 

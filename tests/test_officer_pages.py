@@ -33,7 +33,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_opens_the_pages(
     assert page.url == live_site.url + "/officer"
     assert page.locator("h1").inner_text() == "企业查询"
     (cookie,) = [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/officer"
     assert not cookie["secure"]  # served over http here; https sets Secure
     # The page's own script cannot read the key.
     assert SESSION_COOKIE not in page.evaluate("document.cookie")

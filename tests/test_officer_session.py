@@ -17,7 +17,7 @@ from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.auth import create_key, revoke_key
 from lookup_api.pages.csrf import SECRET_FILE
-from lookup_api.pages.session import LOGIN_COOKIE, SESSION_COOKIE
+from lookup_api.pages.session import LOGIN_COOKIE, SESSION_COOKIE, is_secure
 from lookup_api.ratelimit import RateLimits, RatePolicy
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
@@ -99,8 +99,8 @@ def test_the_session_cookie_is_httponly_strict_and_holds_the_key(site: Site) -> 
     assert response.headers["location"] == "/officer/blacklist"
     (line,) = [c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)]
     flags = {part.strip().lower() for part in line.split(";")[1:]}
-    assert {"httponly", "path=/", "samesite=strict"} <= flags
-    assert "secure" not in flags  # the service is public over http here
+    assert {"httponly", "path=/officer", "samesite=strict"} <= flags
+    assert "secure" not in flags  # plain http on the loopback: the local demo
     assert site.client.cookies[SESSION_COOKIE] == site.officer
     assert site.client.get("/officer", headers=BROWSER).status_code == 200
 
@@ -119,6 +119,68 @@ def test_over_https_the_cookie_is_secure(tmp_path: Path) -> None:
             c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
         ]
         assert "secure" in {part.strip().lower() for part in line.split(";")[1:]}
+
+
+def test_over_plain_http_off_the_loopback_the_cookies_are_still_secure(tmp_path: Path) -> None:
+    """A deployment that forgot its https URL never sends an officer's key in clear: the
+    browser keeps the cookies for https, so over plain http nobody can even sign in."""
+    for site in open_site(tmp_path, "http://credit.example.cn"):
+        form = site.client.get("/officer/login", headers=BROWSER)
+        (line,) = [c for c in form.headers.get_list("set-cookie") if c.startswith(LOGIN_COOKIE)]
+        assert "secure" in {part.strip().lower() for part in line.split(";")[1:]}
+    assert is_secure("https://credit.example.cn")
+    assert is_secure("http://credit.example.cn")
+    assert is_secure("http://10.0.0.8:8000")
+    assert not is_secure("http://127.0.0.1:8000")
+    assert not is_secure("http://localhost:8000")
+
+
+def _signed_in_csrf(site: Site) -> str:
+    token = login_token(site)
+    response = site.client.post(
+        "/officer/login",
+        data={"csrf": token, "key": site.officer, "next": "/officer"},
+        headers=SAME_SITE,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    page = site.client.get("/officer", headers=BROWSER)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_new_sign_in_makes_the_older_pages_tokens_worthless(site: Site) -> None:
+    first = _signed_in_csrf(site)
+    second = _signed_in_csrf(site)
+    assert first != second
+    stale = site.client.post(
+        "/officer/logout", data={"csrf": first}, headers=SAME_SITE, follow_redirects=False
+    )
+    assert stale.status_code == 403
+    fresh = site.client.post(
+        "/officer/logout", data={"csrf": second}, headers=SAME_SITE, follow_redirects=False
+    )
+    assert fresh.status_code == 303
+
+
+@pytest.mark.parametrize("target", ["/officer/\u4e2d", "/officer/\u00e9"])
+def test_a_non_ascii_next_page_falls_back_to_the_home_page(site: Site, target: str) -> None:
+    token = login_token(site)
+    response = site.client.post(
+        "/officer/login",
+        data={"csrf": token, "key": site.officer, "next": target},
+        headers=SAME_SITE,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/officer"
+
+
+def test_a_page_past_any_register_is_400_not_an_overflow(site: Site) -> None:
+    _signed_in_csrf(site)
+    response = site.client.get("/officer?page=461168601842738792", headers=BROWSER)
+    assert response.status_code == 400
 
 
 def test_the_csrf_secret_is_owner_only(site: Site, tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """The officers' browser session: the API key in a cookie, CSRF tokens, origin checks.
 
 The session cookie holds the officer's API key itself (``HttpOnly``, ``SameSite=Strict``,
-``Secure`` when the service is public over https), so a page is authenticated exactly as
-an API call is, on every request: a revoked key is refused on its next page.
+``Path=/officer`` so no other route of the origin ever receives it, and ``Secure`` unless
+the service is served over plain http on this host's loopback), so a page is authenticated
+exactly as an API call is, on every request: a revoked key is refused on its next page.
 
 Every form POST carries a CSRF token, HMAC-SHA256 under a server-side secret of what
-authenticates the form: the session's key once signed in, a random login cookie on the
+authenticates the form: the session's key and a random per-sign-in cookie once signed in
+(a new sign-in makes every older page's token worthless), a random login cookie on the
 login form. The token is compared in constant time, and the request's ``Origin`` (or,
 without one, its ``Referer``) must be this service.
 """
@@ -25,9 +27,12 @@ __all__ = ["csrf_token", "csrf_valid"]  # the tokens, for the pages that issue a
 
 SESSION_COOKIE = "credtrace_officer"
 LOGIN_COOKIE = "credtrace_login"  # the login form's own nonce, before there is a key
+SIGN_IN_COOKIE = "credtrace_sign_in"  # a nonce per sign-in, which the CSRF tokens bind to
 CSRF_FIELD = "csrf"
 LOGIN_PATH = "/officer/login"
 HOME_PATH = "/officer"
+PAGES_PATH = HOME_PATH  # the session cookies' path: only the officers' pages receive them
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SESSION_SECONDS = 8 * 3600  # a working day; the key itself stays valid until revoked
 
 
@@ -74,15 +79,29 @@ def session_token(cookie_header: str) -> str | None:
     return None
 
 
+def binding(credential: str, sign_in: str | None) -> str:
+    """What a signed-in form's CSRF token is bound to: the key and the sign-in's nonce
+    (none for a client that sends its key as a bearer token and has no sign-in)."""
+    return f"session:{credential}\0{sign_in or ''}"
+
+
+def session_binding(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return binding(session_credential(connection) or "", connection.cookies.get(SIGN_IN_COOKIE))
+
+
 def is_secure(public_url: str) -> bool:
-    return public_url.lower().startswith("https://")
+    """Cookies are ``Secure`` except for plain http on the loopback (the local demo),
+    where no network carries them: a deployment that forgets its https URL still never
+    sends an officer's key in clear."""
+    parts = urlsplit(public_url)
+    return not (parts.scheme.lower() == "http" and (parts.hostname or "") in LOOPBACK_HOSTS)
 
 
-def session_cookie(token: str, public_url: str) -> Cookie:
+def session_cookie(token: str, public_url: str, key: str = SESSION_COOKIE) -> Cookie:
     return Cookie(
-        key=SESSION_COOKIE,
+        key=key,
         value=token,
-        path="/",
+        path=PAGES_PATH,
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="strict",
@@ -90,7 +109,7 @@ def session_cookie(token: str, public_url: str) -> Cookie:
     )
 
 
-def cleared_cookie(key: str, public_url: str, path: str = "/") -> Cookie:
+def cleared_cookie(key: str, public_url: str, path: str = PAGES_PATH) -> Cookie:
     return Cookie(
         key=key,
         value="",
@@ -126,6 +145,7 @@ def local_target(target: str | None) -> str:
         and target.startswith(HOME_PATH)
         and not target.startswith("//")
         and "\\" not in target
+        and target.isascii()  # it goes into a Location header as it is
         and target.isprintable()
         and len(target) <= 512
         and not target.startswith(LOGIN_PATH)

@@ -29,6 +29,7 @@ from lookup_api.pages.session import (
     LOGIN_COOKIE,
     LOGIN_PATH,
     SESSION_COOKIE,
+    SIGN_IN_COOKIE,
     cleared_cookie,
     csrf_token,
     csrf_valid,
@@ -36,8 +37,8 @@ from lookup_api.pages.session import (
     login_cookie,
     new_nonce,
     same_origin,
+    session_binding,
     session_cookie,
-    session_credential,
     wants_html,
 )
 from lookup_api.params import parse_decimal
@@ -47,6 +48,7 @@ from lookup_api.routes.credit.service import parse_day, policy_named, proposals_
 from lookup_api.routes.officer import pages
 from lookup_api.routes.officer.service import (
     FORM_KINDS,
+    MAX_PAGE,
     MAX_QUERY,
     FormInputError,
     blacklist_of,
@@ -113,13 +115,12 @@ def page_responses(*statuses: int, redirects: bool = False) -> dict[int, Respons
 
 def officer_shell(request: Request[Any, Any, Any], services: Services) -> Shell:
     """The shell of a page behind the officer key: the sections and the sign-out form."""
-    credential = session_credential(request) or ""
     return Shell(
         language_of(request),
         request.url.path,
         {k: v for k, v in request.query_params.items() if isinstance(v, str)},
         nav=OFFICER_NAV,
-        logout_csrf=csrf_token(services.page_secret, "session:" + credential),
+        logout_csrf=csrf_token(services.page_secret, session_binding(request)),
     )
 
 
@@ -132,7 +133,7 @@ def _record_form(
     *,
     error: str | None = None,
 ) -> pages.RecordForm:
-    session = "session:" + (session_credential(request) or "")
+    session = session_binding(request)
     return pages.RecordForm(
         kinds=FORM_KINDS,
         kind=kind,
@@ -173,6 +174,9 @@ def _refuse_login(
         title = {401: "Unauthorized", 403: "Forbidden"}[status]
         raise Problem(status, title, message, type_=f"/problems/{title.lower()}")
     return _login_form(request, services, target, status, message)
+
+
+LINKED_FIELDS = frozenset({"uscc", "gtin", "batch"})
 
 
 class OfficerController(Controller):
@@ -239,6 +243,7 @@ class OfficerController(Controller):
             "", status_code=303, headers={"Location": target, "Cache-Control": "no-store"}
         )
         response.set_cookie(session_cookie(token, public_url))
+        response.set_cookie(session_cookie(new_nonce(), public_url, SIGN_IN_COOKIE))
         response.set_cookie(cleared_cookie(LOGIN_COOKIE, public_url, LOGIN_PATH))
         return response
 
@@ -252,12 +257,13 @@ class OfficerController(Controller):
     )
     async def logout(self, request: Request[Any, Any, Any], services: ServicesDep) -> Response[str]:
         public_url = services.settings.public_url
-        session = "session:" + (session_credential(request) or "")
+        session = session_binding(request)
         await read_checked_form(request, services.page_secret, session, public_url)
         response: Response[str] = Response(
             "", status_code=303, headers={"Location": LOGIN_PATH, "Cache-Control": "no-store"}
         )
         response.set_cookie(cleared_cookie(SESSION_COOKIE, public_url))
+        response.set_cookie(cleared_cookie(SIGN_IN_COOKIE, public_url))
         return response
 
     @get(
@@ -279,6 +285,8 @@ class OfficerController(Controller):
         shell = officer_shell(request, services)
         try:
             number = 1 if page is None else parse_decimal(page, "page", minimum=1)
+            if number > MAX_PAGE:
+                raise bad_request(f"page must be at most {MAX_PAGE}, got {number}", field="page")
             query = (q or "").strip()
             if len(query) > MAX_QUERY:
                 raise bad_request(f"q is at most {MAX_QUERY} characters", field="q")
@@ -384,8 +392,13 @@ class OfficerController(Controller):
         if kind is not None and kind not in FORM_KINDS:
             problem = bad_request(f"kind {quoted(kind)} is not a kind filed here", field="kind")
             raise shown(request, problem)
-        # Fields named in the link (from the proposals page: the enterprise's USCC).
-        values = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        # Only the subject comes from a link (the proposals page names the enterprise): a
+        # mailed link must not hand an officer a filled-in listing to sign.
+        values = {
+            k: v
+            for k, v in request.query_params.items()
+            if k in LINKED_FIELDS and isinstance(v, str)
+        }
         form = _record_form(request, services, kind, values, "")
         return html_response(pages.record_form_page(shell, form), lang=shell.lang)
 
@@ -401,7 +414,7 @@ class OfficerController(Controller):
         self, request: Request[Any, Any, Any], services: ServicesDep, lang: LangParam = None
     ) -> Response[str]:
         key = required_key(request)
-        session = "session:" + (session_credential(request) or "")
+        session = session_binding(request)
         fields = await read_checked_form(
             request, services.page_secret, session, services.settings.public_url
         )

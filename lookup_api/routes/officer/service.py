@@ -27,6 +27,7 @@ from lookup_api.wiring import Services
 
 PAGE_SIZE = 20
 MAX_QUERY = 100  # characters of a search
+MAX_PAGE = 100_000  # deeper than any register; keeps the SQL offset far inside int64
 
 
 @dataclass(frozen=True)
