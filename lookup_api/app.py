@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def startup(app: Litestar) -> None:
         app.state.services = services or Services.open(settings)
         app.state.services.appender.on_batch = metrics.metrics.observe_batch
+        if app.state.services.cache is not None:
+            app.state.services.cache.on_lookup = metrics.metrics.count_cache
         app.state.metrics = metrics
         metrics.start()
         # Made in the server's event loop, which the Redis client binds to.

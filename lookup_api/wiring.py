@@ -20,6 +20,7 @@ from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
+from lookup_api.cache import ResponseCache
 from lookup_api.settings import Settings
 from qr.backup import CodesAttachment
 
@@ -39,11 +40,27 @@ def open_database(settings: Settings, engine: Engine | None = None) -> Engine:
     return engine
 
 
-def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
-    """Migrate, load (or create) the signing key and open the log with its projections."""
+def response_cache(settings: Settings) -> ResponseCache | None:
+    """The shared response cache: in Redis, or none without it (lookup_api.cache)."""
+    if not settings.redis_url:
+        return None
+    return ResponseCache(settings.redis_url, settings.redis_prefix)
+
+
+def open_ledger(
+    settings: Settings, engine: Engine | None = None, cache: ResponseCache | None = None
+) -> Ledger:
+    """Migrate, load (or create) the signing key and open the log with its projections.
+
+    With Redis, every append (the server's, the CLI's) invalidates the response cache.
+    """
     engine = open_database(settings, engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
-    return Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
+    ledger = Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
+    cache = cache or response_cache(settings)
+    if cache is not None:
+        ledger.listeners.append(cache.invalidator())
+    return ledger
 
 
 def attachments() -> list[Attachment]:
@@ -88,10 +105,12 @@ class Services:
     keys: KeyStore
     stop: threading.Event
     indexer: threading.Thread
+    cache: ResponseCache | None = None  # the public reads' facts (lookup_api.cache)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
-        ledger = open_ledger(settings)
+        cache = response_cache(settings)
+        ledger = open_ledger(settings, cache=cache)
         engine = ledger.engine
         appender = AppendService(ledger, max_batch=settings.max_append_batch)
         # Bulk imports leave the leaf-hash index behind; fill it in small steps, off the
@@ -104,10 +123,12 @@ class Services:
             daemon=True,
         )
         indexer.start()
-        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer)
+        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer, cache)
 
     def close(self) -> None:
         self.stop.set()
         self.indexer.join(30)
         self.appender.close()
         self.engine.dispose()
+        if self.cache is not None:
+            self.cache.close()
