@@ -20,7 +20,7 @@ from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
-from lookup_api.cache import ResponseCache
+from lookup_api.cache import EVERYTHING, ResponseCache
 from lookup_api.settings import Settings
 from qr.backup import CodesAttachment
 
@@ -45,6 +45,15 @@ def response_cache(settings: Settings) -> ResponseCache | None:
     if not settings.redis_url:
         return None
     return ResponseCache(settings.redis_url, settings.redis_prefix)
+
+
+def forget_cached(settings: Settings, size: int) -> None:
+    """Invalidate every cached value read at tree size ``size`` or before: after the
+    projections were rebuilt or restored outside the sequencer."""
+    cache = response_cache(settings)
+    if cache is not None:
+        cache.mark({EVERYTHING}, size)
+        cache.close()
 
 
 def open_ledger(

@@ -9,8 +9,12 @@ cannot leave a stale value; Redis failing never fails a read.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -314,6 +318,36 @@ def test_two_services_sharing_redis_see_each_others_appends(
     finally:
         reader_services.close()
         writer_side.close()
+
+
+def test_an_import_by_another_process_invalidates_the_servers_next_read(
+    cached: Env, tmp_path: Path
+) -> None:
+    env = cached
+    settings = env.services.settings
+    code = f"/01/{GTIN}/10/{BATCH}/21/{env.serials[2]}"
+    for _ in range(2):
+        assert env.resolve(code)["batch"]["recalled"] is False
+    records = tmp_path / "recall.jsonl"
+    records.write_text(json.dumps({"kind": "recall.issued", "payload": _recall([])}) + "\n")
+    assert settings.redis_url is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "lookup_api.cli", "import", str(records), "--actor", "operator:cli"],
+        env={
+            **os.environ,
+            "CREDTRACE_DATABASE_URL": settings.ledger.database_url,
+            "CREDTRACE_KEY_FILE": str(settings.ledger.key_file),
+            "CREDTRACE_ORIGIN": settings.ledger.origin,
+            "CREDTRACE_REDIS_URL": settings.redis_url,
+            "CREDTRACE_REDIS_PREFIX": settings.redis_prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert env.resolve(code)["batch"]["recalled"] is True
 
 
 def test_a_reader_that_refills_after_the_invalidation_leaves_nothing_stale(cached: Env) -> None:
