@@ -273,6 +273,8 @@ class ResponseCache:
             self._pending_index = max(self._pending_index, index)
             if not self._pending:
                 return True
+            if time.monotonic() < self._resume_at:
+                return False  # Redis failed just now: the sequencer does not wait for it
             keys = sorted(self.marks + dep for dep in self._pending)
             try:
                 for start in range(0, len(keys), MARK_CHUNK):

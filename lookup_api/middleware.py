@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import cast
@@ -197,12 +198,17 @@ def measured(
 
 
 RETRY_AFTER_TIMEOUT = 1  # seconds a client is told to wait after a 503 for a timeout
+# Answers drawn at length on purpose (up to 5,000 codes' PNG and SVG images, some 10 s
+# on an idle core) get this many times the time limit.
+SLOW_PATHS = re.compile(r"/v1/codes/batches/\d+/images\.zip")
+SLOW_FACTOR = 10
 _abandoned: set[asyncio.Task[None]] = set()  # timed-out requests still running, held here
 
 
 def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> ASGIApp:
     """Answer 503 problem+json with ``Retry-After`` to an HTTP request that has not begun
-    its answer within ``seconds`` (None: no limit), a slow client's body included.
+    its answer within ``seconds`` (None: no limit; SLOW_PATHS: SLOW_FACTOR times it), a
+    slow client's body included.
 
     The request runs as a task of its own: a sync handler's thread cannot be interrupted,
     so the answer does not wait for it; whatever the request sends afterwards is dropped.
@@ -216,6 +222,7 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        limit = seconds * SLOW_FACTOR if SLOW_PATHS.fullmatch(scope["path"]) else seconds
         started = abandoned = False
 
         async def send_unless_abandoned(message: Message) -> None:
@@ -227,7 +234,7 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
             await send(message)
 
         task = asyncio.ensure_future(app(scope, receive, send_unless_abandoned))
-        done, _ = await asyncio.wait({task}, timeout=seconds)
+        done, _ = await asyncio.wait({task}, timeout=limit)
         if done or started:
             await task
             return
@@ -235,14 +242,14 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
         task.cancel()
         _abandoned.add(task)
         task.add_done_callback(_abandoned.discard)
-        log.warning("%s %s timed out after %s s", scope["method"], scope["path"][:200], seconds)
+        log.warning("%s %s timed out after %s s", scope["method"], scope["path"][:200], limit)
         body = json.dumps(
             {
                 "type": "/problems/timeout",
                 "title": "Service unavailable",
                 "status": 503,
                 "detail": (
-                    f"the request took longer than {seconds:g} s; retry after "
+                    f"the request took longer than {limit:g} s; retry after "
                     f"{RETRY_AFTER_TIMEOUT} s (a record sent may have been appended: retry "
                     "it with the same Idempotency-Key)"
                 ),
