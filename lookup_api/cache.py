@@ -224,8 +224,12 @@ class ResponseCache:
         decoder = self._decoders.get(type_)
         if decoder is None:
             decoder = self._decoders[type_] = msgspec.msgpack.Decoder(type_)
+        try:
+            value: T = decoder.decode(found[1])
+        except msgspec.DecodeError:  # written by another version of the service: read anew
+            self._count(kind, MISS)
+            return None
         self._count(kind, HIT)
-        value: T = decoder.decode(found[1])
         return value
 
     def store(self, kind: str, ident: str, fresh: Fresh[Any], started: float) -> None:

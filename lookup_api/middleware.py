@@ -198,8 +198,8 @@ def measured(
 
 
 RETRY_AFTER_TIMEOUT = 1  # seconds a client is told to wait after a 503 for a timeout
-# Answers drawn at length on purpose (up to 5,000 codes' PNG and SVG images, some 10 s
-# on an idle core) get this many times the time limit.
+# Answers that are long to draw by design (up to 5,000 codes' PNG and SVG images: 10 s
+# at the images' target of 500 codes/s, scripts/bench codes) get this many times the limit.
 SLOW_PATHS = re.compile(r"/v1/codes/batches/\d+/images\.zip")
 SLOW_FACTOR = 10
 _abandoned: set[asyncio.Task[None]] = set()  # timed-out requests still running, held here

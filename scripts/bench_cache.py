@@ -7,7 +7,9 @@ with ``Accept: application/json`` for ``--requests`` distinct codes:
 
 - no cache: the service without Redis (every answer read from the database);
 - cold: with Redis, each code asked for the first time (a miss, read, stored);
-- warm: the same codes again (hits: one Lua round trip to Redis, no database).
+- warm: the same codes again (hits: one Lua round trip to Redis, no database);
+- static: ``GET /v1/ledger/key`` on the same stack, what the test client and the
+  middleware cost alone (the floor under every figure above).
 
 p50 and p99 of each, medians of ``--runs`` runs (a fresh database and Redis prefix per
 run). Needs PostgreSQL (``CREDTRACE_BENCH_DATABASE_URL`` or ``CREDTRACE_TEST_DATABASE_URL``)
@@ -103,13 +105,14 @@ def run(kind: str, pg: str | None, redis: str, options: argparse.Namespace) -> d
                     _latency(client, [f"/01/{_gtin(n)}" for n in range(50)])
                     cold = _latency(client, asked)
                     warm = _latency(client, asked)
+                    static = _latency(client, ["/v1/ledger/key"] * len(asked))
                 assert services.cache is not None
                 leftover = list(services.cache.client.scan_iter(f"{cached.redis_prefix}*"))
                 if leftover:
                     services.cache.client.delete(*leftover)
             finally:
                 services.close()
-    return {"no cache": no_cache, "cold": cold, "warm": warm}
+    return {"no cache": no_cache, "cold": cold, "warm": warm, "static": static}
 
 
 def main() -> int:
@@ -139,10 +142,11 @@ def main() -> int:
         f"{options.batches * options.codes:,} codes, {options.requests:,} distinct codes "
         f"asked; medians of {options.runs} runs"
     )
-    for mode in ("no cache", "cold", "warm"):
+    for mode in ("no cache", "cold", "warm", "static"):
         p50 = statistics.median(r[mode][0] for r in runs)
         p99 = statistics.median(r[mode][1] for r in runs)
-        print(f"resolve JSON, {mode:>8}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        what = "static route" if mode == "static" else f"resolve JSON, {mode}"
+        print(f"{what:>22}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     return 0
 
 

@@ -426,3 +426,14 @@ def test_without_reachable_redis_reads_and_writes_still_answer(
         logging.getLogger("credtrace").removeHandler(handler)
     warnings = [r for r in handler.seen if "response cache: Redis unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_a_value_another_version_wrote_is_read_anew(cached: Env) -> None:
+    cache = cached.services.cache
+    assert cache is not None
+    path = f"/01/{GTIN}"
+    cached.resolve(path)
+    key = cache.values + "resolve:" + path
+    cache.client.hset(key, "b", b"\x81\xa3old\x01")  # a map this version does not read
+    assert cached.resolve(path)["product"]["gtin"] == GTIN
+    assert cache.lookup("resolve", path, Resolution) is not None  # stored anew
