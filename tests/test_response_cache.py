@@ -13,14 +13,17 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -437,3 +440,78 @@ def test_a_value_another_version_wrote_is_read_anew(cached: Env) -> None:
     cache.client.hset(key, "b", b"\x81\xa3old\x01")  # a map this version does not read
     assert cached.resolve(path)["product"]["gtin"] == GTIN
     assert cache.lookup("resolve", path, Resolution) is not None  # stored anew
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.slow
+def test_a_recall_shows_on_the_next_resolve_through_every_worker(
+    db_url: str, tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    settings = _settings(db_url, tmp_path, redis_url, redis_prefix)
+    services = Services.open(settings)
+    try:
+        serials = _seed(services)
+        officer = create_key(services.engine, "officer")[1]
+    finally:
+        services.close()
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("credtrace")),
+            *("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"),
+        ],
+        env={
+            **os.environ,
+            "CREDTRACE_DATABASE_URL": db_url,
+            "CREDTRACE_KEY_FILE": str(settings.ledger.key_file),
+            "CREDTRACE_CODE_KEY_FILE": str(settings.code_key_file),
+            "CREDTRACE_ORIGIN": ORIGIN,
+            "CREDTRACE_REDIS_URL": redis_url,
+            "CREDTRACE_REDIS_PREFIX": redis_prefix,
+            "CREDTRACE_RATE_LIMITS": "off",
+            "CREDTRACE_RECOMPUTE": "off",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ready = threading.Event()
+        said: list[str] = []
+
+        def watch() -> None:
+            assert server.stdout is not None
+            for line in server.stdout:
+                said.append(line)
+                if sum("Application startup complete" in seen for seen in said) == 2:
+                    ready.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        assert ready.wait(120), "".join(said)
+        base = f"http://127.0.0.1:{port}"
+        code = f"{base}/01/{GTIN}/10/{BATCH}/21/{serials[0]}"
+        # New connections each time, so both workers answer and cache.
+        for _ in range(20):
+            assert httpx.get(code, headers=JSON).json()["batch"]["recalled"] is False
+        answer = httpx.post(
+            f"{base}/v1/records",
+            json={"kind": "recall.issued", "payload": _recall([BATCH])},
+            headers={"Authorization": f"Bearer {officer}"},
+        )
+        assert answer.status_code == 201, answer.text
+        for _ in range(20):
+            assert httpx.get(code, headers=JSON).json()["batch"]["recalled"] is True
+        metrics = httpx.get(f"{base}/metrics").text
+        hits = re.search(
+            r'credtrace_cache_lookups_total\{kind="resolve",outcome="hit"\} (\d+)', metrics
+        )
+        assert hits is not None and int(hits.group(1)) >= 18, metrics
+    finally:
+        server.terminate()
+        server.wait(30)
