@@ -13,7 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from lookup_api.authorization import authorise_route
 from lookup_api.metrics import Metrics, SharedMetrics
-from lookup_api.middleware import answer_head_as_get, measured, rate_limited
+from lookup_api.middleware import answer_head_as_get, measured, rate_limited, time_limited
 from lookup_api.openapi_viewer import PackagedViewer
 from lookup_api.pages.answers import PageAnswer, page_answer_handler
 from lookup_api.problems import problem_handler
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def startup(app: Litestar) -> None:
         app.state.services = services or Services.open(settings)
         app.state.services.appender.on_batch = metrics.metrics.observe_batch
+        if app.state.services.cache is not None:
+            app.state.services.cache.on_lookup = metrics.metrics.count_cache
         app.state.metrics = metrics
         metrics.start()
         # Made in the server's event loop, which the Redis client binds to.
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         on_shutdown=[shutdown],
         # A page's redirect to sign in, or its refusal page, instead of problem+json.
         exception_handlers={Exception: problem_handler, PageAnswer: page_answer_handler},
+        request_max_body_size=settings.max_body_bytes,
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_methods=["GET", "HEAD", "OPTIONS", "POST"],
@@ -123,11 +126,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ),
     )
     # Outermost: a request is counted (once, HEAD too) before anything reads it; timed
-    # inside the HEAD wrapper, which routes a HEAD as its GET (and so names its route).
+    # inside the HEAD wrapper, which routes a HEAD as its GET (and so names its route);
+    # a request past its time limit is answered 503 and measured so.
+    limited = time_limited(app.asgi_handler, settings.request_timeout, ACCESS_LOG)
     app.asgi_handler = rate_limited(
-        resolver_preflight(
-            answer_head_as_get(measured(app.asgi_handler, current_metrics, ACCESS_LOG))
-        ),
+        resolver_preflight(answer_head_as_get(measured(limited, current_metrics, ACCESS_LOG))),
         settings.rate_limits,
         current_limiter,
         metrics.metrics.count_rate_limited,

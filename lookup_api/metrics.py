@@ -1,4 +1,5 @@
-"""Prometheus metrics: request latency by route, rate-limit refusals, append batch sizes.
+"""Prometheus metrics: request latency by route, rate-limit refusals, append batch sizes,
+response cache lookups by kind and outcome.
 
 Each process counts in memory. Under ``credtrace serve --workers N`` every worker also
 writes its counts to a file of its own in a folder the server makes for the run
@@ -53,6 +54,7 @@ class Metrics:
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batches = Histogram(BATCH_BUCKETS)
         self.rate_limited: dict[str, float] = {}
+        self.cache: dict[str, float] = {}  # "kind outcome" -> lookups (lookup_api.cache)
         self.version = 0  # bumped by every count: a writer skips a file that would not change
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -71,6 +73,12 @@ class Metrics:
             self.rate_limited[policy] = self.rate_limited.get(policy, 0) + 1
             self.version += 1
 
+    def count_cache(self, kind: str, outcome: str) -> None:
+        key = f"{kind} {outcome}"
+        with self._lock:
+            self.cache[key] = self.cache.get(key, 0) + 1
+            self.version += 1
+
     def snapshot(self) -> dict[str, Any]:
         """The counts as JSON-able data (what a worker writes to its file)."""
         with self._lock:
@@ -78,12 +86,13 @@ class Metrics:
                 "latency": [[list(map(list, k)), v[:]] for k, v in self.latency.series.items()],
                 "batches": [[list(map(list, k)), v[:]] for k, v in self.batches.series.items()],
                 "rate_limited": dict(self.rate_limited),
+                "cache": dict(self.cache),
             }
 
 
 def merge(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The sum of several processes' snapshots."""
-    merged: dict[str, Any] = {"latency": {}, "batches": {}, "rate_limited": {}}
+    merged: dict[str, Any] = {"latency": {}, "batches": {}, "rate_limited": {}, "cache": {}}
     for snapshot in snapshots:
         for name in ("latency", "batches"):
             for labels, counts in snapshot.get(name, []):
@@ -91,8 +100,9 @@ def merge(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 into = merged[name].setdefault(key, [0.0] * len(counts))
                 for position, count in enumerate(counts):
                     into[position] += count
-        for policy, count in snapshot.get("rate_limited", {}).items():
-            merged["rate_limited"][policy] = merged["rate_limited"].get(policy, 0) + count
+        for counter in ("rate_limited", "cache"):
+            for key, count in snapshot.get(counter, {}).items():
+                merged[counter][key] = merged[counter].get(key, 0) + count
     return merged
 
 
@@ -147,6 +157,16 @@ def render(merged: Mapping[str, Any], gauges: Mapping[str, tuple[str, float]]) -
     lines += [f"# HELP {name} Requests refused 429, by policy.", f"# TYPE {name} counter"]
     for policy, count in sorted(merged["rate_limited"].items()):
         lines.append(f'{name}{{policy="{policy}"}} {_number(count)}')
+    name = "credtrace_cache_lookups_total"
+    lines += [
+        f"# HELP {name} Response cache lookups, by kind and outcome "
+        "(hit, miss, stale: invalidated by an append, bypass: Redis unavailable).",
+        f"# TYPE {name} counter",
+    ]
+    for key, count in sorted(merged["cache"].items()):
+        kind, _, outcome = key.partition(" ")
+        labels = _label_text((("kind", kind), ("outcome", outcome)))
+        lines.append(f"{name}{{{labels}}} {_number(count)}")
     return "\n".join(lines) + "\n"
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import cast
@@ -201,5 +203,77 @@ def measured(
                     "ms": round(seconds * 1000, 3),
                 },
             )
+
+    return wrapped
+
+
+RETRY_AFTER_TIMEOUT = 1  # seconds a client is told to wait after a 503 for a timeout
+# Answers that are long to draw by design (up to 5,000 codes' PNG and SVG images: 10 s
+# at the images' target of 500 codes/s, scripts/bench codes) get this many times the limit.
+SLOW_PATHS = re.compile(r"/v1/codes/batches/\d+/images\.zip")
+SLOW_FACTOR = 10
+_abandoned: set[asyncio.Task[None]] = set()  # timed-out requests still running, held here
+
+
+def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> ASGIApp:
+    """Answer 503 problem+json with ``Retry-After`` to an HTTP request that has not begun
+    its answer within ``seconds`` (None: no limit; SLOW_PATHS: SLOW_FACTOR times it), a
+    slow client's body included.
+
+    The request runs as a task of its own: a sync handler's thread cannot be interrupted,
+    so the answer does not wait for it; whatever the request sends afterwards is dropped.
+    An append that timed out may still commit: the detail says to retry with the same
+    ``Idempotency-Key``. An answer already begun is left to finish.
+    """
+    if not seconds:
+        return app
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        limit = seconds * SLOW_FACTOR if SLOW_PATHS.fullmatch(scope["path"]) else seconds
+        started = abandoned = False
+
+        async def send_unless_abandoned(message: Message) -> None:
+            nonlocal started
+            if abandoned:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        task = asyncio.ensure_future(app(scope, receive, send_unless_abandoned))
+        done, _ = await asyncio.wait({task}, timeout=limit)
+        if done or started:
+            await task
+            return
+        abandoned = True
+        task.cancel()
+        _abandoned.add(task)
+        task.add_done_callback(_abandoned.discard)
+        log.warning("%s %s timed out after %s s", scope["method"], scope["path"][:200], limit)
+        body = json.dumps(
+            {
+                "type": "/problems/timeout",
+                "title": "Service unavailable",
+                "status": 503,
+                "detail": (
+                    f"the request took longer than {limit:g} s; retry after "
+                    f"{RETRY_AFTER_TIMEOUT} s (a record sent may have been appended: retry "
+                    "it with the same Idempotency-Key)"
+                ),
+                "instance": scope["path"],
+            }
+        ).encode()
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_TIMEOUT).encode()),
+            (b"access-control-allow-origin", b"*"),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     return wrapped

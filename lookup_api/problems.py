@@ -9,7 +9,10 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi import ResponseSpec
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 
 PROBLEM_JSON = "application/problem+json"
 QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
@@ -69,12 +72,15 @@ _MEANING = {
     415: "The body is not application/json.",
     422: "The record is well-formed but refused by a rule of the ledger's current state.",
     429: "Too many requests from this address or key: wait Retry-After seconds.",
+    503: "The request took longer than the service's time limit: retry after Retry-After s.",
 }
 RATE_LIMITED = 429  # every route but the exempt ones (lookup_api.ratelimit) may answer it
+TIMED_OUT = 503  # every route may answer it (lookup_api.middleware.time_limited)
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI responses for ``statuses`` and 429, each answered as application/problem+json."""
+    """OpenAPI responses for ``statuses``, 429 and 503, each answered as
+    application/problem+json."""
     return {
         status: ResponseSpec(
             data_container=ProblemDetails,
@@ -82,7 +88,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             description=_MEANING[status],
             generate_examples=False,
         )
-        for status in (*statuses, RATE_LIMITED)
+        for status in (*statuses, RATE_LIMITED, TIMED_OUT)
     }
 
 
@@ -138,6 +144,15 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
             "detail": exc.detail or "no such resource",
         }
         return _response(request, body, 404)
+    if isinstance(exc, HTTPException) and exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        limit = request.route_handler.resolve_request_max_body_size()
+        body = {
+            "type": "/problems/too-large",
+            "title": "Content too large",
+            "status": HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "detail": f"the body is larger than the {limit or 0:,} bytes this service takes",
+        }
+        return _response(request, body, HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, HTTPException):
         body = {
             "type": "about:blank",

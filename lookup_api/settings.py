@@ -26,6 +26,10 @@ class Settings:
     code_key_file: Path = Path("var/codes.key")
     # Scans of one code past which the consumer page warns that it may be cloned.
     scan_warning: int = 10
+    # Seconds a request may take before it is answered 503 (None: no limit).
+    request_timeout: float | None = 30.0
+    # The largest request body taken, in bytes; a larger one is answered 413.
+    max_body_bytes: int = 1_048_576
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,4 +47,33 @@ class Settings:
             else None,
             code_key_file=Path(os.environ.get("CREDTRACE_CODE_KEY_FILE") or "var/codes.key"),
             scan_warning=int(os.environ.get("CREDTRACE_SCAN_WARNING") or 10),
+            request_timeout=_timeout(os.environ.get("CREDTRACE_REQUEST_TIMEOUT") or "30"),
+            max_body_bytes=_positive(
+                "CREDTRACE_MAX_BODY_BYTES", os.environ.get("CREDTRACE_MAX_BODY_BYTES") or "1048576"
+            ),
         )
+
+
+def _positive(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive whole number, got {value[:40]!r}")
+    return number
+
+
+def _timeout(value: str) -> float | None:
+    """CREDTRACE_REQUEST_TIMEOUT: seconds, or ``off``."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(
+            f"CREDTRACE_REQUEST_TIMEOUT must be seconds above 0 or off, got {value[:40]!r}"
+        )
+    return seconds

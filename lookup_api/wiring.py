@@ -20,6 +20,7 @@ from ledger.store.log import Ledger
 from ledger.store.service import AppendService
 from lookup_api.auth import KeyStore
 from lookup_api.auth import migrate as migrate_app
+from lookup_api.cache import EVERYTHING, ResponseCache
 from lookup_api.pages.csrf import load_or_create_secret
 from lookup_api.settings import Settings
 from qr.backup import CodesAttachment
@@ -40,13 +41,38 @@ def open_database(settings: Settings, engine: Engine | None = None) -> Engine:
     return engine
 
 
-def open_ledger(settings: Settings, engine: Engine | None = None) -> Ledger:
-    """Migrate, load (or create) the signing key and open the log with its projections."""
+def response_cache(settings: Settings) -> ResponseCache | None:
+    """The shared response cache: in Redis, or none without it (lookup_api.cache)."""
+    if not settings.redis_url:
+        return None
+    return ResponseCache(settings.redis_url, settings.redis_prefix)
+
+
+def forget_cached(settings: Settings, size: int) -> None:
+    """Invalidate every cached value read at tree size ``size`` or before: after the
+    projections were rebuilt or restored outside the sequencer."""
+    cache = response_cache(settings)
+    if cache is not None:
+        cache.mark({EVERYTHING}, size)
+        cache.close()
+
+
+def open_ledger(
+    settings: Settings, engine: Engine | None = None, cache: ResponseCache | None = None
+) -> Ledger:
+    """Migrate, load (or create) the signing key and open the log with its projections.
+
+    With Redis, every append (the server's, the CLI's) invalidates the response cache.
+    """
     engine = open_database(settings, engine)
     signer = load_or_create_signer(settings.ledger.key_file, settings.ledger.origin)
     # Made here, once before `credtrace serve` starts its workers, so none reads it half-written.
     load_or_create_secret(settings.ledger.key_file)
-    return Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
+    ledger = Ledger(engine, signer, settings.ledger.origin, hooks=credit_hooks())
+    cache = cache or response_cache(settings)
+    if cache is not None:
+        ledger.listeners.append(cache.invalidator())
+    return ledger
 
 
 def attachments() -> list[Attachment]:
@@ -92,10 +118,12 @@ class Services:
     stop: threading.Event
     indexer: threading.Thread
     page_secret: bytes  # the officers' pages' CSRF secret (lookup_api.pages.session)
+    cache: ResponseCache | None = None  # the public reads' facts (lookup_api.cache)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
-        ledger = open_ledger(settings)
+        cache = response_cache(settings)
+        ledger = open_ledger(settings, cache=cache)
         engine = ledger.engine
         appender = AppendService(ledger, max_batch=settings.max_append_batch)
         # Bulk imports leave the leaf-hash index behind; fill it in small steps, off the
@@ -109,10 +137,14 @@ class Services:
         )
         indexer.start()
         page_secret = load_or_create_secret(settings.ledger.key_file)
-        return cls(settings, engine, ledger, appender, KeyStore(engine), stop, indexer, page_secret)
+        return cls(
+            settings, engine, ledger, appender, KeyStore(engine), stop, indexer, page_secret, cache
+        )
 
     def close(self) -> None:
         self.stop.set()
         self.indexer.join(30)
         self.appender.close()
         self.engine.dispose()
+        if self.cache is not None:
+            self.cache.close()

@@ -7,6 +7,7 @@ not describe, valid data must be accepted and invalid data refused.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from lookup_api.auth import create_key
 from lookup_api.openapi_doc import GTIN_FORMAT, USCC_FORMAT
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
-from tests.conftest import ORIGIN
+from tests.conftest import ORIGIN, REDIS_URL
 from tests.factories import enterprise, uscc
 
 pytestmark = pytest.mark.slow
@@ -95,8 +96,13 @@ schema.app = SERVED
 @pytest.fixture(scope="module")
 def officer_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
+    # With Redis (as in CI) the public reads go through the response cache too.
     services = Services.open(
-        Settings(ledger=LedgerConfig(f"sqlite:///{tmp / 'api.db'}", tmp / "ledger.key", ORIGIN))
+        Settings(
+            ledger=LedgerConfig(f"sqlite:///{tmp / 'api.db'}", tmp / "ledger.key", ORIGIN),
+            redis_url=REDIS_URL,
+            redis_prefix=f"credtrace-test:{uuid.uuid4().hex[:12]}:",
+        )
     )
     services.ledger.append([enterprise(1)])
     SERVED.app = create_app(services=services)

@@ -161,3 +161,16 @@ class BatchHook(Protocol):
 
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
         """Write the staged effects in the batch's transaction; ``redacted`` payloads are gone."""
+
+
+class CommitListener(Protocol):
+    """Told of every batch the sequencer writes, apart from the hooks (which callers may
+    replace): a cache that must forget what a batch changed, once it is durable."""
+
+    def written(self, conn: Connection, first: int, entries: Sequence[NewEntry]) -> None:
+        """The batch is written (entries ``first``...) in its open transaction, after the
+        hooks; what is noted here replaces what an uncommitted earlier batch left."""
+
+    def committed(self) -> None:
+        """The batch written last is committed; called before any writer is answered.
+        It must not raise: the batch is durable whatever happens here."""

@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine
 
-from ledger.store.entries import BatchHook, BatchResult, NewEntry, SignedCheckpoint, StoredEntry
+from ledger.store.entries import (
+    BatchHook,
+    BatchResult,
+    CommitListener,
+    NewEntry,
+    SignedCheckpoint,
+    StoredEntry,
+)
 from ledger.store.identity import pin_identity
 from ledger.store.leaf_index import CATCH_UP_CHUNK, LeafIndex
 from ledger.store.reader import LogReader
@@ -50,6 +57,11 @@ class Ledger:
     @hooks.setter
     def hooks(self, hooks: Sequence[BatchHook]) -> None:
         self.sequencer.hooks = list(hooks)
+
+    @property
+    def listeners(self) -> list[CommitListener]:
+        """Told of every committed batch (ledger.store.entries.CommitListener)."""
+        return self.sequencer.listeners
 
     def reset(self) -> None:
         """Forget cached state after the database was changed behind this object's back."""

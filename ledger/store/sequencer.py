@@ -21,7 +21,13 @@ from ledger.errors import EntryRejected, RetryBatch
 from ledger.store import leaf_index, statements
 from ledger.store.clock import LogClock
 from ledger.store.engine import write_transaction
-from ledger.store.entries import BatchHook, BatchResult, NewEntry, SignedCheckpoint
+from ledger.store.entries import (
+    BatchHook,
+    BatchResult,
+    CommitListener,
+    NewEntry,
+    SignedCheckpoint,
+)
 from ledger.store.head import Head, current_head
 from ledger.store.tile_cache import TileCache
 from ledger.tlog.checkpoint import Checkpoint
@@ -103,6 +109,7 @@ class Sequencer:
         self.origin = origin
         self.tiles = tiles
         self.hooks = hooks  # shared with the facade, which callers may reassign
+        self.listeners: list[CommitListener] = []  # told of each batch, after its commit
         self.head: Head | None = None
         self.last_time: tuple[int, str | None] = (-1, None)  # (size, time of its last entry)
         self.lock = threading.Lock()  # one sequencer per process at a time
@@ -190,6 +197,8 @@ class Sequencer:
                 )
             self.head = new_head
             self.last_time = (new_head.size, clock.last)
+            for listener in self.listeners:
+                listener.committed()
             return BatchResult(
                 first,
                 leaf_hashes,
@@ -338,6 +347,8 @@ class Sequencer:
             leaf_index.index_batch(conn, first, leaf_hashes)
         for hook in self.hooks:
             hook.finish(conn, [target for target, _ in redactions])
+        for listener in self.listeners:
+            listener.written(conn, first, entries)
 
         for (level, idx), tree in changed.items():
             self.tiles.put(level, idx, tree)

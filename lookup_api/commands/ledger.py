@@ -79,7 +79,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from ledger.store.export import ExportFileError
-    from lookup_api.wiring import open_ledger, restore_log
+    from lookup_api.wiring import forget_cached, open_ledger, restore_log
 
     source = Path(args.file)
     if not source.is_file():
@@ -91,6 +91,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         except ExportFileError as exc:
             bar.close()
             raise CommandError(f"import refused, nothing was written: {exc}") from exc
+    forget_cached(settings, ledger.size())
     emit(
         args,
         report.as_json(),
@@ -102,11 +103,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from ledger.records.projector import replay
-    from lookup_api.wiring import open_ledger
+    from lookup_api.wiring import forget_cached, open_ledger
 
     ledger = open_ledger(settings)
     with progress(ledger.size(), "replaying") as bar:
         report = replay(ledger.engine, apply_result=args.apply, progress=bar.update)
+    if report.applied:
+        forget_cached(settings, ledger.size())
     if report.equal:
         text = f"rebuilt the projections from {report.entries} entries: identical to the live state"
     elif report.applied:

@@ -208,7 +208,7 @@ class CodesController(Controller):
         status_code=201,
         summary="Issue a declared batch's codes (officer, or the product's owner)",
         operation_class=IssueOperation,
-        responses=problem_responses(400, 401, 403, 415, 422),
+        responses=problem_responses(400, 401, 403, 413, 415, 422),
         security=[{"bearer": []}],
     )
     async def issue(

@@ -247,7 +247,7 @@ class CreditController(Controller):
         status_code=201,
         summary="Draw inspection targets weighted by grade, recorded as draw.made (officer)",
         operation_class=body_operation(DrawRequest),
-        responses=problem_responses(400, 401, 403, 415, 422),
+        responses=problem_responses(400, 401, 403, 413, 415, 422),
         security=[{"bearer": []}],
     )
     async def draw(

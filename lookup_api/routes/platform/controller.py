@@ -162,7 +162,7 @@ class PlatformController(Controller):
         status_code=200,
         summary="Verify up to 1,000 enterprises, products and batches at once (platform, officer)",
         operation_class=body_operation(FilingsRequest),
-        responses=problem_responses(400, 401, 403, 415),
+        responses=problem_responses(400, 401, 403, 413, 415),
         security=[{"bearer": []}],
     )
     async def verify_filings(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
 from ledger.store.sql import placeholders
+from lookup_api.cache import Fresh, batch_dep, enterprise_dep, product_dep
 from lookup_api.routes.codes.service import GENUINE, REVOKED, CodeState, code_state
 from lookup_api.wiring import Services
 from qr.links import DigitalLink
@@ -188,7 +189,31 @@ class Resolution:
 
 
 def resolve(services: Services, link: DigitalLink) -> Resolution | None:
-    """The facts behind ``link``; None when its GTIN is not filed."""
+    """The facts behind ``link``; None when its GTIN is not filed (lookup_api.cache)."""
+    if services.cache is None:
+        return read_resolution(services, link)
+    return services.cache.fetch(
+        "resolve", link.path(), Resolution, lambda: cacheable(read_resolution(services, link))
+    )
+
+
+def cacheable(found: Resolution | None) -> Fresh[Resolution] | None:
+    """``found`` with what it depends on, not to be kept for a guessed or copied serial
+    (see lookup_api.cache); None when nothing was found."""
+    if found is None:
+        return None
+    link, product = found.requested, found.product
+    keep = found.code is None or found.code.status in (GENUINE, REVOKED)
+    deps = [product_dep(link.gtin)]
+    if link.batch is not None:
+        deps.append(batch_dep(link.gtin, link.batch))
+    if product.owner_uscc is not None:
+        deps.append(enterprise_dep(product.owner_uscc))
+    return Fresh(found, product.tree_size, tuple(deps), keep)
+
+
+def read_resolution(services: Services, link: DigitalLink) -> Resolution | None:
+    """``resolve`` from the database, in one snapshot."""
     with read_transaction(services.engine) as conn:
         product = product_facts(conn, services.ledger, link.gtin)
         if product is None:

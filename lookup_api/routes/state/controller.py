@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, get
@@ -33,6 +33,14 @@ from ledger.records.kinds import BATCH_PATTERN, CHINA
 from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
+from lookup_api.cache import (
+    Fresh,
+    ResponseCache,
+    batch_dep,
+    batches_dep,
+    enterprise_dep,
+    product_dep,
+)
 from lookup_api.dependencies import ServicesDep
 from lookup_api.openapi_doc import GTIN_SCHEMA, USCC_SCHEMA, ecma_patterns
 from lookup_api.pages.answers import language_of
@@ -455,6 +463,28 @@ def batch_view(conn: Connection, ledger: Ledger, gtin: str, batch: str) -> Batch
 
 # --- routes --------------------------------------------------------------------------
 
+View = TypeVar("View", EnterpriseProfile, ProductView, BatchView)
+
+
+def cached(  # noqa: PLR0917 - what one cached read needs
+    cache: ResponseCache | None,
+    kind: str,
+    ident: str,
+    type_: type[View],
+    read: Callable[[], View | None],
+    deps: Callable[[View], tuple[str, ...]],
+) -> View | None:
+    """``read()``, through the response cache when there is one (lookup_api.cache)."""
+    if cache is None:
+        return read()
+
+    def fresh() -> Fresh[View] | None:
+        view = read()
+        return None if view is None else Fresh(view, view.tree_size, deps(view))
+
+    return cache.fetch(kind, ident, type_, fresh)
+
+
 UsccPath = Annotated[
     str,
     PathParameter(
@@ -516,8 +546,20 @@ class StateController(Controller):
     ) -> Response[Any]:
         code = _identifier(uscc, "uscc", normalise_uscc)
         policy = load_policy()
-        with read_transaction(services.engine) as conn:
-            profile = enterprise_profile(conn, services.ledger, code, policy, today_in_china())
+        today = today_in_china()
+
+        def read() -> EnterpriseProfile | None:
+            with read_transaction(services.engine) as conn:
+                return enterprise_profile(conn, services.ledger, code, policy, today)
+
+        profile = cached(
+            services.cache,
+            "profile",
+            f"{code}@{today.isoformat()}",
+            EnterpriseProfile,
+            read,
+            lambda p: (enterprise_dep(code),),
+        )
         if profile is None:
             raise not_found(f"no enterprise {code} is filed")
         # One URL, two representations: a shared cache keeps them apart by Accept.
@@ -539,8 +581,16 @@ class StateController(Controller):
     )
     def product(self, services: ServicesDep, gtin: GtinPath) -> Response[ProductView]:
         code = _identifier(gtin, "gtin", normalise_gtin)
-        with read_transaction(services.engine) as conn:
-            view = product_view(conn, services.ledger, code)
+
+        def read() -> ProductView | None:
+            with read_transaction(services.engine) as conn:
+                return product_view(conn, services.ledger, code)
+
+        def deps(view: ProductView) -> tuple[str, ...]:
+            owner = () if view.owner_uscc is None else (enterprise_dep(view.owner_uscc),)
+            return (product_dep(code), batches_dep(code), *owner)
+
+        view = cached(services.cache, "product", code, ProductView, read, deps)
         if view is None:
             raise not_found(f"no product {code} is filed")
         return Response(view, headers=CACHE)
@@ -554,8 +604,19 @@ class StateController(Controller):
     def batch(self, services: ServicesDep, gtin: GtinPath, batch: BatchPath) -> Response[BatchView]:
         code = _identifier(gtin, "gtin", normalise_gtin)
         lot = _batch_id(batch)
-        with read_transaction(services.engine) as conn:
-            view = batch_view(conn, services.ledger, code, lot)
+
+        def read() -> BatchView | None:
+            with read_transaction(services.engine) as conn:
+                return batch_view(conn, services.ledger, code, lot)
+
+        view = cached(
+            services.cache,
+            "batch",
+            f"{code}/{lot}",
+            BatchView,
+            read,
+            lambda v: (product_dep(code), batch_dep(code, lot)),
+        )
         if view is None:
             raise not_found(f"no batch {lot} of product {code} is known")
         return Response(view, headers=CACHE)

@@ -1,0 +1,214 @@
+"""Request limits over the real app: 413 for a body too large on every body route, and
+503 with Retry-After for a request past the time limit (a live server, a slow client)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from litestar.testing import TestClient
+
+from ledger.store.config import LedgerConfig
+from lookup_api.app import create_app
+from lookup_api.auth import create_key
+from lookup_api.problems import PROBLEM_JSON
+from lookup_api.settings import Settings
+from lookup_api.wiring import Services
+from tests.conftest import ORIGIN
+
+LIMIT = 2_000
+BODY_ROUTES = ["/v1/records", "/v1/codes/batches", "/v1/draws", "/v1/verify/filings"]
+
+
+def _settings(db_url: str, tmp_path: Path, **fields: Any) -> Settings:
+    return Settings(
+        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+        **fields,
+    )
+
+
+@pytest.fixture
+def small_bodies(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient[Any], Services, str]]:
+    settings = _settings(db_url, tmp_path, max_body_bytes=LIMIT)
+    services = Services.open(settings)
+    officer = create_key(services.engine, "officer")[1]
+    try:
+        with TestClient(create_app(settings, services)) as client:
+            yield client, services, officer
+    finally:
+        services.close()
+
+
+def test_every_body_route_documents_413_and_every_route_503(
+    small_bodies: tuple[TestClient[Any], Services, str],
+) -> None:
+    client, _, _ = small_bodies
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for path in BODY_ROUTES:
+        assert "413" in paths[path]["post"]["responses"], path
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if "429" in operation.get("responses", {}):
+                assert "503" in operation["responses"], (method, path)
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+@pytest.mark.parametrize("announced", [True, False])
+def test_a_body_over_the_limit_is_413_and_writes_nothing(
+    small_bodies: tuple[TestClient[Any], Services, str], path: str, announced: bool
+) -> None:
+    client, services, officer = small_bodies
+    body = json.dumps({"kind": "enterprise.filed", "payload": {"name": "x" * LIMIT}}).encode()
+    headers = {"Authorization": f"Bearer {officer}", "Content-Type": "application/json"}
+    size = services.ledger.size()
+    if announced:
+        response = client.post(path, content=body, headers=headers)
+    else:  # chunked: no Content-Length, the limit counts what arrives
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(body), 500):
+                yield body[start : start + 500]
+
+        response = client.post(path, content=chunks(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    problem = response.json()
+    assert problem["type"] == "/problems/too-large" and f"{LIMIT:,} bytes" in problem["detail"]
+    assert "x" * 50 not in response.text  # the refused body is not quoted back
+    assert services.ledger.size() == size
+
+
+def test_a_body_within_the_limit_is_taken(
+    small_bodies: tuple[TestClient[Any], Services, str],
+) -> None:
+    client, services, officer = small_bodies
+    from tests.factories import enterprise_payload
+
+    response = client.post(
+        "/v1/records",
+        json={"kind": "enterprise.filed", "payload": enterprise_payload(1)},
+        headers={"Authorization": f"Bearer {officer}"},
+    )
+    assert response.status_code == 201, response.text
+    assert services.ledger.size() == 2  # the filing and its grading
+
+
+class LiveServer:
+    """The real app under uvicorn on a free port, in a thread of this process."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        self.port = listener.getsockname()[1]
+        config = uvicorn.Config(create_app(settings, services), log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [listener]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    def exchange(self, raw: bytes, wait: float = 30) -> tuple[bytes, float]:
+        """Send ``raw`` and read the answer until the server closes; (answer, seconds)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=wait) as conn:
+            started = time.monotonic()
+            conn.sendall(raw)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not _complete(answer):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer, time.monotonic() - started
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return False
+
+
+def _headers(answer: bytes) -> dict[str, str]:
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]
+    return {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head)}
+
+
+def test_a_request_past_the_time_limit_is_503_with_retry_after(db_url: str, tmp_path: Path) -> None:
+    settings = _settings(db_url, tmp_path, request_timeout=0.5)
+    services = Services.open(settings)
+    officer = create_key(services.engine, "officer")[1]
+    try:
+        with LiveServer(settings, services) as live:
+            # A client that announces a body and sends a fifth of it, then stalls.
+            head = (
+                "POST /v1/records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {officer}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100\r\n\r\n"
+            ).encode()
+            answer, seconds = live.exchange(head + b'{"kind": "enter')
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+            assert 0.4 < seconds < 10, seconds
+            headers = _headers(answer)
+            assert headers["retry-after"] == "1"
+            assert headers["content-type"].startswith(PROBLEM_JSON)
+            problem = json.loads(answer.partition(b"\r\n\r\n")[2])
+            assert problem["status"] == 503 and problem["type"] == "/problems/timeout"
+            assert "Idempotency-Key" in problem["detail"]
+            assert services.ledger.size() == 0
+            # A request that is quick is answered as ever, by the same server.
+            ok, _ = live.exchange(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert ok.startswith(b"HTTP/1.1 200"), ok
+            metrics, _ = live.exchange(
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            assert b'route="/v1/records",method="POST",code="503"' in metrics
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("2.5", 2.5), ("off", None), ("OFF", None), ("30", 30.0)]
+)
+def test_the_time_limit_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: float | None
+) -> None:
+    monkeypatch.setenv("CREDTRACE_REQUEST_TIMEOUT", value)
+    assert Settings.from_env().request_timeout == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CREDTRACE_REQUEST_TIMEOUT", "0"),
+        ("CREDTRACE_REQUEST_TIMEOUT", "soon"),
+        ("CREDTRACE_REQUEST_TIMEOUT", "inf"),
+        ("CREDTRACE_MAX_BODY_BYTES", "-1"),
+        ("CREDTRACE_MAX_BODY_BYTES", "1MB"),
+    ],
+)
+def test_a_bad_limit_setting_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env()
