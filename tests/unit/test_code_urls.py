@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -16,6 +18,7 @@ from qr.serials import (
     SERIAL_LENGTH,
     MalformedSerial,
     MistypedSerial,
+    check_character,
     new_serials,
     parse_serial,
 )
@@ -48,13 +51,64 @@ def test_serials_are_13_symbols_of_the_alphabet_and_the_ai21_charset() -> None:
         )
 
 
-def test_every_single_symbol_change_and_adjacent_swap_is_told_a_typo() -> None:
-    for serial in new_serials(30):
-        for position in range(SERIAL_LENGTH):
-            for symbol in ALPHABET:
-                if symbol != serial[position]:
-                    with pytest.raises(MistypedSerial):
-                        parse_serial(serial[:position] + symbol + serial[position + 1 :])
+def _valid_serial_with(pinned: dict[int, str]) -> str:
+    """A serial with a valid check character holding ``pinned`` symbols at their positions.
+
+    When the check position is pinned, a free body position is tried with every symbol:
+    the check character runs through the whole alphabet as one body symbol does.
+    """
+    body = ["0"] * (SERIAL_LENGTH - 1)
+    for position, symbol in pinned.items():
+        if position < SERIAL_LENGTH - 1:
+            body[position] = symbol
+    check = pinned.get(SERIAL_LENGTH - 1)
+    if check is None:
+        return "".join(body) + check_character("".join(body))
+    free = next(p for p in range(SERIAL_LENGTH - 1) if p not in pinned)
+    for symbol in ALPHABET:
+        body[free] = symbol
+        if check_character("".join(body)) == check:
+            return "".join(body) + check
+    raise AssertionError(f"no serial with {pinned}")
+
+
+def test_every_substitution_at_every_position_is_told_a_typo() -> None:
+    """Exhaustive: every position, every ordered pair of distinct symbols."""
+    caught = 0
+    for position in range(SERIAL_LENGTH):
+        for was, typed in itertools.permutations(ALPHABET, 2):
+            serial = _valid_serial_with({position: was})
+            assert parse_serial(serial) == serial
+            typo = serial[:position] + typed + serial[position + 1 :]
+            with pytest.raises(MistypedSerial):
+                parse_serial(typo)
+            caught += 1
+    assert caught == SERIAL_LENGTH * 32 * 31
+
+
+def test_every_adjacent_transposition_at_every_position_is_told_a_typo() -> None:
+    """Exhaustive: every pair of neighbours, the check character's included, every pair of
+    distinct symbols."""
+    caught = 0
+    for position in range(SERIAL_LENGTH - 1):
+        for first, second in itertools.permutations(ALPHABET, 2):
+            serial = _valid_serial_with({position: first, position + 1: second})
+            assert parse_serial(serial) == serial
+            swapped = serial[:position] + second + first + serial[position + 2 :]
+            with pytest.raises(MistypedSerial):
+                parse_serial(swapped)
+            caught += 1
+    assert caught == (SERIAL_LENGTH - 1) * 32 * 31
+
+
+def test_every_symbol_a_serial_or_its_check_can_hold_is_ai21_and_url_safe() -> None:
+    charset_82 = set("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+    charset_82 |= set("abcdefghijklmnopqrstuvwxyz")
+    checks = {check_character(body) for body in (s[:-1] for s in new_serials(5000))}
+    assert checks == set(ALPHABET)  # the check character uses the alphabet and nothing else
+    for symbol in ALPHABET:
+        assert symbol in charset_82
+        assert quote(symbol, safe="") == symbol  # unreserved: never percent-encoded
 
 
 def test_serials_are_read_as_crockford_reads_them() -> None:
