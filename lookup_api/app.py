@@ -118,7 +118,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # inside the HEAD wrapper, which routes a HEAD as its GET (and so names its route).
     app.asgi_handler = rate_limited(
         resolver_preflight(
-            answer_head_as_get(measured(app.asgi_handler, current_metrics, ACCESS_LOG))
+            answer_head_as_get(measured(app.asgi_handler, current_metrics, ACCESS_LOG)),
+            settings.public_url,
         ),
         settings.rate_limits,
         current_limiter,

@@ -129,10 +129,24 @@ def test_serials_are_read_as_crockford_reads_them() -> None:
         ("/01/06901234567892/10/B1", DigitalLink(GTIN, "B1")),
         ("/01/06901234567892/10/B1/21/ABC", DigitalLink(GTIN, "B1", "ABC")),
         ("/01/96385074/10/L%2D1", DigitalLink("00000096385074", "L-1")),
+        # GS1 Digital Link: 22, 10 and 21 are each optional, in that order.
+        ("/01/06901234567892/21/ABC", DigitalLink(GTIN, serial="ABC")),
+        ("/01/06901234567892/22/V1", DigitalLink(GTIN, variant="V1")),
+        ("/01/06901234567892/22/V1/21/ABC", DigitalLink(GTIN, serial="ABC", variant="V1")),
+        ("/01/06901234567892/22/2A/10/B1/21/ABC", DigitalLink(GTIN, "B1", "ABC", "2A")),
     ],
 )
 def test_well_formed_paths(path: str, expected: DigitalLink) -> None:
-    assert parse_path(path) == expected
+    link = parse_path(path)
+    assert link == expected
+    assert parse_path(link.path()) == link  # written back in the same order
+
+
+def test_a_link_walks_up_towards_the_gtin_keeping_the_variant() -> None:
+    link = DigitalLink(GTIN, "B1", "ABC", "V1")
+    assert link.up() == DigitalLink(GTIN, "B1", variant="V1")
+    assert link.up().up() == DigitalLink(GTIN, variant="V1")
+    assert link.path() == f"/01/{GTIN}/22/V1/10/B1/21/ABC"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +158,14 @@ def test_well_formed_paths(path: str, expected: DigitalLink) -> None:
         ("/01/06901234567892/foo", "no value"),
         ("/01/06901234567892/foo/bar", "not a qualifier"),
         ("/01/06901234567892/21/S1/10/B1", "out of order"),
-        ("/01/06901234567892/21/S1", "needs its batch"),
+        ("/01/06901234567892/10/B1/22/V1", "out of order"),
+        ("/01/06901234567892/21/S1/22/V1", "out of order"),
+        ("/01/06901234567892/22/V1/22/V2", "twice"),
+        ("/01/06901234567892/22/" + "V" * 21, "at most 20"),
+        ("/01/06901234567892/22/V%201", "character set 82"),
+        ("/01/06901234567892/22/", "no value"),
+        ("/01", "names no GTIN"),
+        ("/01/", "names no GTIN"),
         ("/01/06901234567892/10/B1/10/B2", "twice"),
         ("/01/06901234567892/10/" + "B" * 21, "at most 20"),
         ("/01/06901234567892/10/B%201", "character set 82"),
@@ -169,6 +190,7 @@ def test_a_code_url_reads_back_and_only_its_canonical_form_is_taken() -> None:
         url + "?x=1",
         url + "#top",
         url.replace(serial, serial.lower()),
+        url.replace(f"/01/{GTIN}/", f"/01/{GTIN}/22/V1/"),  # this service prints no variant
     ):
         with pytest.raises(LinkError):
             parse_code_url(other)
