@@ -341,6 +341,7 @@ def test_a_consumer_product_variant_is_accepted_and_passed_through(r: Resolver) 
     body = r.get(path, Accept="application/json").json()
     assert body["code"]["status"] == "genuine" and body["resolved"]["level"] == "serial"
     assert any("AI 22" in note and "2A" in note for note in body["notes"])
+    assert body["requested"]["variant"] == "2A" and "variant" not in body["resolved"]
     linkset = r.get(path + "?linkType=linkset").json()["linkset"][0]
     assert linkset["anchor"] == PUBLIC + path
     assert linkset[GS1 + "defaultLink"][0]["href"] == f"{PUBLIC}/info{path}"
