@@ -130,7 +130,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # a request past its time limit is answered 503 and measured so.
     limited = time_limited(app.asgi_handler, settings.request_timeout, ACCESS_LOG)
     app.asgi_handler = rate_limited(
-        resolver_preflight(answer_head_as_get(measured(limited, current_metrics, ACCESS_LOG))),
+        resolver_preflight(
+            answer_head_as_get(measured(limited, current_metrics, ACCESS_LOG)),
+            settings.public_url,
+        ),
         settings.rate_limits,
         current_limiter,
         metrics.metrics.count_rate_limited,

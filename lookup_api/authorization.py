@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
@@ -108,8 +109,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/v1/verify/filings"): PLATFORMS,
     ("GET", "/v1/feed"): PUBLIC,  # the public view for everyone, so any cache may keep it
     # resolver and consumer page
+    ("GET", "/01"): PUBLIC,  # no GTIN: always 400, answered by the resolver
     ("GET", "/01/{rest}"): PUBLIC,
     ("GET", "/.well-known/gs1resolver"): PUBLIC,
+    ("GET", "/info/01"): PUBLIC,
     ("GET", "/info/01/{rest}"): PUBLIC,
     # the officers' pages; signing in is everyone's (the form checks the key itself)
     ("GET", "/officer/login"): PUBLIC,
@@ -147,9 +150,16 @@ def _callers(access: Access) -> str:
     return ", ".join(c for c in CALLERS if access.admits(c))
 
 
-def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def authorise_route(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """The app-level guard: the route's entry decides; the key, if any, is left for the
-    handler (``caller_key``)."""
+    handler (``caller_key``).
+
+    Asynchronous, so that a public request (most of them: every scan) is decided in the
+    event loop without a hop to a worker thread; only reading a key from the database
+    goes to one.
+    """
     method = str(connection.scope.get("method", ""))
     if method == "OPTIONS":  # CORS preflights and Allow answers carry no data
         return
@@ -176,7 +186,7 @@ def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
             )
         return
     try:
-        key = services.keys.authenticate(header)
+        key = await sync_to_thread(services.keys.authenticate, header)
     except AuthError as exc:
         if browser:  # revoked since signing in, or a cookie nobody issued
             cast("dict[str, Any]", connection.scope)[KEY_REFUSED] = True

@@ -1,7 +1,8 @@
 """GS1 Digital Link URLs of traceability codes: written canonically, read strictly.
 
 A code's URL is ``{public URL}/01/{GTIN-14}/10/{batch}/21/{serial}``, the canonical form
-(GTIN as 14 digits, qualifiers in the order GS1 gives them for AI 01: batch, then serial).
+(GTIN as 14 digits, qualifiers in the order GS1 Digital Link gives them for AI 01:
+consumer product variant (22), batch (10), serial (21), each optional).
 ``parse_path`` reads the path of any request to the resolver and says exactly what is
 malformed; ``parse_code_url`` reads a scanned code for offline verification and accepts
 only what this service issues, so any changed character is noticed.
@@ -17,9 +18,17 @@ from ledger.errors import InvalidInput
 from ledger.records.ids import IdentifierError, normalise_gtin
 from qr.serials import ALPHABET, SERIAL_LENGTH
 
-AI_GTIN, AI_BATCH, AI_SERIAL = "01", "10", "21"
-AI_NAMES = {AI_GTIN: "GTIN", AI_BATCH: "batch/lot", AI_SERIAL: "serial"}
-MAX_VALUE = 20  # AI 10 and AI 21 hold at most 20 characters
+AI_GTIN, AI_VARIANT, AI_BATCH, AI_SERIAL = "01", "22", "10", "21"
+AI_NAMES = {
+    AI_GTIN: "GTIN",
+    AI_VARIANT: "consumer product variant",
+    AI_BATCH: "batch/lot",
+    AI_SERIAL: "serial",
+}
+# The key qualifiers of AI 01, in the one order GS1 Digital Link allows; each is optional.
+QUALIFIERS = (AI_VARIANT, AI_BATCH, AI_SERIAL)
+_FIELDS = {AI_VARIANT: "variant", AI_BATCH: "batch", AI_SERIAL: "serial"}
+MAX_VALUE = 20  # AI 22, AI 10 and AI 21 hold at most 20 characters
 # GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1).
 _CHARSET_82 = re.compile(r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -35,25 +44,28 @@ class LinkError(InvalidInput):
 
 @dataclass(frozen=True)
 class DigitalLink:
-    """The identifiers of a Digital Link path: a GTIN-14, maybe a batch, maybe a serial."""
+    """The identifiers of a Digital Link path: a GTIN-14 and maybe a batch, a serial and a
+    consumer product variant (AI 22, which is read and written but looked up nowhere)."""
 
     gtin: str
     batch: str | None = None
     serial: str | None = None
+    variant: str | None = None
 
     def path(self) -> str:
         parts = [f"/{AI_GTIN}/{self.gtin}"]
-        if self.batch is not None:
-            parts.append(f"/{AI_BATCH}/{quote(self.batch, safe='')}")
-            if self.serial is not None:
-                parts.append(f"/{AI_SERIAL}/{quote(self.serial, safe='')}")
+        for ai, value in ((AI_VARIANT, self.variant), (AI_BATCH, self.batch)):
+            if value is not None:
+                parts.append(f"/{ai}/{quote(value, safe='')}")
+        if self.serial is not None:
+            parts.append(f"/{AI_SERIAL}/{quote(self.serial, safe='')}")
         return "".join(parts)
 
     def up(self) -> DigitalLink:
-        """One level towards the GTIN."""
+        """One level towards the GTIN: without the serial, then without the batch."""
         if self.serial is not None:
-            return DigitalLink(self.gtin, self.batch)
-        return DigitalLink(self.gtin)
+            return DigitalLink(self.gtin, self.batch, variant=self.variant)
+        return DigitalLink(self.gtin, variant=self.variant)
 
 
 def code_url(public_url: str, gtin: str, batch: str, serial: str) -> str:
@@ -71,10 +83,9 @@ def _gtin(value: str) -> str:
 
 
 def _qualifier(ai: str, value: str) -> str:
-    name = AI_NAMES[ai]
+    name, field = AI_NAMES[ai], _FIELDS[ai]
     if not value:
-        raise LinkError(f"the {name} (AI {ai}) is empty", "serial" if ai == AI_SERIAL else "batch")
-    field = "serial" if ai == AI_SERIAL else "batch"
+        raise LinkError(f"the {name} (AI {ai}) is empty", field)
     if len(value) > MAX_VALUE:
         raise LinkError(
             f"the {name} (AI {ai}) is {len(value)} characters; at most {MAX_VALUE}", field
@@ -90,14 +101,18 @@ def _qualifier(ai: str, value: str) -> str:
 def parse_path(path: str) -> DigitalLink:
     """The identifiers of a resolver path (``/01/...``, already percent-decoded or not).
 
-    Malformed: an odd number of segments, a primary key other than AI 01, a GTIN with a
-    wrong length or check digit, a qualifier GS1 does not allow here or out of order
-    (batch before serial), a value outside the AI character set. A trailing slash is
-    accepted.
+    Malformed: no GTIN, an odd number of segments, a primary key other than AI 01, a GTIN
+    with a wrong length or check digit, a qualifier GS1 does not allow here, given twice or
+    out of order (22, then 10, then 21), a value outside the AI character set. A trailing
+    slash is accepted.
     """
     segments = path.strip("/").split("/") if path.strip("/") else []
     if not segments or segments[0] != AI_GTIN:
         raise LinkError("a Digital Link path starts with /01/ and a GTIN", "path")
+    if len(segments) == 1:
+        raise LinkError(
+            "/01 names no GTIN: the path is /01/{gtin}[/22/...][/10/...][/21/...]", "gtin"
+        )
     if len(segments) % 2:
         raise LinkError(
             f"segment {segments[-1][:40]!r} has no value: the path must be pairs of "
@@ -106,25 +121,25 @@ def parse_path(path: str) -> DigitalLink:
         )
     gtin = _gtin(unquote(segments[1]))
     values: dict[str, str] = {}
-    order = (AI_BATCH, AI_SERIAL)
     for position in range(2, len(segments), 2):
         ai, value = segments[position], unquote(segments[position + 1])
-        if ai not in order:
+        if ai not in QUALIFIERS:
             raise LinkError(
                 f"{ai[:40]!r} is not a qualifier of a GTIN this resolver knows: "
-                "after /01/{gtin} come /10/{batch} and then /21/{serial}",
+                "after /01/{gtin} come /22/{variant}, /10/{batch} and /21/{serial}, "
+                "each optional, in that order",
                 "path",
             )
         if ai in values:
             raise LinkError(f"AI {ai} is given twice", "path")
-        if any(order.index(ai) < order.index(seen) for seen in values):
+        if any(QUALIFIERS.index(ai) < QUALIFIERS.index(seen) for seen in values):
             raise LinkError(
-                "qualifiers are out of order: the batch (10) comes before the serial (21)", "path"
+                "qualifiers are out of order: the variant (22) comes before the batch (10), "
+                "the batch before the serial (21)",
+                "path",
             )
         values[ai] = _qualifier(ai, value)
-    if AI_SERIAL in values and AI_BATCH not in values:
-        raise LinkError("a serial (21) needs its batch (10) before it", "path")
-    return DigitalLink(gtin, values.get(AI_BATCH), values.get(AI_SERIAL))
+    return DigitalLink(gtin, values.get(AI_BATCH), values.get(AI_SERIAL), values.get(AI_VARIANT))
 
 
 @dataclass(frozen=True)
@@ -153,8 +168,8 @@ def parse_code_url(url: str) -> ScannedCode:
     if marker < 0:
         raise LinkError("a code URL's path holds /01/{gtin}/10/{batch}/21/{serial}", "url")
     link = parse_path(parts.path[marker:])
-    if link.serial is None or link.batch is None:
-        raise LinkError("a code URL names a GTIN, a batch and a serial", "url")
+    if link.serial is None or link.batch is None or link.variant is not None:
+        raise LinkError("a code URL names a GTIN, a batch and a serial, and nothing else", "url")
     if any(symbol not in ALPHABET for symbol in link.serial) or len(link.serial) != SERIAL_LENGTH:
         raise LinkError(
             f"the serial {link.serial!r} is not written as this service issues serials: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,8 @@ class IssuedCode:
     key_id: str
 
 
-def _code(row: Any) -> IssuedCode:
+def issued_code(row: Sequence[Any]) -> IssuedCode:
+    """An ``IssuedCode`` from the eight columns of ``_ISSUED``, in that order."""
     return IssuedCode(
         str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5]),
         int(row[6]), str(row[7]),
@@ -54,7 +55,7 @@ def find_code(conn: Connection, serial: str) -> IssuedCode | None:
     row = conn.exec_driver_sql(
         placeholders(conn, _ISSUED + "WHERE c.serial = ?"), (serial,)
     ).first()
-    return None if row is None else _code(row)
+    return None if row is None else issued_code(row)
 
 
 def find_codes(conn: Connection, serials: Iterable[str]) -> dict[str, IssuedCode]:
@@ -65,7 +66,7 @@ def find_codes(conn: Connection, serials: Iterable[str]) -> dict[str, IssuedCode
         chunk = wanted[start : start + LOOKUP_CHUNK]
         sql = _ISSUED + f"WHERE c.serial IN ({', '.join('?' * len(chunk))})"
         for row in conn.exec_driver_sql(placeholders(conn, sql), tuple(chunk)):
-            code = _code(row)
+            code = issued_code(row)
             found[code.serial] = code
     return found
 
@@ -80,6 +81,12 @@ def revocation_of(conn: Connection, gtin: str, batch: str, serial: str) -> int |
         ),
         (gtin, batch),
     )
+    return revoking_entry(rows, serial)
+
+
+def revoking_entry(rows: Iterable[Any], serial: str) -> int | None:
+    """Of a batch's revocations ``(entry, serials as JSON)`` in entry order, the first that
+    revokes ``serial`` (an empty list revokes the whole batch)."""
     for entry, serials in rows:
         listed = json.loads(serials)
         if not listed or serial in listed:

@@ -2,10 +2,15 @@
 
 A serial is 12 random symbols (60 bits from ``secrets``) and one check character, 13
 symbols of Crockford's alphabet (``0-9 A-Z`` without ``I L O U``), every one within the
-GS1 AI 21 character set. The check character (ISO/IEC 7064 hybrid system MOD 33,32 over
-the symbol values) catches every single-symbol substitution, so a mistyped serial is told
-apart from a forged one: a forger can compute a check character, but a typo breaks it.
-The check is for typing, never for authenticity: only the issued list says a code is genuine.
+GS1 AI 21 character set and unreserved in URLs. The check character makes the weighted
+sum of the 13 symbol values zero in the field GF(32), position ``i`` weighted by
+``α^(12-i)`` (``α`` a generator, so the 13 weights are distinct and non-zero): a changed
+symbol alters the sum by ``w·(a⊕b) ≠ 0`` and two swapped symbols by
+``(w_i⊕w_j)·(a⊕b) ≠ 0``, so every single-symbol substitution and every transposition,
+adjacent or not, is caught (ISO/IEC 7064 MOD 33,32, used before, missed about 0.2 % of
+adjacent transpositions). A mistyped serial is thus told apart from a forged one: a
+forger can compute a check character, but a typo breaks it. The check is for typing,
+never for authenticity: only the issued list says a code is genuine.
 """
 
 from __future__ import annotations
@@ -39,18 +44,53 @@ class MistypedSerial(SerialError):
     """Well-formed, but its check character does not match: a typing or reading error."""
 
 
+def _field_tables() -> tuple[list[int], list[int]]:
+    """Antilogarithms and logarithms of GF(32) = GF(2)[x] / (x^5 + x^2 + 1), generator x."""
+    exp, log = [0] * 62, [0] * 32
+    value = 1
+    for power in range(31):
+        exp[power] = exp[power + 31] = value
+        log[value] = power
+        value <<= 1
+        if value & 32:
+            value ^= 0b100101
+    return exp, log
+
+
+def _weighted_values() -> tuple[dict[str, int], ...]:
+    """Per position, each symbol's value times the position's weight ``α^(12-i)``."""
+    exp, log = _field_tables()
+    return tuple(
+        {
+            symbol: 0 if value == 0 else exp[log[value] + SERIAL_LENGTH - 1 - position]
+            for symbol, value in _VALUE.items()
+        }
+        for position in range(SERIAL_LENGTH)
+    )
+
+
+_WEIGHTED = _weighted_values()
+
+
+def _syndrome(symbols: str) -> int:
+    """The weighted GF(32) sum of ``symbols`` from position 0; zero for a whole valid serial."""
+    total = 0
+    for weighted, symbol in zip(_WEIGHTED, symbols, strict=False):
+        total ^= weighted[symbol]
+    return total
+
+
 def check_character(body: str) -> str:
-    """The MOD 33,32 hybrid check symbol of ``body`` (symbols of ALPHABET)."""
-    product = 32
-    for symbol in body:
-        total = (product + _VALUE[symbol]) % 32 or 32
-        product = (total * 2) % 33
-    # The check value c makes (product + c) mod 32 == 1.
-    return ALPHABET[(33 - product) % 32]
+    """The check symbol of a serial's 12-symbol ``body`` (symbols of ALPHABET).
+
+    The check position has weight 1, so the symbol whose value is the body's sum makes
+    the whole serial sum to zero.
+    """
+    return ALPHABET[_syndrome(body)]
 
 
 def has_valid_check(serial: str) -> bool:
-    return check_character(serial[:-1]) == serial[-1]
+    return len(serial) == SERIAL_LENGTH and _syndrome(serial) == 0
 
 
 def new_serials(count: int) -> list[str]:

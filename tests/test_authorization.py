@@ -207,8 +207,10 @@ SAMPLES = [
         body=lambda: {"items": [{"uscc": OWNER, "gtin": GTIN, "batch": BATCH}]},
     ),
     Sample("GET", "/v1/feed", fixed("/v1/feed?limit=5")),
+    Sample("GET", "/01", fixed("/01"), ok=400),  # no GTIN: malformed for everyone
     Sample("GET", "/01/{rest}", fixed(f"/01/{GTIN}/10/{BATCH}?linkType=linkset")),
     Sample("GET", "/.well-known/gs1resolver", fixed("/.well-known/gs1resolver")),
+    Sample("GET", "/info/01", fixed("/info/01"), ok=400),
     Sample("GET", "/info/01/{rest}", fixed(f"/info/01/{GTIN}/10/{BATCH}")),
     Sample("GET", "/officer/login", fixed("/officer/login")),
     Sample(

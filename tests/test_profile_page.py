@@ -30,6 +30,10 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
         ("text/html;q=0.4, application/json;q=0.6", "application/json"),
         ("text/html;q=0, */*", "application/json"),
         ("image/png", "application/json"),
+        # Unreadable q-values are skipped, never a 500.
+        ("*/*;q=inf", "application/json"),
+        ("text/html;q=1e400", "application/json"),
+        ("text/html;q=nan, application/json", "application/json"),
     ],
 )
 def test_the_accept_header_chooses(site: Site, accept: str | None, media_type: str) -> None:

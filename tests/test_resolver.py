@@ -20,10 +20,11 @@ from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from qr.issuance import issue_codes
 from qr.serials import new_serials
-from tests.codes_env import BATCH, GTIN, GTIN13, OWNER, add, appender, seed
+from tests.codes_env import BATCH, GTIN, GTIN13, OTHER_GTIN, OWNER, add, appender, seed
 from tests.conftest import ORIGIN
 
 ORIGIN_HEADER = {"Origin": "https://conformance.example"}
+PUBLIC = "https://codes.example.cn"  # CREDTRACE_PUBLIC_URL: every link starts here
 GS1 = "https://gs1.org/voc/"
 LINK_TYPES = ["pip", "traceability", "certificationInfo", "recallStatus", "verificationService"]
 
@@ -44,6 +45,7 @@ def resolver(db_url: str, tmp_path: Path) -> Iterator[Resolver]:
         ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
         code_key_file=tmp_path / "codes.key",
         scan_warning=3,
+        public_url=PUBLIC,
     )
     services = Services.open(settings)
     try:
@@ -77,11 +79,11 @@ def test_a_browser_is_redirected_to_the_one_default_link_with_the_query(r: Resol
     response = r.get(_code(r) + "?lang=en&x=1", Accept="text/html")
     assert response.status_code == 307
     location = response.headers["location"]
-    assert location.startswith("http") and "/info/01/" in location
+    assert location.startswith(f"{PUBLIC}/info/01/")
     assert location.endswith("?lang=en&x=1")
     _linkset_header(response)
     assert response.headers["access-control-allow-origin"] == "*"
-    page = r.get(location.replace("http://testserver.local", ""))
+    page = r.get(location.removeprefix(PUBLIC))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
@@ -195,6 +197,11 @@ def test_an_unknown_gtin_is_404(r: Resolver) -> None:
         f"/01/{GTIN}/10/B%20B",  # charset
         f"/01/{GTIN}/10/" + "B" * 21,  # value length
         "/01/69012345678x2",  # not digits
+        "/01",  # no GTIN
+        "/01/",
+        f"/01/{GTIN}/10/{BATCH}/22/V1",  # the variant (22) comes first
+        f"/01/{GTIN}/21/S1/22/V1",
+        f"/01/{GTIN}/22/V%201",  # charset of AI 22
     ],
 )
 def test_malformed_paths_are_400_problem_json(r: Resolver, path: str) -> None:
@@ -243,8 +250,141 @@ def test_the_page_says_plainly_when_a_code_is_not_genuine_revoked_or_recalled(r:
     recalled = r.get(f"/info{_code(r)}").text
     assert "召回警告" in recalled and "三聚氰胺" in recalled
     assert "<script" not in recalled and "http" not in recalled.split("<footer>")[0].replace(
-        'href="http://testserver.local/info', ""
+        f'href="{PUBLIC}/info', ""
     )
+
+
+def test_the_page_without_a_gtin_is_400_too(r: Resolver) -> None:
+    for path in ("/info/01", "/info/01/"):
+        response = r.get(path)
+        assert response.status_code == 400, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+HOSTILE = "evil.example"
+
+
+def _hrefs(value: Any) -> list[str]:
+    """Every href and anchor in a JSON answer."""
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k in ("href", "anchor") and isinstance(v, str)]
+        return found + [h for v in value.values() for h in _hrefs(v)]
+    if isinstance(value, list):
+        return [h for v in value for h in _hrefs(v)]
+    return []
+
+
+def test_links_come_from_the_public_url_never_from_a_forged_host(r: Resolver) -> None:
+    hostile = {"Host": HOSTILE, "X-Forwarded-Host": HOSTILE}
+    answers = [
+        r.get(_code(r), Accept="application/json", **hostile),
+        r.get(_code(r) + "?linkType=linkset", **hostile),
+        r.get(_code(r), Accept="text/html", **hostile),
+        r.get(f"/info{_code(r)}", **hostile),
+        r.get("/.well-known/gs1resolver", **hostile),
+        r.client.options(
+            _code(r),
+            headers={**ORIGIN_HEADER, **hostile, "Access-Control-Request-Method": "GET"},
+        ),
+    ]
+    json_answer, linkset, redirect, page, description, preflight = answers
+    hrefs = _hrefs(json_answer.json()) + _hrefs(linkset.json())
+    assert len(hrefs) > 10 and all(h.startswith(f"{PUBLIC}/") for h in hrefs), hrefs
+    assert redirect.status_code == 307 and redirect.headers["location"].startswith(PUBLIC)
+    assert description.json()["resolverRoot"] == PUBLIC
+    for response in answers:
+        assert HOSTILE not in response.text and HOSTILE not in str(response.headers)
+    for response in (json_answer, linkset, redirect, page, preflight):
+        assert _linkset_header(response).startswith(f"<{PUBLIC}/01/{GTIN}/10/{BATCH}/21/")
+    assert f'href="{PUBLIC}/info/01/' in page.text and f'href="{PUBLIC}/v1/codes/' in page.text
+
+
+def test_a_serial_resolves_without_its_batch(r: Resolver) -> None:
+    """GS1 Digital Link allows /01/{gtin}/21/{serial}: serials are unique in the register."""
+    body = r.get(f"/01/{GTIN}/21/{r.serials[0]}", Accept="application/json").json()
+    assert body["resolved"] == {
+        "level": "serial",
+        "gtin": GTIN,
+        "batch": BATCH,
+        "serial": r.serials[0],
+    }
+    assert body["code"]["status"] == "genuine" and body["batch"]["batch"] == BATCH
+    assert body["requested"]["batch"] is None
+    linkset = r.get(f"/01/{GTIN}/21/{r.serials[0]}?linkType=linkset").json()["linkset"][0]
+    assert linkset["anchor"] == f"{PUBLIC}/01/{GTIN}/21/{r.serials[0]}"
+    verify = linkset[GS1 + "verificationService"][0]["href"]
+    assert verify == f"{PUBLIC}/v1/codes/{GTIN}/{BATCH}/{r.serials[0]}"
+    page = r.get(f"/info/01/{GTIN}/21/{r.serials[0]}").text
+    assert "此追溯码为正品码" in page and BATCH in page
+
+
+def test_a_serial_without_its_batch_that_is_unknown_or_anothers_walks_up(r: Resolver) -> None:
+    forged = new_serials(1)[0]
+    body = r.get(f"/01/{GTIN}/21/{forged}", Accept="application/json").json()
+    assert body["resolved"]["level"] == "gtin" and body["code"]["status"] == "not_issued"
+    assert body["batch"] is None and any("not genuine" in n for n in body["notes"])
+    other = OTHER_GTIN  # filed by the seed, same owner, no codes of its own
+    copied = r.get(f"/01/{other}/21/{r.serials[0]}", Accept="application/json").json()
+    assert copied["resolved"]["level"] == "gtin" and copied["code"]["status"] == "not_issued"
+    assert copied["batch"] is None and any("a copy" in n for n in copied["notes"])
+    add(
+        r.services.ledger,
+        "codes.revoked",
+        {"gtin": GTIN, "batch": BATCH, "serials": [r.serials[2]], "reason": "stolen"},
+    )
+    revoked = r.get(f"/01/{GTIN}/21/{r.serials[2]}", Accept="application/json").json()
+    assert revoked["code"]["status"] == "revoked" and revoked["resolved"]["batch"] == BATCH
+
+
+def test_a_consumer_product_variant_is_accepted_and_passed_through(r: Resolver) -> None:
+    path = f"/01/{GTIN}/22/2A/10/{BATCH}/21/{r.serials[0]}"
+    body = r.get(path, Accept="application/json").json()
+    assert body["code"]["status"] == "genuine" and body["resolved"]["level"] == "serial"
+    assert any("AI 22" in note and "2A" in note for note in body["notes"])
+    assert body["requested"]["variant"] == "2A" and "variant" not in body["resolved"]
+    linkset = r.get(path + "?linkType=linkset").json()["linkset"][0]
+    assert linkset["anchor"] == PUBLIC + path
+    assert linkset[GS1 + "defaultLink"][0]["href"] == f"{PUBLIC}/info{path}"
+    redirect = r.get(path)
+    assert redirect.status_code == 307 and redirect.headers["location"] == f"{PUBLIC}/info{path}"
+    assert r.get(f"/info{path}").status_code == 200
+    gtin_level = r.get(f"/01/{GTIN}/22/2A", Accept="application/json").json()
+    assert gtin_level["resolved"]["level"] == "gtin"
+    without_batch = r.get(f"/01/{GTIN}/22/2A/21/{r.serials[0]}", Accept="application/json")
+    assert without_batch.json()["code"]["status"] == "genuine"
+
+
+@pytest.mark.parametrize(
+    ("accept", "answer"),
+    [
+        ("application/json", "json"),
+        ("application/json;q=0, text/html", "redirect"),  # JSON refused
+        ("application/json;q=0", "redirect"),  # nothing acceptable: the default
+        ("application/linkset+json;q=0, application/json", "json"),
+        ("application/linkset+json;q=0", "redirect"),
+        ("application/linkset+json", "linkset"),
+        ("application/linkset+json;q=0.9, application/json;q=0.8", "linkset"),
+        ("application/json;q=0.9, application/linkset+json;q=0.8", "json"),
+        ("application/json, application/linkset+json", "json"),  # a tie: the server's order
+        ("application/json, text/html", "redirect"),  # a tie: the default first
+        ("application/json, */*", "json"),  # a tie: the named type beats the wildcard
+        ("*/*;q=0.1, application/json;q=0.2", "json"),
+        ("application/*", "json"),
+        ("*/*", "redirect"),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "redirect"),
+        ("application/json;q=abc, text/html", "redirect"),  # an unreadable range is skipped
+        ("APPLICATION/JSON;Q=1", "json"),
+    ],
+)
+def test_accept_is_weighed_with_its_q_values(r: Resolver, accept: str, answer: str) -> None:
+    response = r.get(_code(r), Accept=accept)
+    kinds = {307: "redirect"}
+    if response.status_code == 200:
+        media = response.headers["content-type"]
+        kinds[200] = "linkset" if media.startswith("application/linkset+json") else "json"
+        assert media.startswith(("application/json", "application/linkset+json"))
+    assert kinds.get(response.status_code) == answer, (accept, response.status_code)
+    assert response.headers["vary"] == "Accept"
 
 
 @pytest.fixture

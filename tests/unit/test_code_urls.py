@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -16,6 +18,7 @@ from qr.serials import (
     SERIAL_LENGTH,
     MalformedSerial,
     MistypedSerial,
+    check_character,
     new_serials,
     parse_serial,
 )
@@ -48,13 +51,64 @@ def test_serials_are_13_symbols_of_the_alphabet_and_the_ai21_charset() -> None:
         )
 
 
-def test_every_single_symbol_change_and_adjacent_swap_is_told_a_typo() -> None:
-    for serial in new_serials(30):
-        for position in range(SERIAL_LENGTH):
-            for symbol in ALPHABET:
-                if symbol != serial[position]:
-                    with pytest.raises(MistypedSerial):
-                        parse_serial(serial[:position] + symbol + serial[position + 1 :])
+def _valid_serial_with(pinned: dict[int, str]) -> str:
+    """A serial with a valid check character holding ``pinned`` symbols at their positions.
+
+    When the check position is pinned, a free body position is tried with every symbol:
+    the check character runs through the whole alphabet as one body symbol does.
+    """
+    body = ["0"] * (SERIAL_LENGTH - 1)
+    for position, symbol in pinned.items():
+        if position < SERIAL_LENGTH - 1:
+            body[position] = symbol
+    check = pinned.get(SERIAL_LENGTH - 1)
+    if check is None:
+        return "".join(body) + check_character("".join(body))
+    free = next(p for p in range(SERIAL_LENGTH - 1) if p not in pinned)
+    for symbol in ALPHABET:
+        body[free] = symbol
+        if check_character("".join(body)) == check:
+            return "".join(body) + check
+    raise AssertionError(f"no serial with {pinned}")
+
+
+def test_every_substitution_at_every_position_is_told_a_typo() -> None:
+    """Exhaustive: every position, every ordered pair of distinct symbols."""
+    caught = 0
+    for position in range(SERIAL_LENGTH):
+        for was, typed in itertools.permutations(ALPHABET, 2):
+            serial = _valid_serial_with({position: was})
+            assert parse_serial(serial) == serial
+            typo = serial[:position] + typed + serial[position + 1 :]
+            with pytest.raises(MistypedSerial):
+                parse_serial(typo)
+            caught += 1
+    assert caught == SERIAL_LENGTH * 32 * 31
+
+
+def test_every_adjacent_transposition_at_every_position_is_told_a_typo() -> None:
+    """Exhaustive: every pair of neighbours, the check character's included, every pair of
+    distinct symbols."""
+    caught = 0
+    for position in range(SERIAL_LENGTH - 1):
+        for first, second in itertools.permutations(ALPHABET, 2):
+            serial = _valid_serial_with({position: first, position + 1: second})
+            assert parse_serial(serial) == serial
+            swapped = serial[:position] + second + first + serial[position + 2 :]
+            with pytest.raises(MistypedSerial):
+                parse_serial(swapped)
+            caught += 1
+    assert caught == (SERIAL_LENGTH - 1) * 32 * 31
+
+
+def test_every_symbol_a_serial_or_its_check_can_hold_is_ai21_and_url_safe() -> None:
+    charset_82 = set("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+    charset_82 |= set("abcdefghijklmnopqrstuvwxyz")
+    checks = {check_character(body) for body in (s[:-1] for s in new_serials(5000))}
+    assert checks == set(ALPHABET)  # the check character uses the alphabet and nothing else
+    for symbol in ALPHABET:
+        assert symbol in charset_82
+        assert quote(symbol, safe="") == symbol  # unreserved: never percent-encoded
 
 
 def test_serials_are_read_as_crockford_reads_them() -> None:
@@ -75,10 +129,24 @@ def test_serials_are_read_as_crockford_reads_them() -> None:
         ("/01/06901234567892/10/B1", DigitalLink(GTIN, "B1")),
         ("/01/06901234567892/10/B1/21/ABC", DigitalLink(GTIN, "B1", "ABC")),
         ("/01/96385074/10/L%2D1", DigitalLink("00000096385074", "L-1")),
+        # GS1 Digital Link: 22, 10 and 21 are each optional, in that order.
+        ("/01/06901234567892/21/ABC", DigitalLink(GTIN, serial="ABC")),
+        ("/01/06901234567892/22/V1", DigitalLink(GTIN, variant="V1")),
+        ("/01/06901234567892/22/V1/21/ABC", DigitalLink(GTIN, serial="ABC", variant="V1")),
+        ("/01/06901234567892/22/2A/10/B1/21/ABC", DigitalLink(GTIN, "B1", "ABC", "2A")),
     ],
 )
 def test_well_formed_paths(path: str, expected: DigitalLink) -> None:
-    assert parse_path(path) == expected
+    link = parse_path(path)
+    assert link == expected
+    assert parse_path(link.path()) == link  # written back in the same order
+
+
+def test_a_link_walks_up_towards_the_gtin_keeping_the_variant() -> None:
+    link = DigitalLink(GTIN, "B1", "ABC", "V1")
+    assert link.up() == DigitalLink(GTIN, "B1", variant="V1")
+    assert link.up().up() == DigitalLink(GTIN, variant="V1")
+    assert link.path() == f"/01/{GTIN}/22/V1/10/B1/21/ABC"
 
 
 @pytest.mark.parametrize(
@@ -90,7 +158,14 @@ def test_well_formed_paths(path: str, expected: DigitalLink) -> None:
         ("/01/06901234567892/foo", "no value"),
         ("/01/06901234567892/foo/bar", "not a qualifier"),
         ("/01/06901234567892/21/S1/10/B1", "out of order"),
-        ("/01/06901234567892/21/S1", "needs its batch"),
+        ("/01/06901234567892/10/B1/22/V1", "out of order"),
+        ("/01/06901234567892/21/S1/22/V1", "out of order"),
+        ("/01/06901234567892/22/V1/22/V2", "twice"),
+        ("/01/06901234567892/22/" + "V" * 21, "at most 20"),
+        ("/01/06901234567892/22/V%201", "character set 82"),
+        ("/01/06901234567892/22/", "no value"),
+        ("/01", "names no GTIN"),
+        ("/01/", "names no GTIN"),
         ("/01/06901234567892/10/B1/10/B2", "twice"),
         ("/01/06901234567892/10/" + "B" * 21, "at most 20"),
         ("/01/06901234567892/10/B%201", "character set 82"),
@@ -115,6 +190,7 @@ def test_a_code_url_reads_back_and_only_its_canonical_form_is_taken() -> None:
         url + "?x=1",
         url + "#top",
         url.replace(serial, serial.lower()),
+        url.replace(f"/01/{GTIN}/", f"/01/{GTIN}/22/V1/"),  # this service prints no variant
     ):
         with pytest.raises(LinkError):
             parse_code_url(other)

@@ -35,27 +35,47 @@ class CodeState:
     revoked_entry: int | None = None
 
 
-def code_state(conn: Connection, gtin: str, batch: str, text: str) -> CodeState:
+def read_serial(text: str) -> tuple[str | None, CodeState | None]:
+    """``text`` as issued serials are written, or what a text that is not one is."""
     try:
-        serial = parse_serial(text)
+        return parse_serial(text), None
     except MistypedSerial as exc:
-        return CodeState(text, MISTYPED, str(exc))
+        return None, CodeState(text, MISTYPED, str(exc))
     except MalformedSerial as exc:
-        return CodeState(text, NOT_ISSUED, f"not a serial this service issues: {exc}")
-    code = find_code(conn, serial)
+        return None, CodeState(text, NOT_ISSUED, f"not a serial this service issues: {exc}")
+
+
+def judge_code(
+    serial: str, gtin: str, batch: str | None, code: IssuedCode | None, revoked: int | None
+) -> CodeState:
+    """What a well-formed ``serial`` under ``gtin`` (and ``batch``, when the path names it)
+    is, given its issued row and the entry that revoked it: the one rule for every reader."""
     if code is None:
         return CodeState(serial, NOT_ISSUED, f"no code {serial} was ever issued: it is not genuine")
-    if (code.gtin, code.batch) != (gtin, batch):
+    if code.gtin != gtin or (batch is not None and code.batch != batch):
         # A genuine serial copied onto another product or batch is a clone.
         return CodeState(
             serial, NOT_ISSUED, f"code {serial} was issued for another product or batch: a copy"
         )
-    revoked = revocation_of(conn, gtin, batch, serial)
     if revoked is not None:
         return CodeState(
             serial, REVOKED, f"code {serial} was revoked by entry {revoked}", code, revoked
         )
     return CodeState(serial, GENUINE, f"code {serial} was issued by entry {code.entry}", code)
+
+
+def code_state(conn: Connection, gtin: str, batch: str | None, text: str) -> CodeState:
+    """What ``text`` is as a serial of ``gtin`` (under ``batch``; any batch when None):
+    serials are unique across the register (``qr_codes`` is keyed by serial alone)."""
+    serial, refused = read_serial(text)
+    if serial is None:
+        assert refused is not None
+        return refused
+    code = find_code(conn, serial)
+    revoked = None
+    if code is not None and code.gtin == gtin and batch in (None, code.batch):
+        revoked = revocation_of(conn, code.gtin, code.batch, serial)
+    return judge_code(serial, gtin, batch, code, revoked)
 
 
 def open_recalls(conn: Connection, gtin: str, batch: str | None) -> list[int]:

@@ -1,12 +1,17 @@
-"""The GS1-Conformant resolver: ``/01/{gtin}[/10/{batch}[/21/{serial}]]``.
+"""The GS1-Conformant resolver: ``/01/{gtin}[/22/{variant}][/10/{batch}][/21/{serial}]``.
 
-- a malformed path is 400 problem+json, an unfiled GTIN 404, an unknown batch or serial
-  walks up to the known level and says so;
-- ``?linkType=linkset`` (or ``all``), or ``Accept: application/linkset+json``: the RFC 9264
-  linkset; ``?linkType=gs1:<type>``: a redirect to that link; any other link type 404;
-- ``Accept: application/json``: the facts as JSON (200);
+- a malformed path (``/01`` without a GTIN too) is 400 problem+json, an unfiled GTIN 404,
+  an unknown batch or serial walks up to the known level and says so;
+- ``?linkType=linkset`` (or ``all``), or an Accept header that prefers
+  ``application/linkset+json``: the RFC 9264 linkset; ``?linkType=gs1:<type>``: a
+  redirect to that link; any other link type 404;
+- an Accept header that prefers ``application/json``: the facts as JSON (200);
 - otherwise a redirect (307, absolute ``Location``, query string passed on) to the one
-  ``gs1:defaultLink``, the consumer page;
+  ``gs1:defaultLink``, the consumer page; Accept is weighed with its q-values
+  (``lookup_api.negotiation``), so ``application/json;q=0`` never gets JSON;
+- every link (linkset, Link header, Location, the page's) is built from the configured
+  public URL (``CREDTRACE_PUBLIC_URL``), never from the request's Host header, so that a
+  forged Host cannot put another host into an answer that a cache keeps;
 - every answer carries ``Link: <…?linkType=linkset>; rel="linkset"``; OPTIONS is answered
   before the framework's CORS middleware could answer it without that header
   (``resolver_preflight``).
@@ -31,6 +36,7 @@ from litestar.types import (
 from ledger.tlog.envelope import now_time
 from lookup_api.dependencies import ServicesDep
 from lookup_api.middleware import HEAD_AS_GET
+from lookup_api.negotiation import preferred_media_type
 from lookup_api.pages.i18n import other_language, pick_language
 from lookup_api.problems import Problem, bad_request, problem_responses
 from lookup_api.routes.resolver.facts import facts
@@ -54,6 +60,10 @@ from qr.scans import ScanCount
 
 LINKSET_JSON = "application/linkset+json"
 JSON = "application/json"
+HTML = "text/html"
+# What the resolver answers in, the default first: a browser's text/html (or */*) gets
+# the redirect to the consumer page; ties between these go in this order.
+REPRESENTATIONS = (HTML, JSON, LINKSET_JSON)
 ALLOWED = "GET, HEAD, OPTIONS"
 EXPOSED = "Link, Location, Content-Type"
 RESOLVER_PREFIXES = ("/01/", "/01", "/.well-known/gs1resolver")
@@ -66,9 +76,9 @@ def linkset_header(base: str, link: DigitalLink) -> str:
     return f'<{base}{link.path()}?linkType=linkset>; rel="linkset"; type="{LINKSET_JSON}"'
 
 
-def _accepts(request: Request[Any, Any, Any], media_type: str) -> bool:
-    accept = request.headers.get("accept", "")
-    return any(part.split(";")[0].strip().lower() == media_type for part in accept.split(","))
+def _representation(request: Request[Any, Any, Any]) -> str:
+    """The representation the Accept header prefers; the redirect when it accepts none."""
+    return preferred_media_type(request.headers.get("accept"), REPRESENTATIONS) or HTML
 
 
 def _link(path: str) -> DigitalLink:
@@ -91,16 +101,31 @@ def _found(services: Any, link: DigitalLink, headers: dict[str, str]) -> Resolut
     return found
 
 
-def _base(request: Request[Any, Any, Any]) -> str:
-    return str(request.base_url).rstrip("/")
+def _base(services: Services) -> str:
+    """Where every link points: the configured public URL, never the request's Host."""
+    return services.settings.public_url.rstrip("/")
 
 
 class ResolverController(Controller):
     tags = ["resolver"]  # noqa: RUF012
 
     @get(
+        ["/01", PAGE_PREFIX + "/01"],
+        sync_to_thread=False,
+        summary="No GTIN: a malformed Digital Link path, always 400",
+        responses=problem_responses(400),
+    )
+    def no_gtin(self) -> Response[Any]:
+        _link("/01")  # raises: the one wording of every malformed path
+        raise AssertionError("unreachable")
+
+    # In the event loop, not a worker thread: a resolve only reads, in one indexed
+    # statement (rarely two more) of a read-only snapshot that waits for no lock (SQLite
+    # WAL readers, PostgreSQL MVCC), which takes less time than the hop to a thread. The
+    # page, which writes its scan counter, stays in a thread.
+    @get(
         "/01/{rest:path}",
-        sync_to_thread=True,
+        sync_to_thread=False,
         summary="Resolve a GS1 Digital Link (redirect, JSON facts or RFC 9264 linkset)",
         responses=problem_responses(400, 404),
     )
@@ -112,7 +137,7 @@ class ResolverController(Controller):
         linktype: Annotated[str | None, QueryParameter(name="linkType")] = None,
     ) -> Response[Any]:
         link = _link("/01" + rest)
-        base = _base(request)
+        base = _base(services)
         headers = {"Link": linkset_header(base, link)}
         wanted = None
         if linktype is not None and linktype not in LINKSET_TYPES:
@@ -127,9 +152,10 @@ class ResolverController(Controller):
                     headers=headers,
                 )
         found = _found(services, link, headers)
-        if linktype in LINKSET_TYPES or (wanted is None and _accepts(request, LINKSET_JSON)):
+        representation = _representation(request) if linktype is None else None
+        if linktype in LINKSET_TYPES or representation == LINKSET_JSON:
             return Response(linkset(found, base), media_type=LINKSET_JSON, headers=_cache(headers))
-        if wanted is None and _accepts(request, JSON):
+        if representation == JSON:
             return Response(facts(found, base), media_type=JSON, headers=_cache(headers))
         targets = links(found, base).get(wanted or DEFAULT_LINK)
         if not targets:
@@ -144,7 +170,9 @@ class ResolverController(Controller):
         if wanted is None and request.url.query:
             location += "?" + request.url.query  # the query string passes on to the page
         headers["Location"] = location
-        return Response(b"", status_code=307, headers={**headers, "Cache-Control": "no-store"})
+        # Which answer a GET gets depends on Accept, the redirect included.
+        headers.update({"Cache-Control": "no-store", "Vary": "Accept"})
+        return Response(b"", status_code=307, headers=headers)
 
     @get(
         "/.well-known/gs1resolver",
@@ -152,8 +180,8 @@ class ResolverController(Controller):
         summary="The resolver description file (GS1-Conformant Resolver standard)",
         responses=problem_responses(),
     )
-    def description(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        base = _base(request)
+    def description(self, services: ServicesDep) -> Response[dict[str, Any]]:
+        base = _base(services)
         body = {
             "name": "credtrace resolver",
             "resolverRoot": base,
@@ -187,7 +215,7 @@ def _cache(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "Cache-Control": "public, max-age=30", "Vary": "Accept"}
 
 
-def resolver_preflight(app: ASGIApp) -> ASGIApp:
+def resolver_preflight(app: ASGIApp, public_url: str) -> ASGIApp:
     """Answer OPTIONS on resolver paths, with CORS and the Link header, before Litestar.
 
     Litestar's CORS middleware answers a preflight itself and drops every other header;
@@ -219,8 +247,7 @@ def resolver_preflight(app: ASGIApp) -> ASGIApp:
             except LinkError:
                 status = 400
             else:
-                host = dict(scope.get("headers", [])).get(b"host", b"localhost").decode("latin-1")
-                base = f"{scope.get('scheme', 'http')}://{host}"
+                base = public_url.rstrip("/")  # never the request's Host
                 headers.append((b"link", linkset_header(base, link).encode()))
         start: HTTPResponseStartEvent = {
             "type": "http.response.start",
@@ -258,7 +285,7 @@ class PageController(Controller):
         lang: Annotated[str | None, QueryParameter(name="lang", max_length=16)] = None,
     ) -> Response[str]:
         link = _link("/01" + rest)
-        base = _base(request)
+        base = _base(services)
         found = _found(services, link, {"Link": linkset_header(base, link)})
         language = pick_language(lang, request.headers.get("accept-language"))
         scans = None

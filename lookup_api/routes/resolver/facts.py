@@ -33,6 +33,7 @@ def facts(found: Resolution, base: str) -> dict[str, Any]:
             "gtin": found.requested.gtin,
             "batch": found.requested.batch,
             "serial": found.requested.serial,
+            "variant": found.requested.variant,  # AI 22: passed through, looked up nowhere
         },
         "resolved": {
             "level": found.level,

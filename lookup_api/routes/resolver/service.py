@@ -2,8 +2,12 @@
 
 An unknown batch or serial walks up to the level that is known (GS1-Conformant Resolver
 rule: answer for the GTIN rather than 404) and the answer says so; an unknown GTIN is
-the one thing not found. The linkset (RFC 9264, JSON) is the same for every
-representation: the consumer page, the JSON facts and ``application/linkset+json``.
+the one thing not found. A serial without a batch (``/01/{gtin}/21/{serial}``) is found
+by itself: serials are unique across the register (``qr_codes`` is keyed by serial), and
+its batch is the one it was issued under. A consumer product variant (AI 22) is read,
+written back into the links and looked up nowhere. The linkset (RFC 9264, JSON) is the
+same for every representation: the consumer page, the JSON facts and
+``application/linkset+json``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ledger.store.engine import read_transaction
-from ledger.store.log import Ledger
 from ledger.store.sql import placeholders
 from lookup_api.cache import Fresh, batch_dep, enterprise_dep, product_dep
-from lookup_api.routes.codes.service import GENUINE, REVOKED, CodeState, code_state
+from lookup_api.routes.codes.service import GENUINE, REVOKED, CodeState, judge_code, read_serial
 from lookup_api.wiring import Services
 from qr.links import DigitalLink
+from qr.lookup import issued_code, revoking_entry
 
 GS1_VOC = "https://gs1.org/voc/"
 DEFAULT_LINK = "defaultLink"
@@ -31,8 +35,10 @@ PAGE_PREFIX = "/info"  # the consumer page: the one gs1:defaultLink
 LANGUAGES = ["zh-CN", "en"]
 
 
-# The resolver answers every scan: its reads are a few indexed statements of literal SQL,
-# only the columns a consumer is shown (the /v1 state views have the rest).
+# The resolver answers every scan: one statement of literal SQL reads the product, its
+# owner, the batch with its latest inspection, the code with its issuance and the tree
+# size, by primary keys and indexes; open recalls and revocations, rare, only when that
+# row says there are some. Only the columns a consumer is shown (the /v1 views have the rest).
 
 
 @dataclass(frozen=True)
@@ -95,79 +101,73 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _one(conn: Connection, sql: str, *values: Any) -> Any:
-    return conn.exec_driver_sql(placeholders(conn, sql), values).first()
+# The code's batch is the path's, or (no batch in the path) the one its serial was
+# issued under for this GTIN. The columns of ``qr.lookup._ISSUED`` come in its order.
+_RESOLVE = """
+SELECT p.gtin, p.name, p.origin_country, p.owner_uscc, p.status, p.filed_entry,
+  e.uscc, e.name, e.status, e.grade, e.graded_entry, e.blacklist,
+  b.batch, b.produced_on, b.expires_on, b.port, b.declared_entry,
+  i.outcome, i.inspected_on, i.entry, i.accepted_third_party,
+  c.serial, c.gtin, c.batch, c.serials_root, c.position, cb.entry, cb.count, cb.key_id,
+  (SELECT max(size) FROM ledger_checkpoints),
+  EXISTS (SELECT 1 FROM proj_recalls r WHERE r.gtin = p.gtin AND r.closed_entry IS NULL),
+  EXISTS (SELECT 1 FROM proj_code_revocations v WHERE v.gtin = c.gtin AND v.batch = c.batch)
+FROM proj_products p
+LEFT JOIN proj_enterprises e ON e.uscc = p.owner_uscc
+LEFT JOIN qr_codes c ON c.serial = ?
+LEFT JOIN proj_code_batches cb
+  ON cb.serials_root = c.serials_root AND cb.gtin = c.gtin AND cb.batch = c.batch
+LEFT JOIN proj_batches b ON b.gtin = p.gtin AND b.declared_entry IS NOT NULL
+  AND b.batch = COALESCE(?, CASE WHEN c.gtin = p.gtin AND cb.entry IS NOT NULL THEN c.batch END)
+LEFT JOIN proj_inspections i ON i.entry = b.inspection_entry
+WHERE p.gtin = ?
+"""
+_OPEN_RECALLS = (
+    "SELECT entry, batches, reason, issued_on FROM proj_recalls "
+    "WHERE gtin = ? AND closed_entry IS NULL ORDER BY entry DESC"
+)
+_REVOCATIONS = (
+    "SELECT entry, serials FROM proj_code_revocations WHERE gtin = ? AND batch = ? ORDER BY entry"
+)
 
 
-def owner_view(conn: Connection, uscc: str) -> OwnerView | None:
-    row = _one(
-        conn,
-        "SELECT uscc, name, status, grade, graded_entry, blacklist FROM proj_enterprises "
-        "WHERE uscc = ?",
-        uscc,
-    )
-    if row is None:
-        return None
-    return OwnerView(
-        str(row[0]), _opt(row[1]), str(row[2]), _opt(row[3]), _opt_int(row[4]), str(row[5])
-    )
+def _rows(conn: Connection, sql: str, *values: Any) -> list[Any]:
+    return list(conn.exec_driver_sql(placeholders(conn, sql), values))
 
 
-def product_facts(conn: Connection, ledger: Ledger, gtin: str) -> ProductFacts | None:
-    row = _one(
-        conn,
-        "SELECT p.gtin, p.name, p.origin_country, p.owner_uscc, e.name, p.status, p.filed_entry "
-        "FROM proj_products p LEFT JOIN proj_enterprises e ON e.uscc = p.owner_uscc "
-        "WHERE p.gtin = ?",
-        gtin,
-    )
-    if row is None:
-        return None
-    recalls = [
-        RecallFacts([str(b) for b in json.loads(batches)], str(reason), str(on), int(entry))
-        for entry, batches, reason, on in conn.exec_driver_sql(
-            placeholders(
-                conn,
-                "SELECT entry, batches, reason, issued_on FROM proj_recalls "
-                "WHERE gtin = ? AND closed_entry IS NULL ORDER BY entry DESC",
-            ),
-            (gtin,),
-        )
-    ]
-    checkpoint = ledger.latest_checkpoint(conn)
+def _product(row: Any, recalls: list[RecallFacts]) -> ProductFacts:
     return ProductFacts(
         gtin=str(row[0]),
         name=_opt(row[1]),
         origin_country=_opt(row[2]),
         owner_uscc=_opt(row[3]),
-        owner_name=_opt(row[4]),
-        status=str(row[5]),
-        filed_entry=_opt_int(row[6]),
+        owner_name=_opt(row[7]),
+        status=str(row[4]),
+        filed_entry=_opt_int(row[5]),
         recalls=recalls,
-        tree_size=0 if checkpoint is None else checkpoint.size,
+        tree_size=int(row[29] or 0),
     )
 
 
-def batch_facts(conn: Connection, gtin: str, batch: str) -> BatchFacts | None:
+def _owner(row: Any) -> OwnerView | None:
+    if row[6] is None:
+        return None
+    return OwnerView(
+        str(row[6]), _opt(row[7]), str(row[8]), _opt(row[9]), _opt_int(row[10]), str(row[11])
+    )
+
+
+def _batch(row: Any) -> BatchFacts | None:
     """A declared batch with its latest inspection; None when it is not declared."""
-    row = _one(
-        conn,
-        "SELECT b.batch, b.produced_on, b.expires_on, b.port, b.declared_entry, i.outcome, "
-        "i.inspected_on, i.entry, i.accepted_third_party FROM proj_batches b "
-        "LEFT JOIN proj_inspections i ON i.entry = b.inspection_entry "
-        "WHERE b.gtin = ? AND b.batch = ? AND b.declared_entry IS NOT NULL",
-        gtin,
-        batch,
-    )
-    if row is None:
+    if row[12] is None:
         return None
     inspection = (
         None
-        if row[7] is None
-        else InspectionFacts(str(row[5]), str(row[6]), int(row[7]), bool(row[8]))
+        if row[19] is None
+        else InspectionFacts(str(row[17]), str(row[18]), int(row[19]), bool(row[20]))
     )
     return BatchFacts(
-        str(row[0]), _opt(row[1]), _opt(row[2]), _opt(row[3]), int(row[4]), inspection
+        str(row[12]), _opt(row[13]), _opt(row[14]), _opt(row[15]), int(row[16]), inspection
     )
 
 
@@ -205,8 +205,10 @@ def cacheable(found: Resolution | None) -> Fresh[Resolution] | None:
     link, product = found.requested, found.product
     keep = found.code is None or found.code.status in (GENUINE, REVOKED)
     deps = [product_dep(link.gtin)]
-    if link.batch is not None:
-        deps.append(batch_dep(link.gtin, link.batch))
+    # /01/{gtin}/21/{serial} names no batch: the answer depends on the code's own batch.
+    batch = link.batch if link.batch is not None else found.batch and found.batch.batch
+    if batch:
+        deps.append(batch_dep(link.gtin, batch))
     if product.owner_uscc is not None:
         deps.append(enterprise_dep(product.owner_uscc))
     return Fresh(found, product.tree_size, tuple(deps), keep)
@@ -214,20 +216,40 @@ def cacheable(found: Resolution | None) -> Fresh[Resolution] | None:
 
 def read_resolution(services: Services, link: DigitalLink) -> Resolution | None:
     """``resolve`` from the database, in one snapshot."""
+    serial, refused = (None, None) if link.serial is None else read_serial(link.serial)
     with read_transaction(services.engine) as conn:
-        product = product_facts(conn, services.ledger, link.gtin)
-        if product is None:
+        row = conn.exec_driver_sql(
+            placeholders(conn, _RESOLVE), (serial, link.batch, link.gtin)
+        ).first()
+        if row is None:
             return None
-        batch = None if link.batch is None else batch_facts(conn, link.gtin, link.batch)
-        code = None
-        if link.serial is not None and link.batch is not None:
-            code = code_state(conn, link.gtin, link.batch, link.serial)
-        owner = None if product.owner_uscc is None else owner_view(conn, product.owner_uscc)
-    return _walk_up(Resolution(link, link, product, batch, code, owner))
+        recalls = []
+        if row[30]:
+            recalls = [
+                RecallFacts([str(b) for b in json.loads(batches)], str(reason), str(on), int(e))
+                for e, batches, reason, on in _rows(conn, _OPEN_RECALLS, link.gtin)
+            ]
+        code = refused
+        if serial is not None:
+            issued = None if row[26] is None else issued_code(row[21:29])
+            revoked = None
+            if issued is not None and row[31]:
+                revocations = _rows(conn, _REVOCATIONS, issued.gtin, issued.batch)
+                revoked = revoking_entry(revocations, serial)
+            code = judge_code(serial, link.gtin, link.batch, issued, revoked)
+    found = Resolution(link, link, _product(row, recalls), _batch(row), code, _owner(row))
+    return _walk_up(found)
 
 
 def _walk_up(found: Resolution) -> Resolution:
+    """Set the level that is known (never the variant, which is looked up nowhere) and
+    say why it is above the one asked for."""
     link = found.requested
+    if link.variant is not None:
+        found.notes.append(
+            f"the consumer product variant (AI 22) {link.variant} is not recorded here: "
+            "answering without it"
+        )
     if link.batch is not None and found.batch is None:
         found.resolved = DigitalLink(link.gtin)
         found.notes.append(
@@ -236,9 +258,14 @@ def _walk_up(found: Resolution) -> Resolution:
         if link.serial is not None:
             found.notes.append(f"code {link.serial} is not genuine: its batch is not declared")
         return found
-    if found.code is not None and found.code.status not in (GENUINE, REVOKED):
-        found.resolved = link.up()
-        found.notes.append(found.code.detail)
+    code = found.code
+    if code is not None and code.code is not None and code.status in (GENUINE, REVOKED):
+        # Without a batch in the path, the batch is the one the serial was issued under.
+        found.resolved = DigitalLink(link.gtin, code.code.batch, code.serial)
+        return found
+    found.resolved = DigitalLink(link.gtin, link.batch)
+    if code is not None:
+        found.notes.append(code.detail)
     return found
 
 

@@ -42,6 +42,7 @@ from lookup_api.cache import (
     product_dep,
 )
 from lookup_api.dependencies import ServicesDep
+from lookup_api.negotiation import preferred_media_type
 from lookup_api.openapi_doc import GTIN_SCHEMA, USCC_SCHEMA, ecma_patterns
 from lookup_api.pages.answers import language_of
 from lookup_api.pages.layout import Shell, html_response
@@ -564,7 +565,7 @@ class StateController(Controller):
             raise not_found(f"no enterprise {code} is filed")
         # One URL, two representations: a shared cache keeps them apart by Accept.
         headers = {**CACHE, "Vary": "Accept, Accept-Language"}
-        if request.accept.best_match([JSON, HTML], default=JSON) != HTML:
+        if preferred_media_type(request.headers.get("accept"), (JSON, HTML)) != HTML:
             return Response(profile, media_type=JSON, headers=headers)
         from lookup_api.routes.state.profile_page import render  # it imports these views
 
