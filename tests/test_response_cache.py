@@ -515,3 +515,20 @@ def test_a_recall_shows_on_the_next_resolve_through_every_worker(
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_a_serial_asked_without_its_batch_shows_a_revocation_on_the_next_resolve(
+    cached: Env,
+) -> None:
+    """``/01/{gtin}/21/{serial}`` names no batch; its answer depends on the code's batch."""
+    env = cached
+    path = f"/01/{GTIN}/21/{env.serials[1]}"
+    assert env.resolve(path)["code"]["status"] == "genuine"
+    before = env.counts().get(("resolve", "hit"), 0)
+    assert env.resolve(path)["code"]["status"] == "genuine"
+    assert env.counts().get(("resolve", "hit"), 0) == before + 1  # really cached
+    env.record(
+        "codes.revoked",
+        {"gtin": GTIN, "batch": BATCH, "serials": [env.serials[1]], "reason": "stolen labels"},
+    )
+    assert env.resolve(path)["code"]["status"] == "revoked"
