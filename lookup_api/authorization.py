@@ -123,9 +123,15 @@ def _callers(access: Access) -> str:
     return ", ".join(c for c in CALLERS if access.admits(c))
 
 
-def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def authorise_route(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """The app-level guard: the route's entry decides; the key, if any, is left for the
-    handler (``caller_key``)."""
+    handler (``caller_key``).
+
+    Asynchronous, so that a public route's request (most of them) decides in the event
+    loop; Litestar would run a synchronous guard in a worker thread for every request.
+    Only a key that must be looked up in the database goes to a thread."""
     method = str(connection.scope.get("method", ""))
     if method == "OPTIONS":  # CORS preflights and Allow answers carry no data
         return
@@ -146,7 +152,7 @@ def authorise_route(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
             )
         return
     try:
-        key = connection.app.state.services.keys.authenticate(header)
+        key = await connection.app.state.services.keys.authenticate_async(header)
     except AuthError as exc:
         raise unauthorised(str(exc)) from exc
     if not access.admits(key.role):

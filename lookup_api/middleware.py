@@ -125,14 +125,21 @@ def rate_limited(
         token = token_partition(_header(http, b"authorization"))
         if token is None:
             policy, partition, who = limits.public, address, "address"
+            decision = await current.take(partition, policy)
         else:
-            failures = await current.take(address, limits.auth_failures, cost=0)
-            if not failures.allowed:
-                on_refused(limits.auth_failures.name)
-                await _refuse(http, send, limits.auth_failures, failures, "address with bad keys")
-                return
             policy, partition, who = limits.key, token, "key"
-        decision = await current.take(partition, policy)
+            # An address that sent too many bad keys is refused before its key counts;
+            # both buckets in one round trip.
+            decisions = await current.take_all(
+                [(address, limits.auth_failures, 0), (partition, policy, 1)]
+            )
+            if not decisions[0].allowed:
+                on_refused(limits.auth_failures.name)
+                await _refuse(
+                    http, send, limits.auth_failures, decisions[0], "address with bad keys"
+                )
+                return
+            decision = decisions[1]
         if not decision.allowed:
             on_refused(policy.name)
             await _refuse(http, send, policy, decision, who)
