@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -37,6 +38,8 @@ from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 
 ACCESS_LOG = logging.getLogger("credtrace.access")
+STARTUP_LOG = logging.getLogger("credtrace")
+WORKER_READY = "worker ready, pid"
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
@@ -59,6 +62,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if settings.redis_url
             else LocalLimiter()
         )
+        # One line a worker: what a supervisor (or a test) waits for, whatever the server.
+        STARTUP_LOG.info("%s %d", WORKER_READY, os.getpid())
 
     async def shutdown(app: Litestar) -> None:
         metrics.stop()

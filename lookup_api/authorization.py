@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
@@ -156,10 +155,9 @@ async def authorise_route(
     """The app-level guard: the route's entry decides; the key, if any, is left for the
     handler (``caller_key``).
 
-    Asynchronous, so that a public request (most of them: every scan) is decided in the
-    event loop without a hop to a worker thread; only reading a key from the database
-    goes to one.
-    """
+    Asynchronous, so that a public route's request (most of them) decides in the event
+    loop; Litestar would run a synchronous guard in a worker thread for every request.
+    Only a key that must be looked up in the database goes to a thread."""
     method = str(connection.scope.get("method", ""))
     if method == "OPTIONS":  # CORS preflights and Allow answers carry no data
         return
@@ -186,7 +184,7 @@ async def authorise_route(
             )
         return
     try:
-        key = await sync_to_thread(services.keys.authenticate, header)
+        key = await services.keys.authenticate_async(header)
     except AuthError as exc:
         if browser:  # revoked since signing in, or a cookie nobody issued
             cast("dict[str, Any]", connection.scope)[KEY_REFUSED] = True

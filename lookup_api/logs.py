@@ -14,6 +14,15 @@ from typing import Any
 
 FORMATS = ("text", "json")
 REQUEST_FIELDS = ("method", "route", "path", "status", "ms")
+SERVER_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "_granian",
+    "granian.access",
+    "credtrace",
+    "lookup_api",
+    "ledger",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,9 +43,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def log_config(fmt: str, access: bool = True) -> dict[str, Any]:
-    """A logging dictConfig for uvicorn and the service's own loggers; ``access``: one
-    line per request (for production; the demo keeps its console for its banner)."""
+def log_config(fmt: str, access: bool = True, level: str = "info") -> dict[str, Any]:
+    """A logging dictConfig for the HTTP server and the service's own loggers; ``access``:
+    one line per request (for production; the demo keeps its console for its banner);
+    ``level``: the least level logged (access lines are info)."""
+    least = level.upper()
     formatter: dict[str, Any] = (
         {"()": "lookup_api.logs.JsonFormatter"}
         if fmt == "json"
@@ -54,13 +65,13 @@ def log_config(fmt: str, access: bool = True) -> dict[str, Any]:
             }
         },
         "loggers": {
-            name: {"handlers": ["stdout"], "level": "INFO", "propagate": False}
-            for name in ("uvicorn", "uvicorn.error", "credtrace", "lookup_api", "ledger")
+            name: {"handlers": ["stdout"], "level": least, "propagate": False}
+            for name in SERVER_LOGGERS
         }
         | {
             "credtrace.access": {
                 "handlers": ["stdout"],
-                "level": "INFO" if access else "WARNING",
+                "level": least if access else "WARNING",
                 "propagate": False,
             }
         },

@@ -23,6 +23,7 @@ from lookup_api.ratelimit import (
     Limiter,
     RateLimits,
     RatePolicy,
+    Take,
     headers_for,
     token_partition,
 )
@@ -134,17 +135,19 @@ def rate_limited(
             token = None if session is None else token_partition(f"Bearer {session}")
         # A key is tried on the login form as on any keyed request: bad ones count.
         tries_key = token is not None or (http["method"] == "POST" and http["path"] == LOGIN_PATH)
-        if tries_key:
-            failures = await current.take(address, limits.auth_failures, cost=0)
-            if not failures.allowed:
-                on_refused(limits.auth_failures.name)
-                await _refuse(http, send, limits.auth_failures, failures, "address with bad keys")
-                return
         if token is None:
             policy, partition, who = limits.public, address, "address"
         else:
             policy, partition, who = limits.key, token, "key"
-        decision = await current.take(partition, policy)
+        # An address that sent too many bad keys is refused before its key counts; both
+        # buckets in one round trip.
+        takes: list[Take] = [(address, limits.auth_failures, 0)] if tries_key else []
+        decisions = await current.take_all([*takes, (partition, policy, 1)])
+        if tries_key and not decisions[0].allowed:
+            on_refused(limits.auth_failures.name)
+            await _refuse(http, send, limits.auth_failures, decisions[0], "address with bad keys")
+            return
+        decision = decisions[-1]
         if not decision.allowed:
             on_refused(policy.name)
             await _refuse(http, send, policy, decision, who)

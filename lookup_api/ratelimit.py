@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -136,8 +136,16 @@ def refill(tokens: float, elapsed: float, quota: int, window: int) -> float:
     return min(float(quota), tokens + max(0.0, elapsed) * quota / window)
 
 
+Take = tuple[str, "RatePolicy", int]  # (partition, policy, cost)
+
+
 class Limiter(Protocol):
     async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision: ...
+
+    async def take_all(self, takes: Sequence[Take]) -> list[Decision]:
+        """Take from several buckets in order, stopping at the first refusal (its decision
+        is the last one returned): a keyed request's two buckets in one round trip."""
+        ...
 
 
 class LocalLimiter:
@@ -154,6 +162,17 @@ class LocalLimiter:
     async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
         return self.take_now(partition, policy, cost)
 
+    async def take_all(self, takes: Sequence[Take]) -> list[Decision]:
+        return self.take_all_now(takes)
+
+    def take_all_now(self, takes: Sequence[Take]) -> list[Decision]:
+        decisions = []
+        for partition, policy, cost in takes:
+            decisions.append(self.take_now(partition, policy, cost))
+            if not decisions[-1].allowed:
+                break
+        return decisions
+
     def take_now(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
         key = f"{policy.name}:{partition}"
         with self._lock:
@@ -167,27 +186,34 @@ class LocalLimiter:
         return decision
 
 
-# KEYS[1] the bucket; ARGV quota, window (s), cost. Redis's clock, so that the workers'
-# clocks need not agree; the bucket expires once it would be full again anyway.
+# KEYS the buckets; ARGV quota, window (s) and cost of each in turn. Redis's clock, so that
+# the workers' clocks need not agree; a bucket expires once it would be full again anyway.
+# Stops at the first bucket that refuses; returns {allowed, tokens} of each bucket taken.
 BUCKET_SCRIPT = """
-local quota = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or quota
-local at = tonumber(state[2]) or now
-local rate = quota / window
-tokens = math.min(quota, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if (cost > 0 and tokens >= cost) or (cost == 0 and tokens >= 1) then
-  allowed = 1
-  tokens = tokens - cost
+local out = {}
+for i, key in ipairs(KEYS) do
+  local quota = tonumber(ARGV[3 * i - 2])
+  local window = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or quota
+  local at = tonumber(state[2]) or now
+  local rate = quota / window
+  tokens = math.min(quota, tokens + math.max(0, now - at) * rate)
+  local allowed = 0
+  if (cost > 0 and tokens >= cost) or (cost == 0 and tokens >= 1) then
+    allowed = 1
+    tokens = tokens - cost
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+  table.insert(out, allowed)
+  table.insert(out, tostring(tokens))
+  if allowed == 0 then break end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
-return {allowed, tostring(tokens)}
+return out
 """
 
 
@@ -207,23 +233,32 @@ class RedisLimiter:
         self._warned = False
 
     async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
+        return (await self.take_all([(partition, policy, cost)]))[0]
+
+    async def take_all(self, takes: Sequence[Take]) -> list[Decision]:
         from redis.exceptions import RedisError
 
-        key = f"{self._prefix}{policy.name}:{partition}"
+        keys = [f"{self._prefix}{policy.name}:{partition}" for partition, policy, _ in takes]
+        args = [n for _, policy, cost in takes for n in (policy.quota, policy.window, cost)]
         try:
-            allowed, tokens = await self._script(
-                keys=[key], args=[policy.quota, policy.window, cost]
-            )
+            answer = await self._script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             if not self._warned:
                 self._warned = True
                 log.warning("rate limits: Redis unavailable (%s); counting in-process", exc)
-            return self._fallback.take_now(partition, policy, cost)
+            return self._fallback.take_all_now(takes)
         self._warned = False
-        left = float(tokens)
-        rate = policy.quota / policy.window
-        retry = 0.0 if allowed else (max(cost, 1) - left) / rate
-        return Decision(bool(allowed), int(left), retry, (policy.quota - left) / rate)
+        decisions = []
+        for (_, policy, cost), allowed, tokens in zip(
+            takes, answer[::2], answer[1::2], strict=False
+        ):
+            left = float(tokens)
+            rate = policy.quota / policy.window
+            retry = 0.0 if allowed else (max(cost, 1) - left) / rate
+            decisions.append(
+                Decision(bool(allowed), int(left), retry, (policy.quota - left) / rate)
+            )
+        return decisions
 
     async def close(self) -> None:
         await self._client.aclose()

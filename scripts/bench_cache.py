@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_platform import _gtin, seed
+from bench_platform import gtin_of, seed
 from benchdb import fresh_database
 
 from ledger.store.config import LedgerConfig
@@ -83,13 +83,13 @@ def run(kind: str, pg: str | None, redis: str, options: argparse.Namespace) -> d
                     issued = issue_codes(
                         services.engine,
                         ledger_appender(services.ledger),
-                        gtin=_gtin(n),
+                        gtin=gtin_of(n),
                         batch="L1",
                         count=options.codes,
                         key_id="0123abcd",
                         actor="operator:bench",
                     )
-                    paths += [f"/01/{_gtin(n)}/10/L1/21/{s}" for s in issued.serials]
+                    paths += [f"/01/{gtin_of(n)}/10/L1/21/{s}" for s in issued.serials]
                 if services.engine.dialect.name == "postgresql":
                     with services.engine.begin() as conn:
                         conn.exec_driver_sql("ANALYZE")
@@ -102,7 +102,7 @@ def run(kind: str, pg: str | None, redis: str, options: argparse.Namespace) -> d
             services = Services.open(cached)
             try:
                 with TestClient(create_app(cached, services)) as client:
-                    _latency(client, [f"/01/{_gtin(n)}" for n in range(50)])
+                    _latency(client, [f"/01/{gtin_of(n)}" for n in range(50)])
                     cold = _latency(client, asked)
                     warm = _latency(client, asked)
                     static = _latency(client, ["/v1/ledger/key"] * len(asked))

@@ -27,11 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_platform import _timed
+from bench_platform import _timed, gtin_of
 from benchdb import fresh_database
 
 from ledger.records.entry import record_entry
-from ledger.records.ids import gtin_check_digit
 from ledger.store.config import LedgerConfig
 from lookup_api.ratelimit import RateLimits
 from lookup_api.settings import Settings
@@ -46,11 +45,6 @@ GRADES = ("AA", "A", "A", "A", "B", "B", "C", "D")
 ITEMS = ("ciq.declaration-error", "ciq.late-declaration", "ciq.evade-inspection")
 
 
-def _gtin(n: int) -> str:
-    body = f"69{n:010d}"
-    return "0" + body + str(gtin_check_digit(body))
-
-
 def seed(services: Services, enterprises: int) -> None:
     ledger = services.ledger
     without_regrading(ledger)  # grades are recorded below; computing them is not measured
@@ -59,7 +53,7 @@ def seed(services: Services, enterprises: int) -> None:
     digest = base64.b64encode(bytes(32)).decode()
     records: list[tuple[str, dict[str, Any]]] = []
     for n in range(enterprises):
-        gtin, who = _gtin(n), uscc(n)
+        gtin, who = gtin_of(n), uscc(n)
         records.append(("enterprise.filed", enterprise_payload(n)))
         grade = {"uscc": who, "grade": rng.choice(GRADES), "score": 0, "policy": "cn-ciq-2014"}
         records.append(("credit.graded", {**grade, "as_of_size": 0, "reasons_digest": digest}))

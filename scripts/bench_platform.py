@@ -41,17 +41,22 @@ ORIGIN = "bench.credtrace.local/ledger"
 CHUNK = 2000
 
 
-def _gtin(n: int) -> str:
+def gtin_of(n: int) -> str:
+    """The GTIN-14 of enterprise ``n``'s product."""
     body = f"69{n:010d}"
     return "0" + body + str(gtin_check_digit(body))
 
 
-def seed(services: Services, enterprises: int) -> None:
+def seed(
+    services: Services, enterprises: int, progress: Callable[[int], object] | None = None
+) -> None:
+    """``enterprises`` filed, each with a product and a batch; ``progress`` is told how
+    many enterprises each committed chunk finished."""
     ledger = services.ledger
     without_regrading(ledger)  # grades are one column read; computing them is not measured
     records: list[tuple[str, dict[str, Any]]] = []
     for n in range(enterprises):
-        gtin = _gtin(n)
+        gtin = gtin_of(n)
         records.append(("enterprise.filed", enterprise_payload(n)))
         records.append(("product.filed", product(gtin[1:], uscc(n))))
         records.append(("batch.declared", {**batch(gtin, "L1"), "declarant_uscc": uscc(n)}))
@@ -62,6 +67,9 @@ def seed(services: Services, enterprises: int) -> None:
         entries = [record_entry(k, p, "officer:bench") for k, p in records[start : start + CHUNK]]
         result = ledger.append(entries)
         assert not result.rejected, next(iter(result.rejected.values()))
+        if progress is not None:
+            chunk = records[start : start + CHUNK]
+            progress(sum(1 for kind, _ in chunk if kind == "enterprise.filed"))
     if services.engine.dialect.name == "postgresql":
         # What autovacuum does soon after a load: without statistics the planner scans.
         with services.engine.begin() as conn:
@@ -104,7 +112,7 @@ def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str,
                 bodies = [
                     {
                         "items": [
-                            {"uscc": uscc(n), "gtin": _gtin(n), "batch": "L1"}
+                            {"uscc": uscc(n), "gtin": gtin_of(n), "batch": "L1"}
                             for n in rng.sample(range(enterprises), 100)
                         ]
                     }

@@ -212,3 +212,70 @@ def test_the_service_catches_up_the_leaf_index_in_the_background(db_url: str, tm
         assert services.ledger.index_of_leaf(leaf.leaf_hash) == 31_337
     finally:
         services.close()
+
+
+def test_entries_queued_while_another_process_holds_the_lock_join_the_waiting_batch(
+    ledger: Ledger, db_url: str
+) -> None:
+    """Group commit across worker processes: while one process's batch waits for the
+    write lock held by another, the entries that reach it go in that same transaction."""
+    import threading
+    import time
+
+    from ledger.store.engine import create_db_engine
+    from ledger.store.service import AppendService
+
+    ledger.append([entry()])  # the log's first checkpoint
+    other = create_db_engine(db_url)  # another process: its own connections
+    service = AppendService(ledger).start()
+    try:
+        held = threading.Event()
+        release = threading.Event()
+
+        def hold_the_lock() -> None:
+            with write_transaction(other):
+                held.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert held.wait(30)
+        first = service.submit(entry())
+        time.sleep(0.5)  # the sequencer has taken it and waits for the lock
+        rest = [service.submit(entry()) for _ in range(4)]
+        release.set()
+        holder.join(30)
+        receipts = [f.result(30) for f in [first, *rest]]
+    finally:
+        service.close()
+        other.dispose()
+    assert service.batches == 1
+    assert [r.index for r in receipts] == [1, 2, 3, 4, 5]
+    assert {r.checkpoint.size for r in receipts} == {6}
+    for r in receipts:
+        merkle.verify_inclusion(r.index, 6, r.leaf_hash, r.audit_path, ledger.root(6))
+
+
+def test_a_pooled_connection_lost_while_idle_is_replaced_not_handed_out(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pool_pre_ping's round trip on every checkout, a connection that sat idle is
+    still pinged first: one the server dropped meanwhile is not given to a request."""
+    from ledger.store import engine as engines
+
+    if db_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL server drops connections; a SQLite file does not")
+    engine = engines.create_db_engine(db_url)
+    admin = engines.create_db_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_terminate_backend(%s)", (backend,))
+            conn.commit()
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_S", 0.0)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != backend
+    finally:
+        engine.dispose()
+        admin.dispose()

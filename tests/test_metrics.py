@@ -19,7 +19,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
-from lookup_api.app import create_app
+from lookup_api.app import WORKER_READY, create_app
 from lookup_api.auth import create_key
 from lookup_api.logs import JsonFormatter
 from lookup_api.metrics import Metrics, SharedMetrics, merge, render
@@ -168,7 +168,7 @@ def test_any_worker_answers_for_all_of_them(db_url: str, tmp_path: Path) -> None
         assert server.stdout is not None
         for line in server.stdout:
             seen.append(line)
-            if sum("Application startup complete" in s for s in seen) == 2:
+            if sum(WORKER_READY in s for s in seen) == 2:
                 ready.set()
 
     threading.Thread(target=watch, daemon=True).start()

@@ -24,7 +24,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
-from lookup_api.app import create_app
+from lookup_api.app import WORKER_READY, create_app
 from lookup_api.auth import create_key
 from lookup_api.problems import PROBLEM_JSON
 from lookup_api.ratelimit import (
@@ -306,7 +306,7 @@ def test_two_workers_on_redis_admit_the_limit_in_total(
             assert server.stdout is not None
             for line in server.stdout:
                 started.append(line)
-                if sum("Application startup complete" in seen for seen in started) == 2:
+                if sum(WORKER_READY in seen for seen in started) == 2:
                     ready.set()
 
         threading.Thread(target=watch, daemon=True).start()

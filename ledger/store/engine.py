@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from ledger.store.files import private_file
 
@@ -74,7 +75,34 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     # A schema can be chosen in the URL: ?options=-csearch_path%3Dname
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_after_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection that has sat idle, before it is used (one that the server
+    closed meanwhile, or lost in a restart, is replaced, not handed out); a connection in
+    steady use is not: SQLAlchemy's ``pool_pre_ping`` would cost every checkout a round
+    trip, a fourth of a one-row read's."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a new one).
+            raise DisconnectionError(f"a pooled connection was lost: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -172,10 +200,12 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
     takes no lock until a write, and a read never writes, so readers never wait
     for the sequencer and work on a database opened with ``mode=ro``.
     """
-    with engine.connect() as conn, conn.begin():
+    with engine.connect() as conn:
         if not is_sqlite(engine):
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield conn
+            # Set on the driver's connection, so its BEGIN says it: no round trip of its own.
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
 
 
 def driver_connection(conn: Connection) -> Any:

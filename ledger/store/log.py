@@ -75,9 +75,10 @@ class Ledger:
         *,
         index_leaves: bool = True,
         all_or_nothing: bool = False,
+        more: Callable[[], Sequence[NewEntry]] | None = None,
     ) -> BatchResult:
         return self.sequencer.append(
-            entries, index_leaves=index_leaves, all_or_nothing=all_or_nothing
+            entries, index_leaves=index_leaves, all_or_nothing=all_or_nothing, more=more
         )
 
     def append_bulk(

@@ -126,19 +126,23 @@ class Sequencer:
         *,
         index_leaves: bool = True,
         all_or_nothing: bool = False,
+        more: Callable[[], Sequence[NewEntry]] | None = None,
     ) -> BatchResult:
         """Append ``entries`` in one transaction with one checkpoint.
 
         Entries that a check refuses are left out and reported in ``rejected``;
         the others are appended in order. With ``all_or_nothing`` one refusal
-        means nothing of the batch is written.
+        means nothing of the batch is written. ``more``, called once the write lock is
+        held, gives entries to append after ``entries`` in the same transaction (those
+        that came while another process held the lock); the result covers them too.
         """
+        batch = list(entries)
         with self.lock:
             try:
-                return self._append(entries, index_leaves, all_or_nothing)
+                return self._append(batch, index_leaves, all_or_nothing, more)
             except RetryBatch:
                 self.head = None  # not continuing: hooks check everything this time
-                return self._append(entries, index_leaves, all_or_nothing)
+                return self._append(batch, index_leaves, all_or_nothing, None)
 
     def append_bulk(
         self,
@@ -169,10 +173,16 @@ class Sequencer:
             yield result
 
     def _append(
-        self, entries: Sequence[NewEntry], index_leaves: bool, all_or_nothing: bool
+        self,
+        entries: list[NewEntry],
+        index_leaves: bool,
+        all_or_nothing: bool,
+        more: Callable[[], Sequence[NewEntry]] | None,
     ) -> BatchResult:
         try:
             with write_transaction(self.engine) as conn:
+                if more is not None:
+                    entries += more()  # kept for a retry of the batch
                 cached = self.head
                 head = current_head(conn, cached)
                 continuing = cached is not None and head is cached

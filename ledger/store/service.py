@@ -58,6 +58,7 @@ class AppendService:
         )
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._stopping = False  # the sequencer has taken the stop signal
         self._start_lock = threading.Lock()
         self.batches = 0
         self.appended = 0
@@ -97,29 +98,45 @@ class AppendService:
         return await asyncio.wrap_future(self.submit(entry))
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        self._stopping = False
+        while not self._stopping:
             first = self._queue.get()
             if first is _STOP:
                 return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._commit(batch)  # type: ignore[arg-type]
+            self._commit(self._take([first], self.max_batch))  # type: ignore[list-item]
+
+    def _take(
+        self, batch: list[tuple[NewEntry, Future[Receipt]]], limit: int
+    ) -> list[tuple[NewEntry, Future[Receipt]]]:
+        """``batch`` and what is queued behind it, up to ``limit`` in all: the requests
+        still wanted (a cancelled one is dropped)."""
+        while len(batch) < limit:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._stopping = True
+                break
+            batch.append(item)  # type: ignore[arg-type]
+        return [(entry, future) for entry, future in batch if future.set_running_or_notify_cancel()]
 
     def _commit(self, batch: list[tuple[NewEntry, Future[Receipt]]]) -> None:
-        live = [(entry, future) for entry, future in batch if future.set_running_or_notify_cancel()]
+        live = batch
         if not live:
             return
+
+        def more() -> list[NewEntry]:
+            # What came while this batch waited for the write lock (held by another
+            # worker's batch): it goes in this transaction, not in a later one.
+            if self._stopping or len(live) >= self.max_batch:
+                return []
+            extra = self._take([], self.max_batch - len(live))
+            live.extend(extra)
+            return [entry for entry, _ in extra]
+
         try:
-            result = self.ledger.append([entry for entry, _ in live])
+            result = self.ledger.append([entry for entry, _ in live], more=more)
         except BaseException as exc:
             for _, future in live:
                 future.set_exception(exc)

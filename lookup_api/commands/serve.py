@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_WORKERS = 64
+GRACE_SECONDS = 20  # a stopping worker finishes its requests in flight for this long
 port_number = bounded_int(1, 65_535)
 
 
@@ -63,11 +64,14 @@ def recompute_daily(settings: Settings) -> None:
         time.sleep((tomorrow - now).total_seconds() + 60)
 
 
+SERVERS = ("granian", "uvicorn")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+APP_FACTORY = "lookup_api.app:create_app_from_env"
+
+
 def cmd_serve(
     args: argparse.Namespace, settings: Settings, listener: socket.socket | None = None
 ) -> int:
-    import uvicorn
-
     from lookup_api.wiring import open_ledger
 
     listener = listener or reserve_port(args.host, args.port)
@@ -79,19 +83,57 @@ def cmd_serve(
         threading.Thread(
             target=recompute_daily, args=(settings,), name="credit-recompute", daemon=True
         ).start()
+    server = getattr(args, "server", SERVERS[0])
+    logging = log_config(
+        args.log_format, access=args.command == "serve", level=getattr(args, "log_level", "info")
+    )
     # The workers leave their metrics for each other here (lookup_api.metrics): owner-only,
     # made for this run and removed after it.
     with tempfile.TemporaryDirectory(prefix="credtrace-metrics-") as metrics_dir:
         os.environ["CREDTRACE_METRICS_DIR"] = metrics_dir
-        uvicorn.run(
-            "lookup_api.app:create_app_from_env",
-            factory=True,
-            fd=listener.fileno(),
-            workers=args.workers,
-            log_config=log_config(args.log_format, access=args.command == "serve"),
-            access_log=False,
-        )
+        if server == "granian":
+            run_granian(args, listener, logging)
+        else:
+            run_uvicorn(args, listener, logging)
     return 0
+
+
+def run_uvicorn(args: argparse.Namespace, listener: socket.socket, logging: dict[str, Any]) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        fd=listener.fileno(),
+        workers=args.workers,
+        log_config=logging,
+        access_log=False,
+        timeout_graceful_shutdown=GRACE_SECONDS,
+    )
+
+
+def run_granian(args: argparse.Namespace, listener: socket.socket, logging: dict[str, Any]) -> None:
+    """Granian binds the address itself (its workers share the socket it makes), so the
+    port reserved to fail early is handed back just before."""
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    host, port = listener.getsockname()[:2]
+    listener.close()
+    Server(
+        APP_FACTORY,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=args.workers,
+        loop=Loops.auto,
+        log_level=LogLevels(getattr(args, "log_level", "info")),
+        log_dictconfig=logging,
+        log_access=False,
+        workers_kill_timeout=GRACE_SECONDS,
+    ).serve()
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,8 +171,15 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), default=1)
     serve.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=SERVERS[0],
+        help="the HTTP server (default: granian, measured the faster; scripts/bench api)",
+    )
+    serve.add_argument(
         "--log-format", choices=FORMATS, default="json", help="log lines (default: json)"
     )
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default: info)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="seed a small demo data set, print URLs to try, serve")

@@ -233,7 +233,7 @@ class OfficerController(Controller):
             return _refuse_login(request, services, 403, t["login_csrf"], target)
         token = fields.get("key", "").strip()
         try:
-            key = services.keys.authenticate(f"Bearer {token}")
+            key = await services.keys.authenticate_async(f"Bearer {token}")
         except AuthError:
             return _refuse_login(request, services, 401, t["login_bad_key"], target)
         if key.role != "officer":

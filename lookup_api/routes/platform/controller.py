@@ -138,8 +138,8 @@ def _answer(found: Finding) -> FilingAnswer:
 
 def _verify(services: Services, queries: list[Query]) -> FilingsAnswer:
     with read_transaction(services.engine) as conn:
-        size = tree_size(services.ledger, conn)
-        findings = find(conn, queries)
+        findings = find(conn, queries)  # first: its pipeline carries the BEGIN
+        size = tree_size(services.ledger, conn)  # the same snapshot
     return FilingsAnswer(size, [_answer(f) for f in findings])
 
 
