@@ -170,6 +170,12 @@ def test_an_officer_draws_and_anyone_verifies_the_draw(api: Any) -> None:
     assert response.status_code == 201, response.text
     made = response.json()
     assert made["picks"] == [A] and made["population"] == 1
+    # Requested first; the draw names the request and the policy it weighted by.
+    assert made["request"] < made["entry"] and made["policy"] == "cn-ciq-2014"
+    assert made["seed_size"] == made["request"] + 1  # the request's own batch's checkpoint
+    request = client.get(f"/v1/ledger/entries/{made['request']}").json()
+    assert request["envelope"]["kind"] == "draw.requested"
+    assert request["payload"]["draw_id"] == made["draw_id"]  # draws are public
     check = client.get(f"/v1/draws/{made['draw_id']}")
     assert check.status_code == 200 and check.json()["matches"] is True
     assert client.get("/v1/draws/0123456789abcdef").status_code == 404
