@@ -157,6 +157,10 @@ class Regrader:
 
 
 def _facts_now(state: ProjectionState, uscc: str, policy: Policy) -> Facts:
+    """The enterprise's facts with the batch's own earlier records in them: what the batch
+    staged is written first (in its transaction), so a violation and a repair request in
+    one import batch are judged as they would be in two."""
+    state.flush()
     found = load_facts(state.conn, [uscc], declarations=uses_declarations(policy))
     return found.get(uscc) or Facts(uscc)
 

@@ -204,6 +204,43 @@ def test_repair_is_refused_before_180_days_naming_the_date(graded: Ledger) -> No
         assert verify_grades(conn).ok
 
 
+def test_the_repair_and_removal_rules_see_the_batch_s_own_earlier_facts(
+    graded: Ledger,
+) -> None:
+    """A violation and a repair request (or a removal) in one import batch: the rule
+    counts the violation before it, as it would in two batches."""
+    t0 = "2025-01-02T02:00:00.000Z"
+    graded.append([rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t0)])
+    batch = [
+        rec("violation.recorded", violation(i, "ciq.forged-documents", "2025-01-01"), t0)
+        for i in range(3)
+    ]
+    assert grades_of(appended(graded, graded.append(batch))) == [(A, "D")]
+    t1 = "2025-06-30T02:00:00.000Z"  # 180 days after the three violations
+    fresh = rec("violation.recorded", violation(7, "ciq.declaration-error", "2025-06-29"), t1)
+    request = rec("credit.repair_requested", {"uscc": A, "grounds": "corrected"}, t1)
+    both = graded.append([fresh, request], all_or_nothing=True)
+    assert list(both.rejected) == [1]
+    assert "not before 2025-12-26" in str(both.rejected[1])  # 180 days after 2025-06-29
+    assert not both.leaf_hashes  # refused whole: nothing of it is left, projections neither
+    with read_transaction(graded.engine) as conn:
+        count = conn.exec_driver_sql(f"SELECT COUNT(*) FROM proj_violations WHERE uscc = '{A}'")
+        assert count.scalar() == 3
+    assert replay(graded.engine).equal
+    # The same check, one batch each: the same answer.
+    assert not graded.append([fresh]).rejected
+    assert "not before 2025-12-26" in str(graded.append([request]).rejected[0])
+    # A removal after six clean months, but a violation in the same batch.
+    step = {"uscc": A, "reason": "serious"}
+    graded.append([rec("blacklist.noticed", step, "2025-07-01T02:00:00.000Z")])
+    graded.append([rec("blacklist.listed", step, "2025-08-01T02:00:00.000Z")])
+    t2 = "2026-02-02T02:00:00.000Z"
+    late = rec("violation.recorded", violation(8, "ciq.declaration-error", "2026-02-01"), t2)
+    removal = graded.append([late, rec("blacklist.removed", step, t2)])
+    assert list(removal.rejected) == [1]
+    assert "last violation (2026-02-01), not before 2026-07-31" in str(removal.rejected[1])
+
+
 def test_removal_from_the_blacklist_waits_six_clean_months(graded: Ledger) -> None:
     graded.append(
         [

@@ -101,6 +101,11 @@ class Projector:
             raise EntryRejected(str(exc), field=exc.field) from exc
         except AssumptionFailed as exc:
             raise RetryBatch(str(exc)) from exc
+        except self._state.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            # A rule that reads the batch's effects writes them first (see Projector.more).
+            if self._optimistic:
+                raise RetryBatch("a batch assumed new is already stored") from exc
+            raise
         apply(self._state, index, time, entry.kind, payload, entry.subject)
 
     def payload_of(self, entry: NewEntry) -> Payload:
