@@ -118,11 +118,17 @@ def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
     from credit.recompute import recompute
+    from lookup_api.credit_recomputes import recompute_all
     from lookup_api.wiring import open_ledger
 
     ledger = open_ledger(settings)
     with progress(None, "regrading", " enterprises") as bar:
-        report = recompute(ledger, args.uscc or None, progress=bar.update)
+        # Only a recompute of every enterprise is recorded as the day's (the service's
+        # start skips one when it ran today).
+        if args.uscc:
+            report = recompute(ledger, args.uscc, progress=bar.update)
+        else:
+            report = recompute_all(ledger, progress=bar.update)
     data = {"enterprises": report.enterprises, "changed": report.changed, "batches": report.batches}
     emit(args, data, f"regraded {report.enterprises} enterprises: {report.changed} grades changed")
     return 0
