@@ -152,10 +152,15 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             {"entry": m.entry, "uscc": m.uscc, "recorded": m.recorded, "recomputed": m.recomputed}
             for m in mismatches
         ],
+        "unverifiable": [
+            {"entry": u.entry, "uscc": u.uscc, "redacted": [list(pair) for pair in u.redacted]}
+            for u in report.unverifiable
+        ],
     }
     text = "\n".join(
         [f"{'OK' if report.ok else 'MISMATCH'}: {report.checked} recorded grades recomputed"]
         + [m.describe() for m in mismatches]
+        + [f"unverifiable: {u.describe()}" for u in report.unverifiable]
     )
     emit(args, data, text)
     return 0 if report.ok else 1
