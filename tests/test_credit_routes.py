@@ -144,6 +144,16 @@ def test_a_decision_is_recomputable_from_the_checkpoint_it_names(api: Any) -> No
     seed = decision_seed(root, batch_id(GTIN, "B1"))
     assert base64.b64decode(body["seed"]) == seed
     assert body["decision"] == draw(seed, Fraction(body["rate"]))
+    # The seed's checkpoint is the first that covers the declaration (its own batch's):
+    # signed with it, so the declarant could not know the seed when declaring, and no
+    # later checkpoint (nor asking again) changes it.
+    with services.engine.connect() as conn:
+        declared = conn.exec_driver_sql(
+            f"SELECT declared_entry FROM proj_batches WHERE gtin = '{GTIN}' AND batch = 'B1'"
+        ).scalar_one()
+    covering = services.ledger.first_checkpoint_covering(declared)
+    assert covering is not None and body["checkpoint_size"] == covering.size > declared
+    services.ledger.append([record_entry("enterprise.filed", enterprise_payload(7), "officer:t")])
     again = client.post(url, headers={"Authorization": f"Bearer {tokens['officer']}"})
     assert again.json() == body  # the same checkpoint, the same draw
     assert (
