@@ -1,9 +1,10 @@
 """Disclosure rules: which facts the public may see, and for how long (the policy's windows).
 
-``is_disclosed`` is the rule for one violation; ``withheld_reason`` applies the rules to
-one ledger entry's payload (its kind, its payload and what later entries did to it, in
-``DisclosureFacts``); ``disclosure_facts`` reads those facts for a run of entries. The
-ledger keeps everything; only what the public is shown is filtered.
+``is_disclosed`` is the rule for one violation; ``public_blacklist`` for an enterprise's
+blacklist standing; ``withheld_reason`` applies the rules to one ledger entry's payload
+(its kind, its payload and what later entries did to it, in ``DisclosureFacts``);
+``disclosure_facts`` reads those facts for a run of entries. The ledger keeps everything;
+only what the public is shown is filtered.
 """
 
 from __future__ import annotations
@@ -38,18 +39,34 @@ ALWAYS_PUBLIC = frozenset(
         "sanction.yellow_card",
         "sanction.interview",
         "blacklist.removed",
+        "draw.requested",
         "draw.made",
         "entry.redacted",
     }
 )
+# A blacklist notice opens due process (20 days' notice, then 10 of defence) and may
+# end without a listing: publishing it would list the enterprise before it could answer.
+# The public sees the listing only, until its removal; officers, auditors and the
+# enterprise itself see the notice.
+NOTICE_NOT_PUBLIC = (
+    "a blacklist notice opens due process and is not published; only a listing is, "
+    "until it is removed"
+)
 # Kinds never shown to the public, with the reason a withheld payload carries.
 NEVER_PUBLIC = {
+    "blacklist.noticed": NOTICE_NOT_PUBLIC,
     "complaint.received": "complaints are not published (a verified one is a minor item)",
     "complaint.verified": "complaints are not published (a verified one is a minor item)",
     "credit.repair_requested": "credit repair proceedings are not published",
     "credit.repair_decided": "credit repair proceedings are not published",
 }
-BLACKLIST_STEPS = frozenset({"blacklist.noticed", "blacklist.listed"})
+BLACKLIST_STEPS = frozenset({"blacklist.listed"})
+
+
+def public_blacklist(standing: str) -> str:
+    """The blacklist standing (none, noticed, listed) as the public is shown it: a notice
+    is not published, so a noticed enterprise shows ``none``."""
+    return "listed" if standing == "listed" else "none"
 
 
 def is_disclosed(

@@ -1,12 +1,20 @@
 """Random inspection draws (双随机、一公开) that anyone can recompute.
 
+Commit, then reveal: a draw is first asked for by a ``draw.requested`` entry (draw id,
+policy, count, scope, roster), and only then drawn, from a seed that is SHA-256 of the
+root of the first signed checkpoint covering that request and the draw id. Every batch
+is signed with its own checkpoint, whose root hangs on the entries' random salts, so
+nobody knows the seed before the request is recorded, and a retry is another request
+on the ledger with another id: nobody can steer a draw by asking again.
+
 A draw picks ``count`` enterprises, without replacement, from the population of the
-enterprises active at a signed checkpoint's tree size, each weighted by its grade's
+enterprises active at that checkpoint's tree size, each weighted by its grade's
 inspection rate (a D enterprise is drawn a hundred times as often as an AA one under
-cn-ciq-2014). The randomness is SHA-256 of the checkpoint's root with a counter: fixed
-by the log before the draw, so nobody can steer it. Integer weights and a Fenwick tree
-make the draw exact; ``draw.made`` records population, count, seed size and picks, and
-``verify_draw`` recomputes it from the ledger and says what differs.
+cn-ciq-2014), and the inspectors from the roster with equal weights. Integer weights
+and a Fenwick tree make the draw exact; ``draw.made`` records the request entry, policy,
+population, count, seed size and picks, and ``verify_draw`` recomputes it from the
+ledger and says what differs. Draws recorded in the earlier form (no request, seeded by
+the checkpoint at hand) are still recomputed, from ``draw_seed``.
 
 Imports ``ledger.records``, ``ledger.store`` and ``credit``; ``pick`` is pure.
 """
@@ -16,19 +24,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from credit.policy import Policy
-from ledger.errors import InvalidInput
+from credit.policy import Policy, PolicyError, load_policy
+from ledger.errors import EntryRejected, InvalidInput
 from ledger.records.entry import record_entry
+from ledger.records.kinds import RecordError
 from ledger.records.tables import LIVE
+from ledger.store.engine import read_transaction
 from ledger.store.entries import NewEntry
 from ledger.store.log import Ledger
+from ledger.tlog.envelope import parse_envelope
 
 DRAW_LABEL = b"credtrace draw v1"
 
@@ -43,7 +55,14 @@ def _unit(seed: bytes, n: int) -> int:
 
 
 def draw_seed(root: bytes) -> bytes:
+    """The seed of a draw recorded in the earlier form (no request): kept to verify it."""
     return hashlib.sha256(DRAW_LABEL + root).digest()
+
+
+def request_seed(root: bytes, draw_id: str) -> bytes:
+    """SHA-256 of the root of the first checkpoint covering the request, then the draw
+    id (UTF-8): one seed per request, known to nobody before the request was signed."""
+    return hashlib.sha256(root + draw_id.encode()).digest()
 
 
 class _Fenwick:
@@ -166,6 +185,8 @@ class Draw:
     scope: Scope = Scope()
     inspectors: list[str] | None = None
     draw_id: str | None = None
+    policy: str | None = None
+    request: int | None = None  # the draw.requested entry (None: the earlier form)
 
     def entry(self, actor: str) -> NewEntry:
         payload: dict[str, object] = {
@@ -176,6 +197,10 @@ class Draw:
         }
         if self.draw_id is not None:
             payload["draw_id"] = self.draw_id
+        if self.policy is not None:
+            payload["policy"] = self.policy
+        if self.request is not None:
+            payload["request"] = self.request
         if self.scope.grades:
             payload["grades"] = list(self.scope.grades)
         if self.scope.port is not None:
@@ -186,14 +211,57 @@ class Draw:
         return record_entry("draw.made", payload, actor)
 
 
+@dataclass(frozen=True)
+class DrawRequest:
+    """What a ``draw.requested`` entry commits to."""
+
+    draw_id: str
+    policy: str
+    count: int
+    scope: Scope = Scope()
+
+    def payload(self) -> dict[str, object]:
+        payload: dict[str, object] = {
+            "draw_id": self.draw_id,
+            "policy": self.policy,
+            "count": self.count,
+        }
+        if self.scope.grades:
+            payload["grades"] = list(self.scope.grades)
+        if self.scope.port is not None:
+            payload["port"] = self.scope.port
+        if self.scope.roster:
+            payload["roster"] = list(self.scope.roster)
+            payload["inspectors"] = self.scope.inspectors
+        return payload
+
+    def entry(self, actor: str) -> NewEntry:
+        try:
+            return record_entry("draw.requested", self.payload(), actor)
+        except RecordError as exc:
+            raise DrawRefused(str(exc)) from exc
+
+
+def _request_of(payload: dict[str, Any]) -> DrawRequest:
+    roster = tuple(payload.get("roster") or ())
+    scope = Scope(
+        tuple(payload.get("grades") or ()),
+        payload.get("port"),
+        roster,
+        payload.get("inspectors") or 0,
+    )
+    return DrawRequest(payload["draw_id"], payload["policy"], payload["count"], scope)
+
+
 def _drawn(  # noqa: PLR0917 - what a draw is made of
     conn: Connection,
     policy: Policy,
     size: int,
-    root: bytes,
+    seed: bytes,
     count: int,
     scope: Scope,
     draw_id: str | None,
+    request: int | None = None,
 ) -> Draw:
     unknown = [g for g in scope.grades if g not in policy.measures]
     if unknown:
@@ -205,29 +273,95 @@ def _drawn(  # noqa: PLR0917 - what a draw is made of
             if population
             else "no active enterprise is in the draw's scope"
         )
-    seed = draw_seed(root)
     inspectors = pick_inspectors(scope.roster, scope.inspectors, seed) if scope.roster else None
     return Draw(
-        len(population), count, size, pick(population, count, seed), scope, inspectors, draw_id
+        len(population),
+        count,
+        size,
+        pick(population, count, seed),
+        scope,
+        inspectors,
+        draw_id,
+        policy.id if request is not None else None,
+        request,
     )
 
 
+def draw_for_request(conn: Connection, ledger: Ledger, policy: Policy, request: int) -> Draw:
+    """The draw that answers the ``draw.requested`` entry ``request``, from the first
+    signed checkpoint covering it (the ledger alone decides it: anyone can redo this)."""
+    stored = ledger.entry(request, conn)
+    if stored is None or stored.payload is None:
+        raise DrawRefused(f"entry {request} is not stored or is redacted: nothing to draw")
+    asked = _request_of(json.loads(stored.payload))
+    checkpoint = ledger.first_checkpoint_covering(request, conn)
+    if checkpoint is None:
+        raise DrawRefused(f"no signed checkpoint covers the request (entry {request}) yet")
+    seed = request_seed(checkpoint.root, asked.draw_id)
+    return _drawn(
+        conn, policy, checkpoint.size, seed, asked.count, asked.scope, asked.draw_id, request
+    )
+
+
+@dataclass(frozen=True)
+class MadeDraw:
+    draw: Draw
+    request: int  # the draw.requested entry
+    entry: int  # the draw.made entry
+
+
+Append = Callable[[NewEntry], int]
+"""Appends one entry and returns its index, raising EntryRejected when it is refused."""
+
+
+def ledger_append(ledger: Ledger) -> Append:
+    """Append straight through the ledger's sequencer (the command line's way)."""
+
+    def append(entry: NewEntry) -> int:
+        result = ledger.append([entry])
+        if result.rejected:
+            raise next(iter(result.rejected.values()))
+        index = result.indices[0]
+        assert index is not None
+        return index
+
+    return append
+
+
 def make_draw(
-    conn: Connection,
     ledger: Ledger,
     policy: Policy,
     count: int,
+    actor: str,
     *,
     scope: Scope = Scope(),
     draw_id: str | None = None,
-) -> Draw:
-    """A draw of ``count`` targets (and inspectors) seeded by the latest signed checkpoint."""
-    checkpoint = ledger.latest_checkpoint(conn)
-    if checkpoint is None:
-        raise DrawRefused("the log is empty: there is nothing to draw from")
+    append: Append | None = None,
+) -> MadeDraw:
+    """Record a request for a draw of ``count`` targets (and inspectors), then the draw
+    seeded by the first checkpoint covering the request: two batches, the second at once.
+
+    What can be refused is checked on the state at hand before anything is recorded (the
+    request does not change the population); should the population shrink between the
+    two batches, the request stays on the ledger unanswered and the refusal is raised."""
+    append = append or ledger_append(ledger)
     if scope.roster and not 1 <= scope.inspectors <= len(scope.roster):
         raise DrawRefused(f"inspectors must be 1 to {len(scope.roster)} (the roster)")
-    return _drawn(conn, policy, checkpoint.size, checkpoint.root, count, scope, draw_id)
+    asked = DrawRequest(draw_id or secrets.token_hex(8), policy.id, count, scope)
+    entry = asked.entry(actor)
+    with read_transaction(ledger.engine) as conn:
+        checkpoint = ledger.latest_checkpoint(conn)
+        if checkpoint is None:
+            raise DrawRefused("the log is empty: there is nothing to draw from")
+        # A trial on today's state: refuse before recording what could not be drawn.
+        _drawn(conn, policy, checkpoint.size, b"", count, scope, asked.draw_id)
+    try:
+        request = append(entry)
+        with read_transaction(ledger.engine) as conn:
+            draw = draw_for_request(conn, ledger, policy, request)
+        return MadeDraw(draw, request, append(draw.entry(actor)))
+    except EntryRejected as exc:  # an id taken by another draw, say
+        raise DrawRefused(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -247,18 +381,19 @@ class DrawCheck:
             return [self.problem]
         assert self.recomputed is not None
         out = []
-        if self.recorded.population != self.recomputed.population:
-            out.append(
-                f"population recorded {self.recorded.population}, "
-                f"recomputed {self.recomputed.population}"
-            )
-        for i, (a, b) in enumerate(zip(self.recorded.picks, self.recomputed.picks, strict=True)):
+        recorded, recomputed = self.recorded, self.recomputed
+        for name in ("seed_size", "population", "count", "scope", "policy"):
+            if getattr(recorded, name) != getattr(recomputed, name):
+                out.append(
+                    f"{name} recorded {getattr(recorded, name)}, "
+                    f"recomputed {getattr(recomputed, name)}"
+                )
+        for i, (a, b) in enumerate(zip(recorded.picks, recomputed.picks, strict=False)):
             if a != b:
                 out.append(f"pick {i}: recorded {a}, recomputed {b}")
-        if self.recorded.inspectors != self.recomputed.inspectors:
+        if recorded.inspectors != recomputed.inspectors:
             out.append(
-                f"inspectors recorded {self.recorded.inspectors}, "
-                f"recomputed {self.recomputed.inspectors}"
+                f"inspectors recorded {recorded.inspectors}, recomputed {recomputed.inspectors}"
             )
         return out
 
@@ -279,34 +414,66 @@ def _recorded(payload: dict[str, Any]) -> Draw:
         scope,
         list(payload["inspectors"]) if roster else None,
         payload.get("draw_id"),
+        payload.get("policy"),
+        payload.get("request"),
     )
 
 
+def _payload(ledger: Ledger, conn: Connection, index: int, what: str) -> dict[str, Any]:
+    stored = ledger.entry(index, conn)
+    if stored is None or stored.payload is None:
+        raise DrawRefused(f"{what} (entry {index}) is redacted: nothing to recompute")
+    found: dict[str, Any] = json.loads(stored.payload)
+    return found
+
+
+def _recompute(conn: Connection, ledger: Ledger, policy: Policy, recorded: Draw) -> Draw:
+    """What the recorded draw should have been: from its request when it names one."""
+    if recorded.request is not None:
+        kind = parse_envelope_kind(ledger, conn, recorded.request)
+        if kind != "draw.requested":
+            raise DrawRefused(f"entry {recorded.request} is a {kind}, not a draw.requested")
+        asked = _request_of(_payload(ledger, conn, recorded.request, "the request"))
+        if asked.draw_id != recorded.draw_id:
+            raise DrawRefused(f"the request (entry {recorded.request}) is for draw {asked.draw_id}")
+        try:
+            named = load_policy(asked.policy)
+        except PolicyError as exc:
+            raise DrawRefused(f"the request names policy {asked.policy}: {exc}") from exc
+        return draw_for_request(conn, ledger, named, recorded.request)
+    checkpoint = ledger.checkpoint_at(recorded.seed_size, conn)
+    if checkpoint is None:
+        raise DrawRefused(f"no checkpoint of size {recorded.seed_size}")
+    return _drawn(
+        conn,
+        policy,
+        recorded.seed_size,
+        draw_seed(checkpoint.root),
+        recorded.count,
+        recorded.scope,
+        recorded.draw_id,
+    )
+
+
+def parse_envelope_kind(ledger: Ledger, conn: Connection, index: int) -> str:
+    stored = ledger.entry(index, conn)
+    if stored is None:
+        raise DrawRefused(f"entry {index} is not stored")
+    return parse_envelope(stored.leaf_input).kind
+
+
 def verify_draw(conn: Connection, ledger: Ledger, policy: Policy, draw_id: str) -> DrawCheck:
-    """Recompute the recorded draw ``draw_id`` from the ledger: its scope from the entry,
-    its population and picks from the state at its seed size and that checkpoint."""
+    """Recompute the recorded draw ``draw_id`` from the ledger. A draw made on request is
+    redrawn from its request entry (what was asked for, under the policy it names) and the
+    first checkpoint covering it; one of the earlier form from its own fields and the
+    checkpoint of its seed size, under ``policy``."""
     draws = LIVE["proj_draws"]
     entry = conn.execute(select(draws.c.entry).where(draws.c.draw_id == draw_id)).scalar()
     if entry is None:
         raise DrawRefused(f"no draw {draw_id} is recorded")
-    stored = ledger.entry(entry, conn)
-    if stored is None or stored.payload is None:
-        raise DrawRefused(f"draw {draw_id} (entry {entry}) is redacted: nothing to recompute")
-    recorded = _recorded(json.loads(stored.payload))
-    checkpoint = ledger.checkpoint_at(recorded.seed_size, conn)
-    if checkpoint is None:
-        problem = f"no checkpoint of size {recorded.seed_size}"
-        return DrawCheck(draw_id, entry, recorded, None, problem)
+    recorded = _recorded(_payload(ledger, conn, entry, f"draw {draw_id}"))
     try:
-        recomputed = _drawn(
-            conn,
-            policy,
-            recorded.seed_size,
-            checkpoint.root,
-            recorded.count,
-            recorded.scope,
-            recorded.draw_id,
-        )
+        recomputed = _recompute(conn, ledger, policy, recorded)
     except DrawRefused as exc:
         return DrawCheck(draw_id, entry, recorded, None, str(exc))
     check = DrawCheck(draw_id, entry, recorded, recomputed, None)

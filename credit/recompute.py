@@ -13,7 +13,7 @@ Imports ``ledger.records``, ``ledger.store`` and ``credit``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
@@ -23,9 +23,11 @@ from credit.regrade import Regrader
 from credit.store import load_facts
 from ledger.errors import Misconfigured
 from ledger.records.kinds import record_date
-from ledger.records.tables import LIVE
+from ledger.records.tables import LIVE, subject_keys
+from ledger.store import statements
 from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
+from ledger.tlog.envelope import parse_envelope
 
 RECOMPUTE_CHUNK = 2_000  # enterprises per batch
 
@@ -94,19 +96,66 @@ class Mismatch:
         return f"entry {self.entry} ({self.uscc}): " + "; ".join(differs)
 
 
+@dataclass(frozen=True)
+class Unverifiable:
+    """A recorded grade whose facts included a payload redacted since: the ledger no
+    longer says what that fact was, so the grade cannot be recomputed (and differs)."""
+
+    entry: int
+    uscc: str
+    redacted: tuple[tuple[int, int], ...]  # (the entry redacted, the redaction)
+
+    def describe(self) -> str:
+        which = ", ".join(f"entry {t} (redacted by entry {r})" for t, r in self.redacted)
+        return (
+            f"entry {self.entry} ({self.uscc}): graded before a fact behind it was "
+            f"redacted, {which}; it cannot be recomputed from what the ledger now holds"
+        )
+
+
 @dataclass
 class VerifyGradesReport:
     checked: int = 0
     mismatches: list[Mismatch] | None = None
+    unverifiable: list[Unverifiable] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.mismatches
 
 
+def redactions_by_enterprise(conn: Connection) -> dict[str, list[tuple[int, int]]]:
+    """Each enterprise's redacted facts, (the entry redacted, the redaction): entries of
+    its own subject, and of the batches it declared."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    batches = LIVE["proj_batches"]
+    for target, redaction in sorted(statements.all_redactions(conn).items()):
+        envelope = statements.envelope_at(conn, target)
+        if envelope is None:
+            continue
+        family, values = subject_keys(parse_envelope(envelope).subject)
+        owner: str | None = None
+        if family == "uscc":
+            owner = values[0]
+        elif family == "batch":
+            owner = conn.execute(
+                select(batches.c.declarant_uscc).where(
+                    batches.c.gtin == values[0], batches.c.batch == values[1]
+                )
+            ).scalar()
+        if owner:
+            found.setdefault(owner, []).append((target, redaction))
+    return found
+
+
 def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> VerifyGradesReport:
     """Recompute every recorded ``credit.graded`` (of ``usccs``, default all) from the
-    facts at its ``as_of_size`` on its entry's day, under the policy it names."""
+    facts at its ``as_of_size`` on its entry's day, under the policy it names.
+
+    The facts are what the ledger holds now: a redacted payload is no fact (the redaction's
+    batch regraded without it). A grade recorded before such a redaction, on facts that
+    included it, that no longer recomputes is reported as unverifiable, naming the
+    redaction, not as a mismatch."""
     grades = LIVE["proj_grades"]
     query = select(grades).order_by(grades.c.entry)
     if usccs is not None:
@@ -114,6 +163,7 @@ def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> Verif
     rows = list(conn.execute(query))
     policies: dict[str, Policy] = {}
     facts = load_facts(conn, {r.uscc for r in rows}, include_revoked=True)
+    redacted = redactions_by_enterprise(conn)
     report = VerifyGradesReport(mismatches=[])
     for row in rows:
         policy = policies.get(row.policy) or policies.setdefault(
@@ -135,7 +185,16 @@ def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> Verif
             "reasons_digest": row.reasons_digest,
         }
         report.checked += 1
-        if recorded != recomputed:
-            assert report.mismatches is not None
-            report.mismatches.append(Mismatch(row.entry, row.uscc, recorded, recomputed))
+        if recorded == recomputed:
+            continue
+        since = tuple(
+            (target, redaction)
+            for target, redaction in redacted.get(row.uscc, ())
+            if target < row.as_of_size <= redaction
+        )
+        if since:
+            report.unverifiable.append(Unverifiable(row.entry, row.uscc, since))
+            continue
+        assert report.mismatches is not None
+        report.mismatches.append(Mismatch(row.entry, row.uscc, recorded, recomputed))
     return report

@@ -31,7 +31,10 @@ from ledger.records.handler import ItemCheck, Rule
 from ledger.records.kinds import RecordError, record_date
 from ledger.records.projector import Projector
 from ledger.records.state import Payload, ProjectionState
+from ledger.records.tables import subject_keys
+from ledger.store import statements
 from ledger.store.entries import BatchHook, NewEntry, trusted_entry
+from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.jcs import canonicalize
 
 CREDIT_ACTOR = "system:credit"
@@ -126,6 +129,9 @@ class Regrader:
 
     def check(self, entry: NewEntry, index: int, time: str) -> None:
         # Called once the projector accepted and applied the entry.
+        if entry.redacts is not None:
+            self.touched.update(self._owners_of(entry.redacts))
+            return
         field = self.kinds.get(entry.kind)
         if field is None and entry.kind != INSPECTION:
             return
@@ -136,6 +142,24 @@ class Regrader:
         batch = self.projector.state.get("proj_batches", (payload["gtin"], payload["batch"]))
         if batch is not None and batch["declarant_uscc"]:
             self.touched.add(batch["declarant_uscc"])
+
+    def _owners_of(self, target: int) -> set[str]:
+        """The enterprises whose facts a redaction of entry ``target`` may change: its
+        subject's, or the declarant's of the batch it is about. A redacted payload is no
+        fact any more (the projections are rebuilt without it), so they are regraded in
+        the redaction's batch, on the facts the ledger still holds."""
+        state = self.projector.state
+        envelope = statements.envelope_at(state.conn, target)
+        if envelope is None:
+            return set()
+        family, values = subject_keys(parse_envelope(envelope).subject)
+        if family == "uscc":
+            return {values[0]}
+        if family == "batch":
+            batch = state.get("proj_batches", (values[0], values[1]))
+            if batch is not None and batch["declarant_uscc"]:
+                return {batch["declarant_uscc"]}
+        return set()
 
     def more(self, conn: Connection, size: int, time: str) -> Sequence[NewEntry]:
         if not self.touched:
@@ -157,6 +181,10 @@ class Regrader:
 
 
 def _facts_now(state: ProjectionState, uscc: str, policy: Policy) -> Facts:
+    """The enterprise's facts with the batch's own earlier records in them: what the batch
+    staged is written first (in its transaction), so a violation and a repair request in
+    one import batch are judged as they would be in two."""
+    state.flush()
     found = load_facts(state.conn, [uscc], declarations=uses_declarations(policy))
     return found.get(uscc) or Facts(uscc)
 

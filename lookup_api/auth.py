@@ -27,7 +27,7 @@ APP_MIGRATIONS = MigrationChain(
     name="app",
     script_location="lookup_api:migrations",
     version_table="app_alembic_version",
-    head="app_0001_api_keys",
+    head="app_0002_credit_recomputes",
 )
 
 

@@ -1,17 +1,17 @@
 """The whole declared schema of the service, and the check that a database matches it.
 
-The application's own table (API keys) is declared here, on its own ``MetaData`` because
-its own migration environment (``lookup_api/migrations``) creates it. The ledger's and the
-projection tables are declared on ``ledger.store.schema.metadata``; importing
-``ledger.records.tables`` and ``qr.tables`` is what declares the projection and code
-tables there.
+The application's own tables (API keys, the credit recomputes) are declared here, on
+their own ``MetaData`` because their own migration environment (``lookup_api/migrations``)
+creates them. The ledger's and the projection tables are declared on
+``ledger.store.schema.metadata``; importing ``ledger.records.tables`` and ``qr.tables`` is
+what declares the projection and code tables there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Engine, LargeBinary, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Engine, LargeBinary, MetaData, Table, Text
 
 import ledger.records.tables  # noqa: F401  (declares the projection tables on the ledger's metadata)
 import qr.tables  # noqa: F401  (declares the codes' tables there too)
@@ -33,6 +33,17 @@ api_keys = Table(
     Column("label", Text, nullable=True),
     Column("created_at", Text, nullable=False),
     Column("revoked_at", Text, nullable=True),
+)
+
+# The China day each credit recompute applied, when it finished and what it changed (see
+# lookup_api.credit_recomputes): the service recomputes at start only when overdue.
+credit_recomputes = Table(
+    "credit_recomputes",
+    app_metadata,
+    Column("day", Text, primary_key=True),
+    Column("finished_at", Text, nullable=False),
+    Column("enterprises", BigInteger, nullable=False),
+    Column("changed", BigInteger, nullable=False),
 )
 
 # Everything a migrated database holds: the ledger, its projections, the application's.

@@ -119,6 +119,7 @@ def test_draw_make_and_verify(credit_cli: Any) -> None:
     assert status == 0, out
     made = json.loads(out)
     assert made["population"] == 1 and made["picks"] == [A]
+    assert made["request"] < made["entry"] and made["policy"] == "cn-ciq-2014"
     status, out, _ = credit_cli("draw", "verify", made["draw_id"])
     assert status == 0 and out.startswith(f"OK: draw {made['draw_id']}")
     status, _, err = credit_cli("draw", "make", "--count", "2")

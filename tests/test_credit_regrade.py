@@ -23,7 +23,7 @@ from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.note import Signer
 from tests.conftest import ORIGIN
-from tests.factories import enterprise_payload, uscc
+from tests.factories import enterprise_payload, redaction, uscc
 
 OFFICER = "officer:test"
 A = uscc(1)
@@ -200,6 +200,80 @@ def test_repair_is_refused_before_180_days_naming_the_date(graded: Ledger) -> No
     assert grades_of(appended(graded, graded.append([decided]))) == [
         (A, "B")
     ]  # 36 points, not toward C/D
+    with read_transaction(graded.engine) as conn:
+        assert verify_grades(conn).ok
+
+
+def test_the_repair_and_removal_rules_see_the_batch_s_own_earlier_facts(
+    graded: Ledger,
+) -> None:
+    """A violation and a repair request (or a removal) in one import batch: the rule
+    counts the violation before it, as it would in two batches."""
+    t0 = "2025-01-02T02:00:00.000Z"
+    graded.append([rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t0)])
+    batch = [
+        rec("violation.recorded", violation(i, "ciq.forged-documents", "2025-01-01"), t0)
+        for i in range(3)
+    ]
+    assert grades_of(appended(graded, graded.append(batch))) == [(A, "D")]
+    t1 = "2025-06-30T02:00:00.000Z"  # 180 days after the three violations
+    fresh = rec("violation.recorded", violation(7, "ciq.declaration-error", "2025-06-29"), t1)
+    request = rec("credit.repair_requested", {"uscc": A, "grounds": "corrected"}, t1)
+    both = graded.append([fresh, request], all_or_nothing=True)
+    assert list(both.rejected) == [1]
+    assert "not before 2025-12-26" in str(both.rejected[1])  # 180 days after 2025-06-29
+    assert not both.leaf_hashes  # refused whole: nothing of it is left, projections neither
+    with read_transaction(graded.engine) as conn:
+        count = conn.exec_driver_sql(f"SELECT COUNT(*) FROM proj_violations WHERE uscc = '{A}'")
+        assert count.scalar() == 3
+    assert replay(graded.engine).equal
+    # The same check, one batch each: the same answer.
+    assert not graded.append([fresh]).rejected
+    assert "not before 2025-12-26" in str(graded.append([request]).rejected[0])
+    # A removal after six clean months, but a violation in the same batch.
+    step = {"uscc": A, "reason": "serious"}
+    graded.append([rec("blacklist.noticed", step, "2025-07-01T02:00:00.000Z")])
+    graded.append([rec("blacklist.listed", step, "2025-08-01T02:00:00.000Z")])
+    t2 = "2026-02-02T02:00:00.000Z"
+    late = rec("violation.recorded", violation(8, "ciq.declaration-error", "2026-02-01"), t2)
+    removal = graded.append([late, rec("blacklist.removed", step, t2)])
+    assert list(removal.rejected) == [1]
+    assert "last violation (2026-02-01), not before 2026-07-31" in str(removal.rejected[1])
+
+
+def test_a_redaction_regrades_in_its_batch_and_grades_stay_verifiable(graded: Ledger) -> None:
+    """A redacted payload is no fact any more (the projections are rebuilt without it):
+    the redaction's batch regrades the enterprise, ``credit verify`` recomputes from what
+    the ledger holds, and the grade recorded on the redacted fact is named as one that
+    cannot be recomputed, not as a mismatch."""
+    t = "2026-01-02T02:00:00.000Z"
+    graded.append([rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t)])
+    serious = [
+        rec("violation.recorded", violation(i, "ciq.adulteration", "2026-01-01"), t)
+        for i in range(3)
+    ]
+    batch = graded.append(serious)
+    assert grades_of(appended(graded, batch)) == [(A, "D")]  # 36 serious points
+    d_grade = batch.first_index + 3
+    target = batch.first_index  # one of the three
+    result = graded.append([redaction(target, "entered for the wrong enterprise")])
+    written = [(kind, actor) for kind, actor, _ in appended(graded, result)]
+    assert written == [("entry.redacted", OFFICER), ("credit.graded", CREDIT_ACTOR)]
+    assert grades_of(appended(graded, result)) == [(A, "C")]  # 24 serious points left
+    with read_transaction(graded.engine) as conn:
+        row = conn.exec_driver_sql(f"SELECT grade FROM proj_enterprises WHERE uscc = '{A}'").one()
+        report = verify_grades(conn, [A])
+    assert row[0] == "C"
+    assert report.ok, report.mismatches
+    assert report.checked == 3
+    assert [(u.entry, u.redacted) for u in report.unverifiable] == [
+        (d_grade, ((target, result.first_index),))
+    ]
+    assert "cannot be recomputed" in report.unverifiable[0].describe()
+    assert replay(graded.engine).equal
+    # A redaction that leaves the grade as it is (12 serious points: still C) adds none.
+    again = graded.append([redaction(target + 1)])
+    assert grades_of(appended(graded, again)) == []
     with read_transaction(graded.engine) as conn:
         assert verify_grades(conn).ok
 

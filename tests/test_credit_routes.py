@@ -144,6 +144,16 @@ def test_a_decision_is_recomputable_from_the_checkpoint_it_names(api: Any) -> No
     seed = decision_seed(root, batch_id(GTIN, "B1"))
     assert base64.b64decode(body["seed"]) == seed
     assert body["decision"] == draw(seed, Fraction(body["rate"]))
+    # The seed's checkpoint is the first that covers the declaration (its own batch's):
+    # signed with it, so the declarant could not know the seed when declaring, and no
+    # later checkpoint (nor asking again) changes it.
+    with services.engine.connect() as conn:
+        declared = conn.exec_driver_sql(
+            f"SELECT declared_entry FROM proj_batches WHERE gtin = '{GTIN}' AND batch = 'B1'"
+        ).scalar_one()
+    covering = services.ledger.first_checkpoint_covering(declared)
+    assert covering is not None and body["checkpoint_size"] == covering.size > declared
+    services.ledger.append([record_entry("enterprise.filed", enterprise_payload(7), "officer:t")])
     again = client.post(url, headers={"Authorization": f"Bearer {tokens['officer']}"})
     assert again.json() == body  # the same checkpoint, the same draw
     assert (
@@ -170,6 +180,12 @@ def test_an_officer_draws_and_anyone_verifies_the_draw(api: Any) -> None:
     assert response.status_code == 201, response.text
     made = response.json()
     assert made["picks"] == [A] and made["population"] == 1
+    # Requested first; the draw names the request and the policy it weighted by.
+    assert made["request"] < made["entry"] and made["policy"] == "cn-ciq-2014"
+    assert made["seed_size"] == made["request"] + 1  # the request's own batch's checkpoint
+    request = client.get(f"/v1/ledger/entries/{made['request']}").json()
+    assert request["envelope"]["kind"] == "draw.requested"
+    assert request["payload"]["draw_id"] == made["draw_id"]  # draws are public
     check = client.get(f"/v1/draws/{made['draw_id']}")
     assert check.status_code == 200 and check.json()["matches"] is True
     assert client.get("/v1/draws/0123456789abcdef").status_code == 404

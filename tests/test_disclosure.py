@@ -20,8 +20,10 @@ from credit.catalogue import load_policy
 from credit.disclosure import (
     ALWAYS_PUBLIC,
     NEVER_PUBLIC,
+    NOTICE_NOT_PUBLIC,
     DisclosureFacts,
     ViolationFact,
+    public_blacklist,
     withheld_reason,
 )
 from ledger.records.kinds import KINDS
@@ -191,7 +193,7 @@ def _reason(kind: str, payload: dict[str, Any], facts: DisclosureFacts | None = 
 
 def test_every_kind_has_a_rule() -> None:
     ruled = ALWAYS_PUBLIC | NEVER_PUBLIC.keys()
-    ruled |= {"violation.recorded", "violation.revoked", "blacklist.noticed", "blacklist.listed"}
+    ruled |= {"violation.recorded", "violation.revoked", "blacklist.listed"}
     assert set(KINDS) == ruled
     assert "is not among the kinds" in _reason("something.new", {})
 
@@ -223,13 +225,20 @@ def test_a_revoked_violation_and_its_revocation() -> None:
     assert "unknown" in _reason("violation.revoked", {"entry": 99}, facts)
 
 
-def test_blacklist_steps_are_public_until_removed() -> None:
+def test_a_listing_is_public_until_removed_and_a_notice_never() -> None:
     payload = {"uscc": OWNER, "reason": "forged certificates"}
     assert _reason("blacklist.listed", payload) is None
-    assert _reason("blacklist.noticed", payload) is None
     removed = DisclosureFacts(last_removal={OWNER: 20})
     assert "ended by entry 20" in _reason("blacklist.listed", payload, removed)
-    assert "ended by entry 20" in _reason("blacklist.noticed", payload, removed)
     relisted = DisclosureFacts(last_removal={OWNER: 5})  # removed before this listing
     assert _reason("blacklist.listed", payload, relisted) is None
     assert _reason("blacklist.removed", payload, removed) is None
+    # The notice opens due process (20 days' notice, 10 of defence) and may end without a
+    # listing: it is not published, before or after a listing or a removal.
+    for facts in (None, removed, relisted):
+        assert _reason("blacklist.noticed", payload, facts) == NOTICE_NOT_PUBLIC
+    assert [public_blacklist(s) for s in ("none", "noticed", "listed")] == [
+        "none",
+        "none",
+        "listed",
+    ]

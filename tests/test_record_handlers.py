@@ -56,6 +56,7 @@ def test_the_kind_lists_are_derived_from_the_handlers() -> None:
         "complaint.verified",
         "recall.closed",
         "credit.repair_decided",
+        "draw.requested",
         "entry.redacted",
     }
     assert set(FOLLOW_UPS) == {

@@ -161,7 +161,9 @@ def test_every_kind_lands_in_its_projection(projected: Ledger) -> None:
         "codes.revoked",
         {"gtin": GTIN, "batch": "B1", "serials": ["0123456789ABCD"], "reason": "标签损毁"},
     )
-    add(projected, "draw.made", {"population": 2, "count": 1, "seed_size": 5, "picks": [a]})
+    asked = add(projected, "draw.requested", {"draw_id": "d1", "policy": "cn-ciq-2014", "count": 1})
+    made = {"population": 2, "count": 1, "seed_size": asked + 1, "picks": [a], "draw_id": "d1"}
+    add(projected, "draw.made", made | {"policy": "cn-ciq-2014", "request": asked})
     add(projected, "product.revoked", {"gtin": GTIN, "reason": "停止进口"})
     add(projected, "enterprise.revoked", {"uscc": body, "reason": "注销"})
 

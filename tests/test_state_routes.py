@@ -316,8 +316,8 @@ def test_enterprise_states(env: Env) -> None:
     assert revoked["blacklist"] == "none" and revoked["blacklist_entry"] is None
     assert revoked["products"] == 0 and revoked["violations"] == revoked["recalls"] == []
     plain = _ok(env, f"/v1/enterprises/{PLAIN}")
-    assert plain["blacklist"] == "noticed"
-    assert plain["blacklist_entry"] == env.entry("plain_noticed")
+    # Noticed, not listed: the public is not shown a notice (credit.disclosure).
+    assert plain["blacklist"] == "none" and plain["blacklist_entry"] is None
     assert plain["roles"] == ["customs_broker"]
     paths = env.client.get("/schema/openapi.json").json()["paths"]
     for path in ("/v1/enterprises/{uscc}", "/v1/products/{gtin}", "/v1/batches/{gtin}/{batch}"):

@@ -231,7 +231,7 @@ def test_what_the_service_writes_itself_nobody_records(api: Api, kind: str, who:
     detail = api.forbidden(getattr(api, who), kind, _about_a(kind), "kind")
     assert f"nobody records {kind} here" in detail
     assert api.services.ledger.size() == size
-    assert {"credit.graded", "codes.issued", "draw.made"} == SERVICE_KINDS
+    assert {"credit.graded", "codes.issued", "draw.requested", "draw.made"} == SERVICE_KINDS
 
 
 @pytest.mark.parametrize("kind", sorted(set(KINDS) - ENTERPRISE_KINDS - SERVICE_KINDS))

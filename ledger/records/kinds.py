@@ -475,35 +475,86 @@ DrawLabel = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 DrawId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-z][0-9a-z-]{0,63}\Z")]
 
 
+DrawCount = Annotated[int, msgspec.Meta(ge=1, le=10**6)]
+DrawGrades = Annotated[list[Grade], msgspec.Meta(max_length=32)]
+Roster = Annotated[list[DrawLabel], msgspec.Meta(max_length=10_000)]
+
+
+def _check_roster(roster: list[str] | None) -> None:
+    if roster is not None and len(set(roster)) != len(roster):
+        raise RecordError("lists an inspector twice", "roster")
+
+
+class DrawRequested(Record, kw_only=True):
+    """The commitment of a random inspection draw, recorded before anything is drawn:
+    what is drawn (``count`` targets among the enterprises of ``grades`` and ``port``
+    under ``policy``, and ``inspectors`` of the ``roster``). The draw is seeded by the
+    first signed checkpoint covering this entry, which nobody knew when asking."""
+
+    kind = "draw.requested"
+    draw_id: DrawId
+    policy: PolicyId
+    count: DrawCount
+    grades: DrawGrades | None = None
+    port: Port | None = None
+    roster: Roster | None = None
+    inspectors: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+
+    def normalise(self) -> None:
+        if (self.roster is None) != (self.inspectors is None):
+            raise RecordError("a roster and how many inspectors to assign go together", "roster")
+        _check_roster(self.roster)
+        if (
+            self.roster is not None
+            and self.inspectors is not None
+            and self.inspectors > len(self.roster)
+        ):
+            raise RecordError("cannot exceed the roster", "inspectors")
+
+    def subject(self) -> str:
+        return f"draw:{self.draw_id}"
+
+
 class DrawMade(Record, kw_only=True):
     """A random inspection draw. The optional fields (added without breaking earlier
     payloads, which omit them) say how the population was chosen and who inspects:
     ``grades`` and ``port`` restrict the population, ``roster`` lists the inspectors
-    drawn from and ``inspectors`` those picked; ``draw_id`` names the draw (its subject)."""
+    drawn from and ``inspectors`` those picked; ``draw_id`` names the draw (its subject).
+    A draw made on request names its ``draw.requested`` entry (``request``) and the
+    ``policy`` it weighted by; ``seed_size`` is then the first checkpoint covering the
+    request. Draws without them were seeded at request time (the earlier form)."""
 
     kind = "draw.made"
     population: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
-    count: Annotated[int, msgspec.Meta(ge=1, le=10**6)]
+    count: DrawCount
     seed_size: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
     picks: Annotated[list[DrawLabel], msgspec.Meta(max_length=10**6)]
     draw_id: DrawId | None = None
-    grades: Annotated[list[Grade], msgspec.Meta(max_length=32)] | None = None
+    grades: DrawGrades | None = None
     port: Port | None = None
-    roster: Annotated[list[DrawLabel], msgspec.Meta(max_length=10_000)] | None = None
-    inspectors: Annotated[list[DrawLabel], msgspec.Meta(max_length=10_000)] | None = None
+    roster: Roster | None = None
+    inspectors: Roster | None = None
+    policy: PolicyId | None = None
+    request: EntryIndex | None = None
 
     def normalise(self) -> None:
+        if self.request is not None and (self.draw_id is None or self.policy is None):
+            raise RecordError("a draw made on request names its draw_id and policy", "request")
+        if self.request is not None and self.request >= self.seed_size:
+            raise RecordError("the seed's checkpoint must cover the request", "seed_size")
         if len(self.picks) != self.count:
             raise RecordError(f"holds {len(self.picks)} picks, count says {self.count}", "picks")
         if self.count > self.population:
             raise RecordError("cannot exceed the population", "count")
         if (self.roster is None) != (self.inspectors is None):
             raise RecordError("a roster and the inspectors picked from it go together", "roster")
-        if self.roster is not None and self.inspectors is not None:
-            if len(set(self.roster)) != len(self.roster):
-                raise RecordError("lists an inspector twice", "roster")
-            if not set(self.inspectors) <= set(self.roster):
-                raise RecordError("names an inspector not on the roster", "inspectors")
+        _check_roster(self.roster)
+        if (
+            self.roster is not None
+            and self.inspectors is not None
+            and not set(self.inspectors) <= set(self.roster)
+        ):
+            raise RecordError("names an inspector not on the roster", "inspectors")
 
     def subject(self) -> str:
         if self.draw_id is not None:
@@ -547,6 +598,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         CreditGraded,
         CodesIssued,
         CodesRevoked,
+        DrawRequested,
         DrawMade,
         EntryRedacted,
     )

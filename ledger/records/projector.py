@@ -10,7 +10,7 @@ sequencer (a restore) the same way, into the live tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,10 @@ from ledger.tlog.envelope import match_envelope
 REPLAY_PREFIX = "replay_"
 CACHE_ROWS = 50_000  # projection rows kept between batches of one sequencer
 REPLAY_CHUNK = 20_000
+
+
+Applied = tuple[str, str, Payload]
+"""An entry of the batch in progress as the projector applied it: kind, time, payload."""
 
 
 class Projector:
@@ -68,6 +72,9 @@ class Projector:
             # Rows read or written by earlier batches are still exact: no other writer came.
             self._state.rows.update(cache)
         self._payloads: dict[int, Payload | RecordError] = {}
+        # What the batch applied, by index, for a rebuild before its entries are stored.
+        self._applied: dict[int, Applied] = {}
+        self._redacting: list[int] = []
         records = []
         for entry in entries:
             payload = self._decode(entry)
@@ -101,7 +108,15 @@ class Projector:
             raise EntryRejected(str(exc), field=exc.field) from exc
         except AssumptionFailed as exc:
             raise RetryBatch(str(exc)) from exc
+        except self._state.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            # A rule that reads the batch's effects writes them first (see Projector.more).
+            if self._optimistic:
+                raise RetryBatch("a batch assumed new is already stored") from exc
+            raise
         apply(self._state, index, time, entry.kind, payload, entry.subject)
+        self._applied[index] = (entry.kind, time, payload)
+        if entry.redacts is not None:
+            self._redacting.append(entry.redacts)
 
     def payload_of(self, entry: NewEntry) -> Payload:
         """The decoded payload of an entry of the batch in progress that was accepted."""
@@ -126,8 +141,16 @@ class Projector:
 
     def more(self, conn: Connection, size: int, time: str) -> Sequence[NewEntry]:
         """Adds nothing, but writes what the batch staged so far, so that a hook after
-        this one reads the batch's effects with plain queries."""
+        this one reads the batch's effects with plain queries: a redaction's too, whose
+        subject is rebuilt here without the payloads it removes (the regrader reads the
+        facts as they are after it), and again once they are gone (``finish``)."""
         self._flush(conn)
+        if self._redacting:
+            skip = set(self._redacting)
+            for target in self._redacting:
+                rebuild_subject_of(conn, self.tables, target, skip=skip, pending=self._applied)
+            # The rows cached before the rebuild are stale: read them again when needed.
+            self._state = ProjectionState(conn, self.tables)
         return ()
 
     def finish(self, conn: Connection, redacted: Sequence[int]) -> None:
@@ -165,8 +188,18 @@ def _stored(conn: Connection, index: int) -> tuple[bytes, bytes | None]:
     return stored
 
 
-def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
-    """After a redaction: rebuild the rows of the redacted entry's subject from the log."""
+def rebuild_subject_of(
+    conn: Connection,
+    tables: Tables,
+    target: int,
+    *,
+    skip: Collection[int] = (),
+    pending: Mapping[int, Applied] | None = None,
+) -> None:
+    """After a redaction: rebuild the rows of the redacted entry's subject from the log.
+
+    Before the batch that redacts is written, ``skip`` names the payloads it removes and
+    ``pending`` holds its own entries, which are not stored yet."""
     leaf_input, _ = _stored(conn, target)
     envelope = match_envelope(leaf_input)
     assert envelope is not None
@@ -175,6 +208,12 @@ def rebuild_subject_of(conn: Connection, tables: Tables, target: int) -> None:
     clear_subject(conn, tables, subject)
     state = ProjectionState(conn, tables)
     for index in entries:
+        if index in skip:
+            continue
+        if pending is not None and index in pending:
+            kind, time, record = pending[index]
+            apply(state, index, time, kind, record, subject)
+            continue
         leaf, payload = _stored(conn, index)
         if payload is None:
             continue

@@ -63,6 +63,14 @@ class Screened:
         self.indices.append(None)
 
 
+class _Discarded(Exception):
+    """Raised inside the transaction to roll an all-or-nothing batch back."""
+
+    def __init__(self, result: BatchResult) -> None:
+        super().__init__("the batch was refused whole")
+        self.result = result
+
+
 def check_redaction(conn: Connection, target: int, index: int, pending: set[int]) -> None:
     """Refuse redacting an entry that does not exist, is a redaction or is redacted already."""
     if not 0 <= target < index:
@@ -190,8 +198,15 @@ class Sequencer:
                 now = clock.now
                 screened = self._screen(conn, head, entries, continuing, clock)
                 if all_or_nothing and screened.rejected:
-                    return BatchResult(
-                        head.size, [], head.checkpoint, screened.rejected, [None] * len(entries)
+                    # Rolled back: the hooks may have written the accepted entries' effects.
+                    raise _Discarded(
+                        BatchResult(
+                            head.size,
+                            [],
+                            head.checkpoint,
+                            screened.rejected,
+                            [None] * len(entries),
+                        )
                     )
                 if not screened.accepted:
                     return BatchResult(
@@ -217,6 +232,9 @@ class Sequencer:
                 screened.indices,
                 screened.repeated,
             )
+        except _Discarded as discarded:
+            self.head = None  # re-read the edge: nothing of the batch is left
+            return discarded.result
         except BaseException:
             self.head = None  # whatever happened, re-read the edge from the database
             raise

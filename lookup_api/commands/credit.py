@@ -118,11 +118,17 @@ def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
     from credit.recompute import recompute
+    from lookup_api.credit_recomputes import recompute_all
     from lookup_api.wiring import open_ledger
 
     ledger = open_ledger(settings)
     with progress(None, "regrading", " enterprises") as bar:
-        report = recompute(ledger, args.uscc or None, progress=bar.update)
+        # Only a recompute of every enterprise is recorded as the day's (the service's
+        # start skips one when it ran today).
+        if args.uscc:
+            report = recompute(ledger, args.uscc, progress=bar.update)
+        else:
+            report = recompute_all(ledger, progress=bar.update)
     data = {"enterprises": report.enterprises, "changed": report.changed, "batches": report.batches}
     emit(args, data, f"regraded {report.enterprises} enterprises: {report.changed} grades changed")
     return 0
@@ -146,10 +152,15 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             {"entry": m.entry, "uscc": m.uscc, "recorded": m.recorded, "recomputed": m.recomputed}
             for m in mismatches
         ],
+        "unverifiable": [
+            {"entry": u.entry, "uscc": u.uscc, "redacted": [list(pair) for pair in u.redacted]}
+            for u in report.unverifiable
+        ],
     }
     text = "\n".join(
         [f"{'OK' if report.ok else 'MISMATCH'}: {report.checked} recorded grades recomputed"]
         + [m.describe() for m in mismatches]
+        + [f"unverifiable: {u.describe()}" for u in report.unverifiable]
     )
     emit(args, data, text)
     return 0 if report.ok else 1
@@ -189,8 +200,7 @@ def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
-    from credit.draws import Scope, make_draw
-    from ledger.store.engine import read_transaction
+    from credit.draws import DrawRefused, Scope, make_draw
     from lookup_api.operators import operator_actor
     from lookup_api.wiring import open_ledger
 
@@ -199,18 +209,19 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("--roster needs --inspectors N, how many to assign")
     scope = Scope(tuple(args.grade or ()), args.port, roster, args.inspectors or 0)
     ledger = open_ledger(settings)
-    with read_transaction(ledger.engine) as conn:
-        draw = make_draw(
-            conn, ledger, _policy(args.policy), args.count, scope=scope, draw_id=args.id
+    actor = operator_actor(args.actor)
+    try:
+        made = make_draw(
+            ledger, _policy(args.policy), args.count, actor, scope=scope, draw_id=args.id
         )
-    entry = draw.entry(operator_actor(args.actor))
-    result = ledger.append([entry])
-    if result.rejected:
-        raise CommandError(str(next(iter(result.rejected.values()))))
-    draw_id = entry.subject.removeprefix("draw:")
+    except DrawRefused as exc:
+        raise CommandError(str(exc)) from None
+    draw = made.draw
     data = {
-        "draw_id": draw_id,
-        "entry": result.first_index,
+        "draw_id": draw.draw_id,
+        "entry": made.entry,
+        "request": made.request,
+        "policy": draw.policy,
         "population": draw.population,
         "count": draw.count,
         "seed_size": draw.seed_size,
@@ -218,8 +229,9 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
         "inspectors": draw.inspectors,
     }
     text = (
-        f"draw {draw_id} (entry {result.first_index}): {draw.count} of {draw.population} "
-        f"seeded by the checkpoint of size {draw.seed_size}\n"
+        f"draw {draw.draw_id} (entry {made.entry}, requested by entry {made.request}): "
+        f"{draw.count} of {draw.population} under {draw.policy}, seeded by the checkpoint "
+        f"of size {draw.seed_size}\n"
         + "\n".join(draw.picks)
         + (f"\ninspectors: {', '.join(draw.inspectors)}" if draw.inspectors else "")
     )
@@ -274,7 +286,12 @@ def register(sub: Any) -> None:
 
     draw = sub.add_parser("draw", help="random inspection draws: make one, verify one")
     dsub = draw.add_subparsers(dest="draw_command", required=True)
-    make = command(dsub, "make", cmd_draw, "draw targets weighted by grade; record draw.made")
+    make = command(
+        dsub,
+        "make",
+        cmd_draw,
+        "record draw.requested, then the targets weighted by grade as draw.made",
+    )
     make.add_argument("--count", type=bounded_int(1, 1_000_000), required=True)
     make.add_argument("--policy", help="a policy id (default the active policy)")
     make.add_argument("--actor", help="operator:<name> (default: the operating-system user)")
@@ -285,4 +302,6 @@ def register(sub: Any) -> None:
     make.add_argument("--id", help="the draw's id (default: a digest of the draw)")
     check = command(dsub, "verify", cmd_draw_verify, "recompute a recorded draw from the ledger")
     check.add_argument("draw_id")
-    check.add_argument("--policy", help="the policy the draw was made under")
+    check.add_argument(
+        "--policy", help="for a draw of the earlier form, which names none: its policy"
+    )

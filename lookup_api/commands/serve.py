@@ -41,22 +41,26 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 
 def recompute_daily(settings: Settings) -> None:
-    """Apply the passage of time to the grades: now (the service may have been down over
-    a day boundary), then after each midnight in China; only changes are appended."""
+    """Apply the passage of time to the grades: at start when no recompute applied today
+    (the service may have been down over a day boundary), then after each midnight in
+    China; only changes are appended."""
     import datetime as dt
     import logging
     import time
 
-    from credit.recompute import recompute
     from ledger.records.kinds import CHINA
+    from lookup_api.credit_recomputes import recompute_if_due
     from lookup_api.wiring import open_ledger
 
     log = logging.getLogger("credtrace.credit")
     ledger = open_ledger(settings)
     while True:
         try:
-            report = recompute(ledger)
-            log.info("recomputed %d grades: %d changed", report.enterprises, report.changed)
+            report = recompute_if_due(ledger)
+            if report is None:
+                log.info("the grades were recomputed today already")
+            else:
+                log.info("recomputed %d grades: %d changed", report.enterprises, report.changed)
         except Exception:  # the service goes on; the next day tries again
             log.exception("the daily credit recompute failed")
         now = dt.datetime.now(CHINA)

@@ -146,6 +146,13 @@ VALID: dict[str, dict[str, Any]] = {
         "serials": [SERIAL_B, SERIAL_A],
         "reason": "labels stolen from the printer",
     },
+    "draw.requested": {
+        "draw_id": "2026-q1-shenzhen",
+        "policy": "cn-ciq-2014",
+        "count": 3,
+        "grades": ["C", "D"],
+        "port": "CNSZX",
+    },
     "draw.made": {"population": 500, "count": 3, "seed_size": 1024, "picks": [U1, U2, U3]},
     "entry.redacted": {"index": 5, "reason": "personal data, PIPL art. 47"},
 }
@@ -174,6 +181,7 @@ SUBJECTS: dict[str, str] = {
     "credit.graded": f"uscc:{U1}",
     "codes.issued": f"batch:{GTIN14}/{BATCH}",
     "codes.revoked": f"batch:{GTIN14}/{BATCH}",
+    "draw.requested": "draw:2026-q1-shenzhen",
     "entry.redacted": "entry:5",
     # draw.made: "draw:{id}", checked separately
 }
@@ -188,6 +196,7 @@ OPTIONAL: dict[str, set[str]] = {
     "blacklist.noticed": {"basis"},
     "blacklist.listed": {"basis"},
     "credit.repair_decided": {"note"},
+    "draw.requested": {"grades", "port"},
 }
 
 REQUIRED = [
@@ -243,7 +252,7 @@ def refused(kind: str, payload: Any, today: dt.date | None = None) -> RecordErro
 
 
 def test_every_kind_has_a_valid_payload() -> None:
-    assert len(RECORD_TYPES) == 25
+    assert len(RECORD_TYPES) == 26
     assert set(VALID) == set(RECORD_TYPES)
     assert set(KINDS) == set(RECORD_TYPES)
     assert list(KINDS) == sorted(KINDS)
@@ -270,6 +279,23 @@ def test_valid_payload_parses_from_dict_and_json(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(SUBJECTS))
 def test_subject(kind: str) -> None:
     assert parse(kind, valid(kind)).subject == SUBJECTS[kind]
+
+
+def test_a_draw_request_and_a_draw_made_on_request() -> None:
+    asked = valid("draw.requested", roster=["li", "wang"], inspectors=1)
+    assert parse("draw.requested", asked).subject == "draw:2026-q1-shenzhen"
+    with pytest.raises(RecordError, match="inspectors: cannot exceed the roster"):
+        parse("draw.requested", {**asked, "inspectors": 3})
+    with pytest.raises(RecordError, match="roster: a roster and how many"):
+        parse("draw.requested", {k: v for k, v in asked.items() if k != "inspectors"})
+    with pytest.raises(RecordError, match="draw_id"):
+        parse("draw.requested", {k: v for k, v in asked.items() if k != "draw_id"})
+    made = valid("draw.made", draw_id="q1", policy="cn-ciq-2014", request=1000)
+    assert parse("draw.made", made).subject == "draw:q1"
+    with pytest.raises(RecordError, match="request: a draw made on request names"):
+        parse("draw.made", {k: v for k, v in made.items() if k != "policy"})
+    with pytest.raises(RecordError, match="seed_size: the seed's checkpoint must cover"):
+        parse("draw.made", {**made, "request": 1024})
 
 
 def test_draw_subject() -> None:
@@ -535,6 +561,10 @@ case("draw-fewer-picks", "draw.made", "picks", picks=[U1, U2])
 case("draw-more-picks", "draw.made", "picks", picks=[U1, U2, U3, U4])
 case("draw-no-picks", "draw.made", "picks", picks=[])
 case("draw-count-over-population", "draw.made", "count", population=2)
+case("request-no-id", "draw.requested", "draw_id", draw_id="Q 1")
+case("request-count-zero", "draw.requested", "count", count=0)
+case("request-bad-policy", "draw.requested", "policy", policy="CN CIQ")
+case("request-roster-twice", "draw.requested", "roster", roster=["li", "li"], inspectors=1)
 
 
 @pytest.mark.parametrize(("kind", "changes", "field", "today"), C)

@@ -142,7 +142,9 @@ class DrawRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class DrawView(msgspec.Struct):
     draw_id: str
-    entry: int
+    entry: int  # the draw.made entry
+    request: int  # the draw.requested entry recorded first, whose checkpoint seeds the draw
+    policy: str
     population: int
     count: int
     seed_size: int
@@ -245,7 +247,8 @@ class CreditController(Controller):
     @post(
         "/v1/draws",
         status_code=201,
-        summary="Draw inspection targets weighted by grade, recorded as draw.made (officer)",
+        summary="Record a draw request, then the targets weighted by grade drawn from the "
+        "first checkpoint covering it, as draw.made (officer)",
         operation_class=body_operation(DrawRequest),
         responses=problem_responses(400, 401, 403, 413, 415, 422),
         security=[{"bearer": []}],
@@ -257,17 +260,22 @@ class CreditController(Controller):
         # Read strictly (lookup_api.json_body): deep nesting was a 500 through Litestar's.
         data = await read_json(request, DrawRequest, "a draw request")
         scope = Scope(tuple(data.grades), data.port, tuple(data.roster), data.inspectors)
-        made, draw_id, entry = await asyncio.to_thread(
+        made = await asyncio.to_thread(
             draw_for, services, key, policy_named(data.policy), data.count, scope, data.draw_id
         )
+        draw = made.draw
+        assert draw.draw_id is not None and draw.policy is not None
+        draw_id = draw.draw_id
         body = DrawView(
             draw_id,
-            entry,
-            made.population,
-            made.count,
-            made.seed_size,
-            made.picks,
-            made.inspectors,
+            made.entry,
+            made.request,
+            draw.policy,
+            draw.population,
+            draw.count,
+            draw.seed_size,
+            draw.picks,
+            draw.inspectors,
         )
         return Response(body, status_code=201, headers={"Location": f"/v1/draws/{draw_id}"})
 

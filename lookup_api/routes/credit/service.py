@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from credit.decisions import DecisionRefused, InspectionDecision, UnknownBatch, decide_batch
-from credit.draws import Draw, DrawCheck, DrawRefused, Scope, make_draw, verify_draw
+from credit.draws import (
+    DrawCheck,
+    DrawRefused,
+    DrawRequest,
+    MadeDraw,
+    Scope,
+    make_draw,
+    verify_draw,
+)
 from credit.explain import (
     Explanation,
     PolicyNotInEffect,
@@ -16,7 +24,6 @@ from credit.explain import (
     today,
 )
 from credit.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
-from ledger.errors import EntryRejected
 from ledger.records.kinds import RecordError, parse_record
 from ledger.store.engine import read_transaction
 from lookup_api.auth import ApiKey
@@ -55,19 +62,11 @@ def proposals_of(services: Services, policy: Policy) -> list[Proposal]:
         return blacklist_proposals(conn, policy)
 
 
-def check_scope(scope: Scope, draw_id: str | None) -> None:
-    """The scope's fields as draw.made's schema checks them: 400 naming the field."""
-    trial: dict[str, object] = {"population": 1, "count": 1, "seed_size": 1, "picks": ["x"]}
-    if scope.grades:
-        trial["grades"] = list(scope.grades)
-    if scope.port is not None:
-        trial["port"] = scope.port
-    if scope.roster:
-        trial |= {"roster": list(scope.roster), "inspectors": []}
-    if draw_id is not None:
-        trial["draw_id"] = draw_id
+def check_request(policy: Policy, count: int, scope: Scope, draw_id: str | None) -> None:
+    """The request's fields as draw.requested's schema checks them: 400 naming the field."""
+    asked = DrawRequest(draw_id or "0", policy.id, count, scope)
     try:
-        parse_record("draw.made", trial)
+        parse_record("draw.requested", asked.payload())
     except RecordError as exc:
         raise bad_request(exc.reason, field=exc.field) from exc
 
@@ -79,20 +78,21 @@ def draw_for(  # noqa: PLR0917 - the request's parts
     count: int,
     scope: Scope,
     draw_id: str | None,
-) -> tuple[Draw, str, int]:
-    """Make a draw from the latest checkpoint and record it: (draw, draw id, entry)."""
-    check_scope(scope, draw_id)
-    with read_transaction(services.engine) as conn:
-        try:
-            draw = make_draw(conn, services.ledger, policy, count, scope=scope, draw_id=draw_id)
-        except DrawRefused as exc:
-            raise Problem(422, "Draw refused", str(exc), type_="/problems/draw-refused") from exc
-    entry = draw.entry(key.actor)
+) -> MadeDraw:
+    """Record the request, then the draw seeded by the first checkpoint covering it."""
+    check_request(policy, count, scope, draw_id)
     try:
-        receipt = services.appender.append(entry)
-    except EntryRejected as exc:  # an id already taken by another draw
+        return make_draw(
+            services.ledger,
+            policy,
+            count,
+            key.actor,
+            scope=scope,
+            draw_id=draw_id,
+            append=lambda entry: services.appender.append(entry).index,
+        )
+    except DrawRefused as exc:
         raise Problem(422, "Draw refused", str(exc), type_="/problems/draw-refused") from exc
-    return draw, entry.subject.removeprefix("draw:"), receipt.index
 
 
 def draw_check(services: Services, policy: Policy, draw_id: str) -> DrawCheck:

@@ -125,7 +125,8 @@ def build_entry(key: ApiKey, kind: str, payload: Any, idempotency_key: str | Non
 WRITTEN_BY = {  # who writes each of SERVICE_KINDS, for the refusal
     "credit.graded": "the credit engine (actor system:credit) whenever a grade changes",
     "codes.issued": "POST /v1/codes/batches, which stores the serials the root commits to",
-    "draw.made": "POST /v1/draws, which draws from a signed checkpoint",
+    "draw.requested": "POST /v1/draws, which records the request before drawing",
+    "draw.made": "POST /v1/draws, which draws from the checkpoint covering its request",
 }
 
 
@@ -135,7 +136,8 @@ async def submit(
     entry = build_entry(key, kind, payload, idempotency_key)
     if entry.kind in SERVICE_KINDS:
         raise forbidden(
-            f"nobody records {entry.kind} here: it is written by {WRITTEN_BY[entry.kind]}",
+            f"nobody records {entry.kind} here: it is written by "
+            f"{WRITTEN_BY.get(entry.kind, 'the service itself')}",
             "kind",
         )
     authorise(services, key, entry)

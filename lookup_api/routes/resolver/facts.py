@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from credit.disclosure import public_blacklist
 from lookup_api.routes.resolver.service import GS1_VOC, Resolution, links
 
 GRADE_MEANINGS = {
@@ -80,7 +81,7 @@ def facts(found: Resolution, base: str) -> dict[str, Any]:
             "grade": owner.grade,
             "grade_meaning": GRADE_MEANINGS.get(owner.grade or ""),
             "graded_entry": owner.graded_entry,
-            "blacklist": owner.blacklist,
+            "blacklist": public_blacklist(owner.blacklist),  # a notice is not public
         },
         "recalls": [_plain(r) for r in (batch_recalls if batch is not None else open_recalls)],
         "tree_size": product.tree_size,

@@ -27,7 +27,7 @@ from litestar.params import PathParameter, QueryParameter
 from sqlalchemy import Connection, func, select
 
 from credit.catalogue import Policy, load_policy
-from credit.disclosure import is_disclosed
+from credit.disclosure import is_disclosed, public_blacklist
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
 from ledger.records.kinds import BATCH_PATTERN, CHINA
 from ledger.records.tables import LIVE
@@ -122,7 +122,7 @@ class EnterpriseProfile(msgspec.Struct):
     country: str | None
     filed_on: str | None
     status: str  # active, revoked
-    blacklist: str  # none, noticed, listed
+    blacklist: str  # none, listed (a notice is not public: credit.disclosure)
     blacklist_entry: int | None
     grade: str | None
     # Always null here: a score counts minor items, which are never public (DESIGN); the
@@ -322,8 +322,12 @@ def enterprise_profile(
         country=_opt_str(row["country"]),
         filed_on=_opt_str(row["filed_on"]),
         status=str(row["status"]),
-        blacklist=str(row["blacklist"]),
-        blacklist_entry=_opt_int(row["blacklist_entry"]),
+        blacklist=public_blacklist(str(row["blacklist"])),
+        blacklist_entry=(
+            _opt_int(row["blacklist_entry"])
+            if public_blacklist(str(row["blacklist"])) == row["blacklist"]
+            else None
+        ),
         grade=_opt_str(row["grade"]),
         measures=measures_view(policy, _opt_str(row["grade"])),
         score=None,
