@@ -83,3 +83,42 @@ def preferred_media_type(header: str | None, offered: Sequence[str]) -> str | No
         if best is None or rank > best:
             best, chosen = rank, media_type
     return chosen
+
+
+def preferred_language(header: str | None, offered: Sequence[str]) -> str | None:
+    """The one of ``offered`` (primary language subtags: ``zh``, ``en``) that an
+    ``Accept-Language`` header prefers (RFC 9110 §12.5.4), None when it names none of them.
+
+    A range matches by its primary subtag (``en-GB`` is ``en``; ``*`` is any language it
+    does not name); ``q=0`` refuses; equal weights go to the range the client listed
+    first. Unreadable ranges are skipped, as in ``parse_accept``.
+    """
+    weights: dict[str, tuple[float, int]] = {}
+    wildcard: tuple[float, int] | None = None
+    for position, element in enumerate((header or "").split(",")[:MAX_RANGES]):
+        tag, *params = (part.strip() for part in element.split(";"))
+        primary = tag.lower().partition("-")[0]
+        if not primary or not (primary == "*" or primary.isalpha()):
+            continue
+        q: float | None = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                value = value.strip()
+                q = float(value) if _QVALUE.match(value) else None
+                break
+        if q is None:
+            continue
+        if primary == "*":
+            wildcard = wildcard or (q, position)
+        elif primary not in weights or q > weights[primary][0]:
+            weights[primary] = (q, weights.get(primary, (q, position))[1])
+    best: tuple[float, int] | None = None
+    chosen = None
+    for language in offered:
+        weight = weights.get(language, wildcard)
+        if weight is None or weight[0] <= 0:
+            continue
+        if best is None or (weight[0], -weight[1]) > (best[0], -best[1]):
+            best, chosen = weight, language
+    return chosen

@@ -390,3 +390,13 @@ def test_accept_is_weighed_with_its_q_values(r: Resolver, accept: str, answer: s
 @pytest.fixture
 def r(resolver: Resolver) -> Resolver:
     return resolver
+
+
+def test_accept_language_q_values_choose_the_page_language(r: Resolver) -> None:
+    """``en;q=0`` refuses English: the page stays Chinese; ``zh;q=0.1, en`` is English."""
+    path = f"/info{_code(r)}"
+    refused = r.get(path, **{"Accept-Language": "en;q=0, zh"})
+    assert refused.status_code == 200
+    assert "产品溯源查询" in refused.text
+    english = r.get(path, **{"Accept-Language": "zh;q=0.1, en"})
+    assert "Product traceability" in english.text

@@ -1,6 +1,7 @@
 """The pages' languages: Chinese (zh-CN) by default, English on request.
 
-``?lang=en`` (or ``zh``) wins; otherwise the first language of ``Accept-Language``.
+``?lang=en`` (or ``zh``) wins; otherwise the language ``Accept-Language`` prefers
+(q-values honoured, ``lookup_api.negotiation``), Chinese when it names neither.
 Each page keeps its own text table, ``{language: {key: text}}``, with the same keys in
 both languages; ``COMMON`` holds what the page shell itself says.
 """
@@ -8,6 +9,8 @@ both languages; ``COMMON`` holds what the page shell itself says.
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from lookup_api.negotiation import preferred_language
 
 ZH = "zh-CN"
 EN = "en"
@@ -18,8 +21,7 @@ Table = Mapping[str, Mapping[str, str]]
 def pick_language(query_lang: str | None, accept_language: str | None) -> str:
     if query_lang:
         return EN if query_lang.lower().startswith("en") else ZH
-    first = (accept_language or "").split(",")[0].strip().lower()
-    return EN if first.startswith("en") else ZH
+    return EN if preferred_language(accept_language, ("zh", "en")) == "en" else ZH
 
 
 def other_language(lang: str) -> str:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from lookup_api.negotiation import MediaRange, parse_accept, preferred_media_type
+from lookup_api.negotiation import (
+    MediaRange,
+    parse_accept,
+    preferred_language,
+    preferred_media_type,
+)
 
 OFFERED = ("text/html", "application/json", "application/linkset+json")
 
@@ -51,3 +56,29 @@ def test_the_preferred_offered_type(accept: str | None, chosen: str | None) -> N
 def test_a_huge_header_is_read_only_so_far() -> None:
     accept = ", ".join(["image/png"] * 10_000 + ["application/json"])
     assert preferred_media_type(accept, OFFERED) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        (None, None),
+        ("", None),
+        ("en", "en"),
+        ("en-GB,en;q=0.9", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("en;q=0, zh", "zh"),
+        ("en;q=0.5, zh;q=0.9", "zh"),
+        ("fr, en;q=0.3", "en"),
+        ("fr", None),
+        ("*", "zh"),
+        ("en;q=0, *", "zh"),
+        ("zh;q=0, *;q=0.5", "en"),
+        ("en, zh", "en"),
+        ("zh, en", "zh"),
+        ("en;q=inf, zh;q=0.1", "zh"),
+        ("en;q=1e400", None),
+        ("en-;q=0.5", "en"),
+    ],
+)
+def test_the_accept_language_header_chooses(header: str | None, chosen: str | None) -> None:
+    assert preferred_language(header, ("zh", "en")) == chosen
