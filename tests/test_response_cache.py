@@ -489,7 +489,7 @@ def test_a_recall_shows_on_the_next_resolve_through_every_worker(
             assert server.stdout is not None
             for line in server.stdout:
                 said.append(line)
-                if sum("Application startup complete" in seen for seen in said) == 2:
+                if sum("worker ready" in seen for seen in said) == 2:  # each worker says so
                     ready.set()
 
         threading.Thread(target=watch, daemon=True).start()
