@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.records.entry import record_entry
+from ledger.store.engine import read_transaction
 from ledger.store.log import Ledger
+from ledger.store.sql import placeholders
+from qr.issuance import issue_codes, ledger_appender
 
 DEMO_ACTOR = "system:demo"
 
@@ -93,6 +96,7 @@ def _records() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+DEMO_CODES = 5  # traceability codes of the example batch, for the consumer page
 DEMO_ENTERPRISES = 40  # synthetic ones around the named examples; seeds in a few seconds
 EXAMPLE_USCC = "914401011904735291"
 EXAMPLE_GTIN = "09506000134352"
@@ -112,3 +116,27 @@ def seed_demo(ledger: Ledger) -> int:
         position, why = next(iter(result.rejected.items()))
         raise ValueError(f"demo record {position} was refused: {why}")
     return ledger.size()
+
+
+def issue_demo_codes(ledger: Ledger, key_id: str) -> None:
+    """The example batch's traceability codes (once: a seeded demo keeps its codes)."""
+    if demo_serial(ledger) is None:
+        issue_codes(
+            ledger.engine, ledger_appender(ledger), gtin=EXAMPLE_GTIN, batch=EXAMPLE_BATCH,
+            count=DEMO_CODES, key_id=key_id, actor=DEMO_ACTOR,
+        )  # fmt: skip
+
+
+def demo_serial(ledger: Ledger) -> str | None:
+    """One issued serial of the example batch, for the URL the demo prints."""
+    with read_transaction(ledger.engine) as conn:
+        row = conn.exec_driver_sql(
+            placeholders(
+                conn,
+                "SELECT c.serial FROM qr_codes c JOIN proj_code_batches b "
+                "ON b.serials_root = c.serials_root AND b.gtin = c.gtin AND b.batch = c.batch "
+                "WHERE c.gtin = ? AND c.batch = ? ORDER BY c.position LIMIT 1",
+            ),
+            (EXAMPLE_GTIN, EXAMPLE_BATCH),
+        ).first()
+    return None if row is None else str(row[0])

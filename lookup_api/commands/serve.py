@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import tempfile
@@ -141,13 +142,29 @@ def run_granian(args: argparse.Namespace, listener: socket.socket, logging: dict
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from lookup_api.bulk.demo import EXAMPLE_BATCH, EXAMPLE_GTIN, EXAMPLE_USCC, seed_demo
+    from lookup_api.bulk.demo import (
+        EXAMPLE_BATCH,
+        EXAMPLE_GTIN,
+        EXAMPLE_USCC,
+        demo_serial,
+        issue_demo_codes,
+        seed_demo,
+    )
     from lookup_api.wiring import open_ledger
+    from qr.signing import code_key_name, load_or_create_code_keys
 
     listener = reserve_port(args.host, args.port)
+    base = f"http://{args.host}:{args.port}"
+    if not os.environ.get("CREDTRACE_PUBLIC_URL"):
+        # The demo's codes and links name the address it serves on (the workers read it
+        # from the environment).
+        os.environ["CREDTRACE_PUBLIC_URL"] = base
+        settings = dataclasses.replace(settings, public_url=base)
     ledger = open_ledger(settings)
     seeded = seed_demo(ledger)
-    base = f"http://{args.host}:{args.port}"
+    keys = load_or_create_code_keys(settings.code_key_file, code_key_name(settings.ledger.origin))
+    issue_demo_codes(ledger, keys.key_id)
+    serial = demo_serial(ledger)
     print(f"demo log: {ledger.size()} entries ({seeded} added now)")
     print("try:")
     for what, path in (
@@ -160,10 +177,16 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         ("an enterprise", f"/v1/enterprises/{EXAMPLE_USCC}"),
         ("a product", f"/v1/products/{EXAMPLE_GTIN}"),
         ("a batch", f"/v1/batches/{EXAMPLE_GTIN}/{EXAMPLE_BATCH}"),
+        (
+            "a product's code (the consumer page)",
+            f"/01/{EXAMPLE_GTIN}/10/{EXAMPLE_BATCH}/21/{serial}",
+        ),
+        ("the officers' pages", "/officer/login"),
         ("the API", "/schema"),
     ):
         print(f"  {what:<38} {base}{path}")
     print(f"verify it yourself:  python -m ledger verify --url {base}")
+    print("officers sign in with a key from:  credtrace keys create --role officer")
     ledger.engine.dispose()
     args.workers = 1
     return cmd_serve(args, settings, listener)
