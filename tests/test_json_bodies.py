@@ -33,9 +33,31 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient[Litestar], 
         services.close()
 
 
-def _body_routes(client: TestClient[Litestar]) -> list[str]:
+def _body_routes(client: TestClient[Litestar], media_type: str = "application/json") -> list[str]:
     paths = client.app.openapi_schema.to_schema()["paths"]
-    return sorted(path for path, ops in paths.items() if "requestBody" in ops.get("post", {}))
+    return sorted(
+        path
+        for path, ops in paths.items()
+        if media_type in ops.get("post", {}).get("requestBody", {}).get("content", {})
+    )
+
+
+def test_the_pages_forms_take_no_json(served: tuple[TestClient[Litestar], str]) -> None:
+    """The officers' forms read form fields only: a JSON body is 415, not parsed."""
+    client, token = served
+    forms = _body_routes(client, "application/x-www-form-urlencoded")
+    assert {"/officer/login", "/officer/records/new"} <= set(forms)
+    for path in forms:
+        sent = client.post(
+            path,
+            content=b'{"csrf": "x"}',
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Origin": "http://testserver.local",  # the client's own: past the origin check
+            },
+        )
+        assert sent.status_code == 415, (path, sent.text[:200])
 
 
 def test_every_json_body_is_read_strictly(served: tuple[TestClient[Litestar], str]) -> None:
