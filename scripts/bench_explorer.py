@@ -17,9 +17,7 @@ import argparse
 import base64
 import datetime as dt
 import logging
-import os
 import random
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -27,10 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_platform import _timed, gtin_of
+from bench_platform import _timed, append_records, bench_database, gtin_of, print_medians
 from benchdb import fresh_database
 
-from ledger.records.entry import record_entry
 from ledger.store.config import LedgerConfig
 from lookup_api.ratelimit import RateLimits
 from lookup_api.settings import Settings
@@ -86,13 +83,7 @@ def seed(services: Services, enterprises: int) -> None:
             occurred = today - dt.timedelta(days=rng.randrange(2, 720))
             violation = {"uscc": who, "item": rng.choice(ITEMS), "case_no": f"C-{n}"}
             records.append(("violation.recorded", {**violation, "occurred_on": str(occurred)}))
-    for start in range(0, len(records), CHUNK):
-        entries = [record_entry(k, p, "officer:bench") for k, p in records[start : start + CHUNK]]
-        result = ledger.append(entries)
-        assert not result.rejected, next(iter(result.rejected.values()))
-    if services.engine.dialect.name == "postgresql":
-        with services.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    append_records(services, records)
 
 
 def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str, Any]:
@@ -157,11 +148,7 @@ def main() -> int:
     options = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("credtrace.access").setLevel(logging.WARNING)
-    pg = os.environ.get("CREDTRACE_BENCH_DATABASE_URL") or os.environ.get(
-        "CREDTRACE_TEST_DATABASE_URL"
-    )
-    if options.db == "postgres" and not pg:
-        parser.error("--db postgres needs CREDTRACE_BENCH_DATABASE_URL")
+    pg = bench_database(parser, options.db)
     runs = [run(options.db, pg, options.enterprises, options.requests) for _ in range(options.runs)]
     print(
         f"database: {options.db}; {options.enterprises:,} enterprises, {runs[0]['size']:,} "
@@ -175,15 +162,7 @@ def main() -> int:
         "html": "GET /v1/enterprises/{uscc}, HTML",
         "static": "GET /v1/ledger/key (static)",
     }
-    static_rate = statistics.median(r["static"][0] for r in runs)
-    for name, label in labels.items():
-        rate = statistics.median(r[name][0] for r in runs)
-        p50 = statistics.median(r[name][1] for r in runs)
-        p99 = statistics.median(r[name][2] for r in runs)
-        print(
-            f"{label}: {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-            f"({rate / static_rate:.2f} of static)"
-        )
+    print_medians(runs, labels)
     return 0
 
 

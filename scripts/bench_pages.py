@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -24,10 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_platform import _timed
+from bench_platform import _timed, append_records, bench_database, print_medians
 from benchdb import fresh_database
 
-from ledger.records.entry import record_entry
 from ledger.store.config import LedgerConfig
 from lookup_api.pages.session import SESSION_COOKIE
 from lookup_api.ratelimit import RateLimits
@@ -56,13 +53,7 @@ def seed(services: Services, enterprises: int) -> None:
             records.append(("violation.recorded", violation))
         if n % 1000 == 0:
             records.append(("blacklist.noticed", {"uscc": uscc(n), "reason": "bench"}))
-    for start in range(0, len(records), CHUNK):
-        entries = [record_entry(k, p, "officer:bench") for k, p in records[start : start + CHUNK]]
-        result = ledger.append(entries)
-        assert not result.rejected, next(iter(result.rejected.values()))
-    if services.engine.dialect.name == "postgresql":
-        with services.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    append_records(services, records)
 
 
 def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str, Any]:
@@ -120,11 +111,7 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     options = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    pg = os.environ.get("CREDTRACE_BENCH_DATABASE_URL") or os.environ.get(
-        "CREDTRACE_TEST_DATABASE_URL"
-    )
-    if options.db == "postgres" and not pg:
-        parser.error("--db postgres needs CREDTRACE_BENCH_DATABASE_URL")
+    pg = bench_database(parser, options.db)
     runs = [run(options.db, pg, options.enterprises, options.requests) for _ in range(options.runs)]
     print(
         f"database: {options.db}; {options.enterprises:,} enterprises, {runs[0]['size']:,} "
@@ -137,15 +124,7 @@ def main() -> int:
         "blacklist": "GET /officer/blacklist",
         "static": "GET /v1/ledger/key (static)",
     }
-    static_rate = statistics.median(r["static"][0] for r in runs)
-    for name, label in labels.items():
-        rate = statistics.median(r[name][0] for r in runs)
-        p50 = statistics.median(r[name][1] for r in runs)
-        p99 = statistics.median(r[name][2] for r in runs)
-        print(
-            f"{label}: {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-            f"({rate / static_rate:.2f} of static)"
-        )
+    print_medians(runs, labels)
     return 0
 
 

@@ -63,17 +63,50 @@ def seed(
         if n % 10 == 0:
             recall = {"gtin": gtin, "batches": [], "reason": "bench", "issued_on": "2026-01-05"}
             records.append(("recall.issued", recall))
+    append_records(services, records, progress)
+
+
+def append_records(
+    services: Services,
+    records: list[tuple[str, dict[str, Any]]],
+    progress: Callable[[int], object] | None = None,
+) -> None:
+    """Append ``records`` in chunks (``progress`` told of the enterprises filed), then
+    gather the planner's statistics on PostgreSQL."""
     for start in range(0, len(records), CHUNK):
-        entries = [record_entry(k, p, "officer:bench") for k, p in records[start : start + CHUNK]]
-        result = ledger.append(entries)
+        chunk = records[start : start + CHUNK]
+        result = services.ledger.append([record_entry(k, p, "officer:bench") for k, p in chunk])
         assert not result.rejected, next(iter(result.rejected.values()))
         if progress is not None:
-            chunk = records[start : start + CHUNK]
             progress(sum(1 for kind, _ in chunk if kind == "enterprise.filed"))
     if services.engine.dialect.name == "postgresql":
         # What autovacuum does soon after a load: without statistics the planner scans.
         with services.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
+
+
+def bench_database(parser: argparse.ArgumentParser, db: str) -> str | None:
+    """The PostgreSQL URL a ``--db postgres`` run uses (a parser error without one)."""
+    pg = os.environ.get("CREDTRACE_BENCH_DATABASE_URL") or os.environ.get(
+        "CREDTRACE_TEST_DATABASE_URL"
+    )
+    if db == "postgres" and not pg:
+        parser.error("--db postgres needs CREDTRACE_BENCH_DATABASE_URL")
+    return pg
+
+
+def print_medians(runs: list[dict[str, Any]], labels: dict[str, str]) -> None:
+    """One line per measured route: medians of rate, p50 and p99, and the share of the
+    static route's rate (the figure that holds on a noisy machine)."""
+    static_rate = statistics.median(r["static"][0] for r in runs)
+    for name, label in labels.items():
+        rate = statistics.median(r[name][0] for r in runs)
+        p50 = statistics.median(r[name][1] for r in runs)
+        p99 = statistics.median(r[name][2] for r in runs)
+        print(
+            f"{label}: {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            f"({rate / static_rate:.2f} of static)"
+        )
 
 
 def _timed(call: Callable[[int], None], requests: int) -> tuple[float, float, float]:
@@ -160,11 +193,7 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     options = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    pg = os.environ.get("CREDTRACE_BENCH_DATABASE_URL") or os.environ.get(
-        "CREDTRACE_TEST_DATABASE_URL"
-    )
-    if options.db == "postgres" and not pg:
-        parser.error("--db postgres needs CREDTRACE_BENCH_DATABASE_URL")
+    pg = bench_database(parser, options.db)
     runs = [run(options.db, pg, options.enterprises, options.requests) for _ in range(options.runs)]
     print(
         f"database: {options.db}; {options.enterprises:,} enterprises, {runs[0]['size']:,} "
@@ -176,15 +205,7 @@ def main() -> int:
         "poll": "GET /v1/feed tail, 304 by ETag",
         "static": "GET /v1/ledger/key (static)",
     }
-    static_rate = statistics.median(r["static"][0] for r in runs)
-    for name, label in labels.items():
-        rate = statistics.median(r[name][0] for r in runs)
-        p50 = statistics.median(r[name][1] for r in runs)
-        p99 = statistics.median(r[name][2] for r in runs)
-        print(
-            f"{label}: {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-            f"({rate / static_rate:.2f} of static)"
-        )
+    print_medians(runs, labels)
     return 0
 
 
