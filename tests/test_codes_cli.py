@@ -106,7 +106,7 @@ def server(site: dict[str, Any]) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(60)  # a graceful stop may take the workers' grace period
 
 
 def test_issue_writes_a_zip_whose_images_decode_to_the_manifest(site: dict[str, Any]) -> None:

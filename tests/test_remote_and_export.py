@@ -73,7 +73,7 @@ def live(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
         yield url, path, ledger
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(60)  # a graceful stop may take the workers' grace period
         engine.dispose()
 
 
