@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -446,6 +447,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="10,000 enterprises, 1M codes")
     parser.add_argument("--fresh", action="store_true", help="seed the database again")
+    parser.add_argument(
+        "--database", help="the seeded database's name (default credtrace_bench[_small])"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10, help="per run of a mix")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections, reads")
@@ -472,6 +476,8 @@ def main() -> int:
     base = os.environ.get("CREDTRACE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
     redis_url = os.environ.get("CREDTRACE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     profile = SMALL if options.small else FULL
+    if options.database:
+        profile = dataclasses.replace(profile, database=options.database)
     manifest = prepare(profile, base, options.fresh)
     url = _database_url(base, profile.database)
     files = data_files(profile, manifest)
