@@ -269,7 +269,7 @@ class RedisLimiter:
         return decisions
 
     async def close(self) -> None:
-        await self._redis.close()
+        self._redis.close()
 
 
 def token_partition(authorization: str) -> str | None:

@@ -284,11 +284,21 @@ class RedisPipe:
                 raise reply
         return connection
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Close the connection, from its loop or any other thread."""
         connection, self._connection = self._connection, None
-        if connection is not None and connection.transport is not None:
+        loop = self._loop
+        if connection is None or connection.transport is None or loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
             connection.flush()
             connection.transport.close()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(connection.transport.close)
 
 
 def _expire(waiter: asyncio.Future[Reply], timeout: float) -> None:

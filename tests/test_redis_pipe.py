@@ -42,7 +42,7 @@ def test_concurrent_calls_get_their_own_replies(redis_url: str, redis_prefix: st
             await pipe.call(b"DEL", key)
             return list(replies)
         finally:
-            await pipe.close()
+            pipe.close()
 
     replies = asyncio.run(run())
     # Each call's reply is its own: the running totals, in the order the calls were made.
@@ -59,7 +59,7 @@ def test_a_script_redis_does_not_know_is_loaded(redis_url: str, redis_prefix: st
             again = await pipe.evalsha(sha, ["k"], ["v"])
             return first, again
         finally:
-            await pipe.close()
+            pipe.close()
 
     first, again = asyncio.run(run())
     assert first == again == [b"k", b"v", redis_prefix.encode()]
@@ -71,7 +71,7 @@ def test_an_error_reply_is_raised(redis_url: str) -> None:
         try:
             await pipe.call(b"NO-SUCH-COMMAND")
         finally:
-            await pipe.close()
+            pipe.close()
 
     with pytest.raises(ReplyError, match="unknown command"):
         asyncio.run(run())

@@ -197,6 +197,18 @@ def resolve(services: Services, link: DigitalLink) -> Resolution | None:
     )
 
 
+async def resolve_async(services: Services, link: DigitalLink) -> Resolution | None:
+    """``resolve`` for the event loop: with Redis, the cache without blocking the loop
+    and a miss's read in a worker thread (a cold code's index page may wait for the
+    disk, and the hits behind it must not); without, the read in the loop (one indexed
+    statement that waits for no lock takes less time than the hop to a thread)."""
+    if services.cache is None:
+        return read_resolution(services, link)
+    return await services.cache.fetch_async(
+        "resolve", link.path(), Resolution, lambda: cacheable(read_resolution(services, link))
+    )
+
+
 def cacheable(found: Resolution | None) -> Fresh[Resolution] | None:
     """``found`` with what it depends on, not to be kept for a guessed or copied serial
     (see lookup_api.cache); None when nothing was found."""
