@@ -1,4 +1,5 @@
-"""Response caching in Redis for the hot public reads: resolve, profile, product, batch.
+"""Response caching in Redis for the hot public reads: resolve, profile, product, batch,
+and the feed's full pages (their changes as encoded JSON, with the subjects they name).
 
 What is cached are the facts behind an answer (a resolver ``Resolution``, an
 ``EnterpriseProfile``, a ``ProductView``, a ``BatchView``), msgpack-encoded and keyed by
