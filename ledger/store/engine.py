@@ -208,6 +208,21 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+@contextmanager
+def read_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a read that is one statement, which is its own consistent
+    snapshot: on PostgreSQL outside any transaction (autocommit), so that it costs one
+    round trip instead of three (BEGIN, the statement, COMMIT); SQLite's deferred
+    transaction costs no round trip, and is kept (``read_transaction``)."""
+    if is_sqlite(engine):
+        with read_transaction(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
 def driver_connection(conn: Connection) -> Any:
     """The DBAPI connection underneath, for executemany/COPY on the hot paths."""
     return conn.connection.driver_connection
