@@ -75,12 +75,17 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     # A schema can be chosen in the URL: ?options=-csearch_path%3Dname
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, **{**POOL, **kwargs})
     _ping_after_idle(engine)
     return engine
 
 
 PING_AFTER_IDLE_S = 5.0
+# Connections kept per engine: at least what a server process uses at once (its worker
+# threads, the sequencer, the leaf indexer), since one beyond the pool is closed when it
+# is handed back, and a new PostgreSQL connection is a new server process (and its
+# prepared statements are lost); SQLAlchemy's default of 5 made one every few requests.
+POOL = {"pool_size": 12, "max_overflow": 8}
 
 
 def _ping_after_idle(engine: Engine) -> None:
