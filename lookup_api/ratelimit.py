@@ -28,12 +28,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from lookup_api.redis_pipe import RedisPipe, RedisPipeError, ReplyError
 
 log = logging.getLogger("credtrace")
 
 EXEMPT_PATHS = frozenset({"/health"})  # liveness probes must never be refused
 LOCAL_BUCKETS = 100_000  # buckets one process keeps; the least recently used go first
+REDIS_TIMEOUT = 0.5  # seconds a request waits for Redis's decision at most
+BACKOFF_SECONDS = 1.0  # after a Redis failure, count in-process this long before trying again
 
 
 class RateLimitConfigError(ValueError):
@@ -218,31 +222,35 @@ return out
 
 
 class RedisLimiter:
-    """Buckets in Redis, shared by every worker; falls back to this process's buckets
-    (with one warning) while Redis cannot be reached."""
+    """Buckets in Redis, shared by every worker, through one pipelined connection
+    (lookup_api.redis_pipe); falls back to this process's buckets (with one warning)
+    while Redis cannot be reached, trying it again every BACKOFF_SECONDS."""
 
     def __init__(
         self, url: str, prefix: str = "credtrace:", fallback: LocalLimiter | None = None
     ) -> None:
-        from redis import asyncio as redis_asyncio
-
         self._prefix = f"{prefix}rl:"
-        self._client: Any = redis_asyncio.Redis.from_url(url)
-        self._script = self._client.register_script(BUCKET_SCRIPT)
+        # Every request makes this call: the lean pipelined client, not redis-py's.
+        self._redis = RedisPipe(url, REDIS_TIMEOUT)
+        self._script = self._redis.script(BUCKET_SCRIPT)
         self._fallback = fallback or LocalLimiter()
         self._warned = False
+        self._resume_at = 0.0  # monotonic time before which the buckets are this process's
 
     async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
         return (await self.take_all([(partition, policy, cost)]))[0]
 
     async def take_all(self, takes: Sequence[Take]) -> list[Decision]:
-        from redis.exceptions import RedisError
-
+        if time.monotonic() < self._resume_at:
+            return self._fallback.take_all_now(takes)
         keys = [f"{self._prefix}{policy.name}:{partition}" for partition, policy, _ in takes]
-        args = [n for _, policy, cost in takes for n in (policy.quota, policy.window, cost)]
+        args: list[bytes | str | int | float] = [
+            n for _, policy, cost in takes for n in (policy.quota, policy.window, cost)
+        ]
         try:
-            answer = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+            answer = await self._redis.evalsha(self._script, keys, args)
+        except (RedisPipeError, ReplyError, OSError) as exc:
+            self._resume_at = time.monotonic() + BACKOFF_SECONDS
             if not self._warned:
                 self._warned = True
                 log.warning("rate limits: Redis unavailable (%s); counting in-process", exc)
@@ -261,7 +269,7 @@ class RedisLimiter:
         return decisions
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._redis.close()
 
 
 def token_partition(authorization: str) -> str | None:
