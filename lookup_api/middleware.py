@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from lookup_api.metrics import UNMATCHED, SharedMetrics
 from lookup_api.pages.session import LOGIN_PATH, session_token
-from lookup_api.problems import PROBLEM_JSON
+from lookup_api.problems import PROBLEM_JSON, problem_instance
 from lookup_api.ratelimit import (
     EXEMPT_PATHS,
     Decision,
@@ -93,7 +93,7 @@ async def _refuse(
                 f"more than {policy.quota} requests in {policy.window} s from this {who}; "
                 f"retry after {wait} s"
             ),
-            "instance": scope["path"],
+            "instance": problem_instance(scope["path"]),
         }
     ).encode()
     headers = [
@@ -266,7 +266,7 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
                     f"{RETRY_AFTER_TIMEOUT} s (a record sent may have been appended: retry "
                     "it with the same Idempotency-Key)"
                 ),
-                "instance": scope["path"],
+                "instance": problem_instance(scope["path"]),
             }
         ).encode()
         headers = [
