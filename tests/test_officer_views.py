@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.auth import create_key
+from lookup_api.pages.layout import grade_label
 from lookup_api.pages.session import SESSION_COOKIE
 from lookup_api.ratelimit import RateLimits
 from lookup_api.settings import Settings
@@ -127,6 +128,32 @@ def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(desk: Des
         assert f'href="/v1/ledger/entries/{record["entry"]}"' in html
     assert "qualifies for the blacklist" in html
     assert f"{credit['measures']['inspection_percent']} %" in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"), [("en", "seriously dishonest"), ("zh-CN", "严重失信企业")]
+)
+def test_the_enterprise_page_says_the_grade_once(desk: Desk, lang: str, words: str) -> None:
+    html = desk.page(f"/officer/enterprises/{SERIOUS}?lang={lang}")
+    assert f'<span class="grade">D</span> {words}</dd>' in html
+    assert "</span> D" not in html and "D (" not in html and "D级" not in html
+
+
+@pytest.mark.parametrize(
+    ("grade", "name", "shown"),
+    [
+        ("D", "D级（严重失信企业）", ("D", "严重失信企业")),
+        ("D", "D (seriously dishonest)", ("D", "seriously dishonest")),
+        ("A", "A级", ("A", "")),
+        ("dishonest", "dishonest", ("dishonest", "")),
+        ("seriously_dishonest", "seriously dishonest", ("seriously dishonest", "")),
+        ("dishonest", "失信企业", ("失信企业", "")),
+    ],
+)
+def test_a_grade_label_never_repeats_the_grade(
+    grade: str, name: str, shown: tuple[str, str]
+) -> None:
+    assert grade_label(grade, name) == shown
 
 
 def test_the_enterprise_page_refuses_a_bad_uscc_and_an_unknown_one(desk: Desk) -> None:

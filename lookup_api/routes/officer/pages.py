@@ -16,6 +16,7 @@ from lookup_api.pages.layout import (
     entry_link,
     entry_links,
     esc,
+    grade_label,
     hidden,
     join,
     link,
@@ -381,10 +382,10 @@ def enterprise_page(
             ),
         )
     )
-    meaning = view.grade_en if english else view.grade_zh
+    badge, words = grade_label(view.grade, view.grade_en if english else view.grade_zh)
     grade = definitions(
         [
-            (t["grade"], Markup(f'<span class="grade">{esc(view.grade)}</span> {esc(meaning)}')),
+            (t["grade"], Markup(f'<span class="grade">{esc(badge)}</span> {esc(words)}')),
             (t["score"], view.score),
             (t["rule"], view.rule),
             (t["policy"], view.policy),
