@@ -139,6 +139,17 @@ def test_the_enterprise_page_says_the_grade_once(desk: Desk, lang: str, words: s
     assert "</span> D" not in html and "D (" not in html and "D级" not in html
 
 
+def test_the_repair_refusal_is_in_the_pages_language(desk: Desk) -> None:
+    refused = desk.api(f"/v1/enterprises/{SERIOUS}/credit")["repair"]
+    assert refused["refused"].startswith("repair may be requested")
+    assert refused["refused_zh"].startswith("最后一次违法")
+    chinese = desk.page(f"/officer/enterprises/{SERIOUS}?lang=zh-CN")
+    assert f"信用修复：{refused['refused_zh']}" in chinese
+    assert "repair may be requested" not in chinese and "not before" not in chinese
+    english = desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
+    assert f"Credit repair: {refused['refused']}" in english and "最后一次违法" not in english
+
+
 @pytest.mark.parametrize(
     ("grade", "name", "shown"),
     [

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import or_, select
 
-from credit.due_process import removal_refusal
+from credit.due_process import Refusal, removal_refusal
 from credit.policy import Policy
 from credit.store import load_facts
 from ledger.records.handlers import SERVICE_KINDS
@@ -95,7 +95,7 @@ class BlacklistStanding:
     listed_entry: int | None
     listing_allowed_from: dt.datetime | None  # noticed: the earliest listing (UTC)
     removal_allowed_on: dt.date | None  # listed: the first day removal is allowed
-    removal_refused: str | None  # listed: why removal is refused today, if it is
+    removal_refused: Refusal | None  # listed: why removal is refused today, if it is
 
 
 def blacklist_of(services: Services, policy: Policy, today: dt.date) -> list[BlacklistStanding]:
@@ -142,7 +142,7 @@ def blacklist_of(services: Services, policy: Policy, today: dt.date) -> list[Bla
                 removal_allowed_on=None
                 if r.blacklist != "listed"
                 else (today if refusal is None else refusal.allowed_on),
-                removal_refused=None if refusal is None else refusal.reason,
+                removal_refused=refusal,
             )
         )
     return out
