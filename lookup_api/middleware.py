@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import cast
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
 from lookup_api.metrics import UNMATCHED, SharedMetrics
 from lookup_api.pages.session import LOGIN_PATH, session_token
@@ -166,12 +166,17 @@ def rate_limited(
     return wrapped
 
 
+# nginx's status for a client that closed its connection before it was answered: the
+# answer (Litestar's 500 for a body cut short, say) reached nobody and was no server error.
+CLIENT_CLOSED = 499
+
+
 def measured(
     app: ASGIApp, metrics: Callable[[], SharedMetrics | None], access: logging.Logger
 ) -> ASGIApp:
     """Time every HTTP request into the running app's metrics, by route template (the
     path for no route: one ``unmatched`` label), and log one access line for it, with no
-    query string and no header."""
+    query string and no header. A client gone before its answer began is CLIENT_CLOSED."""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         shared = metrics()
@@ -180,16 +185,27 @@ def measured(
             return
         started = time.perf_counter()
         status = 500
+        gone = answered = False
+
+        async def receive_noting_disconnect() -> ReceiveMessage:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                gone = True
+            return message
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = not gone
             await send(message)
 
         try:
-            await app(scope, receive, send_status)
+            await app(scope, receive_noting_disconnect, send_status)
         finally:
+            if gone and not answered:
+                status = CLIENT_CLOSED
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or UNMATCHED
             shared.metrics.observe_request(route, scope["method"], status, seconds)
