@@ -14,6 +14,7 @@ from typing import cast
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
+from ledger.store.service import REQUEST_WRITES, RequestWrites
 from lookup_api.metrics import UNMATCHED, SharedMetrics
 from lookup_api.pages.session import LOGIN_PATH, session_token
 from lookup_api.problems import PROBLEM_JSON, problem_instance
@@ -241,8 +242,10 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
 
     The request runs as a task of its own: a sync handler's thread cannot be interrupted,
     so the answer does not wait for it; whatever the request sends afterwards is dropped.
-    An append that timed out may still commit: the detail says to retry with the same
-    ``Idempotency-Key``. An answer already begun is left to finish.
+    Its appends are counted (``ledger.store.service.RequestWrites``): a request is given
+    up only while none of them is taken by the sequencer, and then none is ever written;
+    once one is, the request is waited for and its answer, late, acknowledges the write.
+    An answer already begun is left to finish.
     """
     if not seconds:
         return app
@@ -262,9 +265,14 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
                 started = True
             await send(message)
 
-        task = asyncio.ensure_future(app(scope, receive, send_unless_abandoned))
+        writes = RequestWrites()
+        token = REQUEST_WRITES.set(writes)
+        try:  # the task (and a handler's thread) inherits ``writes``
+            task = asyncio.ensure_future(app(scope, receive, send_unless_abandoned))
+        finally:
+            REQUEST_WRITES.reset(token)
         done, _ = await asyncio.wait({task}, timeout=limit)
-        if done or started:
+        if done or started or not writes.abandon():
             await task
             return
         abandoned = True
@@ -278,9 +286,9 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
                 "title": "Service unavailable",
                 "status": 503,
                 "detail": (
-                    f"the request took longer than {limit:g} s; retry after "
-                    f"{RETRY_AFTER_TIMEOUT} s (a record sent may have been appended: retry "
-                    "it with the same Idempotency-Key)"
+                    f"the request took longer than {limit:g} s and nothing it sent was "
+                    f"recorded; retry after {RETRY_AFTER_TIMEOUT} s (with the same "
+                    "Idempotency-Key, a retry is never recorded twice)"
                 ),
                 "instance": problem_instance(scope["path"]),
             }
