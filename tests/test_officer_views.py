@@ -21,6 +21,7 @@ from lookup_api.auth import create_key
 from lookup_api.pages.layout import grade_label
 from lookup_api.pages.session import SESSION_COOKIE
 from lookup_api.ratelimit import RateLimits
+from lookup_api.routes.officer.service import search_statement
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
@@ -86,8 +87,12 @@ def _usccs(html: str) -> list[str]:
     return re.findall(r'href="/officer/enterprises/([0-9A-Z]{18})[?"]', html)
 
 
+def _sqlite(desk: Desk) -> bool:
+    return desk.services.engine.dialect.name == "sqlite"
+
+
 def test_a_name_with_markup_is_shown_as_text(desk: Desk) -> None:
-    html = desk.page("/officer?q=script")
+    html = desk.page("/officer?q=%3Cscript")
     assert "<script>" not in html
     assert escape(XSS_NAME) in html
     assert _usccs(html) == [uscc(1)]
@@ -97,10 +102,36 @@ def test_a_name_with_markup_is_shown_as_text(desk: Desk) -> None:
 
 def test_search_matches_wildcards_as_themselves(desk: Desk) -> None:
     assert _usccs(desk.page("/officer?q=100%25_")) == [uscc(2)]  # not "1000 Co"
-    assert _usccs(desk.page("/officer?q=%25")) == [uscc(2)]
-    assert _usccs(desk.page("/officer?q=_")) == [uscc(2)]
+    assert _usccs(desk.page("/officer?q=100%25")) == [uscc(2)]
     assert WILDCARD_NAME in desk.page("/officer?q=100%25")
     assert _usccs(desk.page("/officer?q=nothing-like-this")) == []
+    # Within a name on PostgreSQL (its trigram index), from its start on SQLite.
+    inside = [] if _sqlite(desk) else [uscc(2)]
+    assert _usccs(desk.page("/officer?q=%25")) == inside
+    assert _usccs(desk.page("/officer?q=_")) == inside
+    assert _usccs(desk.page("/officer?q=%25_Co")) == inside
+    contains = [] if _sqlite(desk) else [uscc(1)]
+    assert _usccs(desk.page("/officer?q=script")) == contains
+
+
+def test_the_search_is_served_by_indexes(desk: Desk) -> None:
+    """The plan of a search reads the search indexes (on PostgreSQL once a sequential scan
+    is ruled out, as it is on a table of realistic size), never the whole table."""
+    statement = search_statement(desk.services.engine.dialect.name, "贸易公司", 1)
+    compiled = statement.compile(desk.services.engine, compile_kwargs={"literal_binds": True})
+    with desk.services.engine.begin() as conn:
+        if _sqlite(desk):
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+            plan = "\n".join(str(r[-1]) for r in rows)
+            assert "SCAN proj_enterprises" not in plan, plan
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_indexscan = off")  # not the key's order
+            rows = conn.exec_driver_sql(f"EXPLAIN {compiled}")
+            plan = "\n".join(str(r[0]) for r in rows)
+            assert "Seq Scan" not in plan, plan
+    assert "ix_proj_enterprises_name_search" in plan, plan
+    assert "ix_proj_enterprises_uscc_search" in plan, plan
 
 
 def test_search_by_uscc_prefix_any_case_and_paginated(desk: Desk) -> None:
