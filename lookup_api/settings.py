@@ -33,6 +33,8 @@ class Settings:
     request_timeout: float | None = 30.0
     # The largest request body taken, in bytes; a larger one is answered 413.
     max_body_bytes: int = 1_048_576
+    # Whether ``credtrace serve`` regrades at start and after each midnight.
+    recompute: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,7 +65,15 @@ class Settings:
             max_body_bytes=_positive(
                 "CREDTRACE_MAX_BODY_BYTES", env.get("CREDTRACE_MAX_BODY_BYTES") or "1048576"
             ),
+            recompute=_switch("CREDTRACE_RECOMPUTE", env.get("CREDTRACE_RECOMPUTE") or "on"),
         )
+
+
+def _switch(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word not in ("on", "off"):
+        raise BadSetting(name, "on or off", value)
+    return word == "on"
 
 
 def _positive(name: str, value: str) -> int:

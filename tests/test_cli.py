@@ -142,6 +142,7 @@ def test_errors_of_a_json_command_are_json(cli) -> None:  # type: ignore[no-unty
         ("CREDTRACE_RATE_PUBLIC", "lots", "REQUESTS/SECONDS"),
         ("CREDTRACE_TRUSTED_PROXIES", "proxy.local", "IP addresses"),
         ("CREDTRACE_REQUEST_TIMEOUT", "x" * 500, "seconds above 0"),
+        ("CREDTRACE_RECOMPUTE", "of", "on or off"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(  # type: ignore[no-untyped-def]
