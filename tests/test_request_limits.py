@@ -281,6 +281,51 @@ def test_an_append_being_committed_at_the_time_limit_is_waited_for_and_acknowled
     assert answer.json()["index"] == size and services.ledger.size() == size + 1
 
 
+def test_an_append_still_queued_at_the_time_limit_is_never_written(
+    quick: tuple[TestClient[Any], Services, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the sequencer is held in a first request's commit, an issuance's append
+    waits in its queue past the time limit: the issuance is answered 503, its append is
+    dropped and its serials removed; the first request is answered with its receipt."""
+    client, services, officer = quick
+    committing, gate, finished = threading.Event(), threading.Event(), threading.Event()
+    append = services.ledger.append
+
+    def held_append(*args: Any, **kwargs: Any) -> Any:
+        committing.set()
+        assert gate.wait(60), "the test never let the commit go"
+        return append(*args, **kwargs)
+
+    def issue_then_tell(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return issue_codes(*args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(services.ledger, "append", held_append)
+    monkeypatch.setattr(f"{CODES_SERVICE}.issue_codes", issue_then_tell)
+    auth = {"Authorization": f"Bearer {officer}"}
+    size = services.ledger.size()
+    answers: list[Any] = []
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(78)}
+    first = threading.Thread(
+        target=lambda: answers.append(client.post("/v1/records", json=body, headers=auth))
+    )
+    first.start()
+    assert committing.wait(60)
+    issued = client.post(
+        "/v1/codes/batches", json={"gtin": GTIN, "batch": BATCH, "count": 3}, headers=auth
+    )
+    assert issued.status_code == 503, issued.text
+    gate.set()
+    first.join(60)
+    assert finished.wait(60), "the issuance did not finish"
+    (answer,) = answers
+    assert answer.status_code == 201, answer.text
+    assert services.ledger.size() == size + 1  # the first request's entry only
+    assert _issued_serials(services) == 0
+
+
 @pytest.mark.parametrize(
     ("value", "expected"), [("2.5", 2.5), ("off", None), ("OFF", None), ("30", 30.0)]
 )

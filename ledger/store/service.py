@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -145,8 +145,12 @@ class AppendService:
         return future
 
     def append(self, entry: NewEntry, timeout: float | None = 60.0) -> Receipt:
-        """Append one entry and wait until it is committed with its proof."""
-        return self.submit(entry).result(timeout)
+        """Append one entry and wait until it is committed with its proof; RequestAbandoned
+        when its request was given up while the entry waited (``RequestWrites``)."""
+        try:
+            return self.submit(entry).result(timeout)
+        except CancelledError as exc:
+            raise RequestAbandoned("the request was given up at its time limit") from exc
 
     async def append_async(self, entry: NewEntry) -> Receipt:
         return await asyncio.wrap_future(self.submit(entry))
