@@ -124,6 +124,7 @@ def test_a_rate_limited_answer_names_its_instance_by_a_short_prefix(
 ) -> None:
     settings = Settings(
         ledger=LedgerConfig(sqlite_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
         rate_limits=RateLimits(public=RatePolicy("public", 1, 60)),
     )
     path = "/v1/ledger/entries/" + "7" * 6_000
