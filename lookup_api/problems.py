@@ -16,6 +16,7 @@ from litestar.status_codes import (
 
 PROBLEM_JSON = "application/problem+json"
 QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
+INSTANCE_LIMIT = 100  # characters of the request path a problem's ``instance`` names
 log = logging.getLogger("credtrace")
 
 
@@ -24,6 +25,12 @@ def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def problem_instance(path: str) -> str:
+    """A problem's ``instance``: the request path, at most INSTANCE_LIMIT characters of it
+    (a long path is the caller's own; echoing it whole only makes the answer long)."""
+    return path[:INSTANCE_LIMIT]
 
 
 class Problem(HTTPException):
@@ -107,7 +114,7 @@ def _response(
     status: int,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    body.setdefault("instance", request.url.path)
+    body.setdefault("instance", problem_instance(request.url.path))
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -178,6 +185,7 @@ __all__ = [
     "bad_request",
     "not_found",
     "problem_handler",
+    "problem_instance",
     "problem_responses",
     "quoted",
 ]

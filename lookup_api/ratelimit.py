@@ -21,6 +21,7 @@ and ``RateLimit: "public";r=299;t=1`` on every limited answer, ``Retry-After`` o
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import threading
@@ -32,6 +33,8 @@ from typing import Protocol
 
 from lookup_api.redis_pipe import RedisPipe, RedisPipeError, ReplyError
 
+from ledger.store.config import BadSetting
+
 log = logging.getLogger("credtrace")
 
 EXEMPT_PATHS = frozenset({"/health"})  # liveness probes must never be refused
@@ -40,7 +43,7 @@ REDIS_TIMEOUT = 0.5  # seconds a request waits for Redis's decision at most
 BACKOFF_SECONDS = 1.0  # after a Redis failure, count in-process this long before trying again
 
 
-class RateLimitConfigError(ValueError):
+class RateLimitConfigError(BadSetting):
     """A rate limit setting that cannot be read; the message names it."""
 
 
@@ -55,22 +58,23 @@ class RatePolicy:
     def __post_init__(self) -> None:
         if self.quota < 1 or self.window < 1:
             raise RateLimitConfigError(
-                f"rate limit {self.name!r}: expected at least 1 request per at least 1 s, "
-                f"got {self.quota}/{self.window}"
+                f"rate limit {self.name!r}",
+                "at least 1 request per at least 1 s",
+                f"{self.quota}/{self.window}",
             )
 
     @classmethod
-    def parse(cls, name: str, text: str) -> RatePolicy:
-        """``"300/60"``: 300 requests per 60 seconds."""
+    def parse(cls, name: str, text: str, variable: str | None = None) -> RatePolicy:
+        """``"300/60"``: 300 requests per 60 seconds; ``variable`` names the setting in
+        an error (else the policy's name does)."""
+        label = variable or f"rate limit {name!r}"
         quota, slash, window = text.partition("/")
         if not (slash and quota.isascii() and quota.isdigit() and window.isascii()):
-            raise RateLimitConfigError(
-                f"rate limit {name!r}: expected REQUESTS/SECONDS such as 300/60, got {text[:40]!r}"
-            )
+            raise RateLimitConfigError(label, "REQUESTS/SECONDS such as 300/60", text)
         if not window.isdigit():
-            raise RateLimitConfigError(
-                f"rate limit {name!r}: expected SECONDS as a whole number, got {window[:40]!r}"
-            )
+            raise RateLimitConfigError(label, "SECONDS as a whole number", window)
+        if int(quota) < 1 or int(window) < 1:
+            raise RateLimitConfigError(label, "at least 1 request per at least 1 s", text)
         return cls(name, int(quota), int(window))
 
     @property
@@ -96,13 +100,11 @@ class RateLimits:
         default = cls()
         switch = env.get("CREDTRACE_RATE_LIMITS", "on").strip().lower()
         if switch not in ("on", "off"):
-            raise RateLimitConfigError(
-                f"CREDTRACE_RATE_LIMITS: expected on or off, got {switch[:40]!r}"
-            )
+            raise RateLimitConfigError("CREDTRACE_RATE_LIMITS", "on or off", switch)
 
         def policy(name: str, variable: str, fallback: RatePolicy) -> RatePolicy:
             text = env.get(variable, "").strip()
-            return RatePolicy.parse(name, text) if text else fallback
+            return RatePolicy.parse(name, text, variable) if text else fallback
 
         proxies = env.get("CREDTRACE_TRUSTED_PROXIES", "")
         return cls(
@@ -112,8 +114,21 @@ class RateLimits:
                 "auth_failures", "CREDTRACE_RATE_AUTH_FAILURES", default.auth_failures
             ),
             enabled=switch == "on",
-            trusted_proxies=frozenset(p.strip() for p in proxies.split(",") if p.strip()),
+            trusted_proxies=frozenset(
+                _address("CREDTRACE_TRUSTED_PROXIES", p.strip())
+                for p in proxies.split(",")
+                if p.strip()
+            ),
         )
+
+
+def _address(variable: str, text: str) -> str:
+    """``text`` if it is an IP address (what a peer's address is compared with)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise BadSetting(variable, "IP addresses separated by commas", text) from None
+    return text
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ LEDGER_MIGRATIONS = MigrationChain(
     name="ledger",
     script_location="ledger.store:migrations",
     version_table="ledger_alembic_version",
-    head="0005_codes",
+    head="0006_name_search",
 )
 
 

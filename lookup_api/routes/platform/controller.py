@@ -21,6 +21,7 @@ from litestar.params import QueryParameter
 
 from credit.catalogue import load_policy
 from ledger.store.engine import read_transaction
+from lookup_api.authorization import required_key
 from lookup_api.cache import Fresh, enterprise_dep
 from lookup_api.dependencies import ServicesDep
 from lookup_api.json_body import body_operation, read_json
@@ -81,7 +82,7 @@ class FilingAnswer(msgspec.Struct):
     filed: bool
     status: str | None  # active, revoked
     grade: str | None
-    blacklist: str | None  # none, noticed, listed
+    blacklist: str | None  # none, listed (noticed: to an officer only, due process)
     blacklisted: bool
     product_filed: bool | None  # null: no gtin asked
     product_status: str | None
@@ -138,9 +139,10 @@ def _answer(found: Finding) -> FilingAnswer:
     )
 
 
-def _verify(services: Services, queries: list[Query]) -> FilingsAnswer:
+def _verify(services: Services, queries: list[Query], notices: bool) -> FilingsAnswer:
     with read_transaction(services.engine) as conn:
-        findings = find(conn, queries)  # first: its pipeline carries the BEGIN
+        # first: its pipeline carries the BEGIN
+        findings = find(conn, queries, notices=notices)
         size = tree_size(services.ledger, conn)  # the same snapshot
     return FilingsAnswer(size, [_answer(f) for f in findings])
 
@@ -205,7 +207,10 @@ class PlatformController(Controller):
     ) -> Response[FilingsAnswer]:
         data = await read_json(request, FilingsRequest, "a filings request")
         queries = [Query(i.uscc, i.gtin, i.batch) for i in data.items]
-        body = await asyncio.to_thread(_verify, services, queries)
+        # A blacklist notice is due process, not a listing: officers see it, platforms
+        # the public standing (credit.disclosure).
+        notices = required_key(request).role == "officer"
+        body = await asyncio.to_thread(_verify, services, queries, notices)
         return Response(body, headers={"Cache-Control": "no-store"})
 
     @get(

@@ -306,6 +306,5 @@ class PageController(Controller):
             "Content-Language": language,
             "Vary": "Accept-Language",
         }
-        return Response(
-            render(found, facts_of_page), media_type="text/html; charset=utf-8", headers=headers
-        )
+        # Litestar names the charset of a text type itself: once.
+        return Response(render(found, facts_of_page), media_type=HTML, headers=headers)
