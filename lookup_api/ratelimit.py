@@ -31,9 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from lookup_api.redis_pipe import RedisPipe, RedisPipeError, ReplyError
-
 from ledger.store.config import BadSetting
+from lookup_api.redis_pipe import RedisPipe, RedisPipeError, ReplyError
 
 log = logging.getLogger("credtrace")
 
