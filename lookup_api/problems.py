@@ -12,7 +12,10 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
+
+from ledger.store.service import ServiceClosed
 
 PROBLEM_JSON = "application/problem+json"
 QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
@@ -79,7 +82,10 @@ _MEANING = {
     415: "The body is not application/json.",
     422: "The record is well-formed but refused by a rule of the ledger's current state.",
     429: "Too many requests from this address or key: wait Retry-After seconds.",
-    503: "The request took longer than the service's time limit: retry after Retry-After s.",
+    503: (
+        "The request took longer than the service's time limit, or the service is stopping "
+        "and took nothing from it: retry after Retry-After s."
+    ),
 }
 RATE_LIMITED = 429  # every route but the exempt ones (lookup_api.ratelimit) may answer it
 TIMED_OUT = 503  # every route may answer it (lookup_api.middleware.time_limited)
@@ -118,7 +124,21 @@ def _response(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _stopping() -> Problem:
+    # A write that arrives while the process stops is refused before it is queued: nothing
+    # of it is written, so a retry (another worker, or after the restart) is safe.
+    return Problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "Service stopping",
+        "the service is stopping and took nothing from this request: retry",
+        type_="/problems/stopping",
+        headers={"Retry-After": "1"},
+    )
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, ServiceClosed):
+        exc = _stopping()
     if isinstance(exc, Problem):
         body: dict[str, Any] = {
             "type": exc.problem_type,
