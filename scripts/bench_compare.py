@@ -19,7 +19,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = {"ledger": "scripts/bench_ledger.py", "import": "scripts/bench_import.py"}
+SCRIPTS = {
+    "ledger": "scripts/bench_ledger.py",
+    "import": "scripts/bench_import.py",
+    "credit": "scripts/bench_credit.py",
+}
 # Every benchmark prints its results as "<label>: median <number> <unit>".
 MEDIAN = re.compile(r"^\s*(?P<label>.+?): median (?P<value>[\d,.]+) (?P<unit>.+?)\s*$")
 
