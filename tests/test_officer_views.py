@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -63,11 +64,11 @@ class Desk:
         return found.group(1)
 
 
-@pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+@contextmanager
+def _desk(db_url: str, folder: Path) -> Iterator[Desk]:
     settings = Settings(
-        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
-        code_key_file=tmp_path / "codes.key",
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
         rate_limits=RateLimits(enabled=False),
     )
     services = Services.open(settings)
@@ -81,71 +82,87 @@ def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
         services.close()
 
 
+@pytest.fixture
+def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    """The officer's desk over a seeded log of the test's own, for tests that write."""
+    with _desk(db_url, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def reading_desk(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One desk per module and backend, for the tests that only read pages."""
+    with _desk(module_db_url, tmp_path_factory.mktemp("desk")) as opened:
+        yield opened
+
+
 def _usccs(html: str) -> list[str]:
     return re.findall(r'href="/officer/enterprises/([0-9A-Z]{18})[?"]', html)
 
 
-def test_a_name_with_markup_is_shown_as_text(desk: Desk) -> None:
-    html = desk.page("/officer?q=script")
+def test_a_name_with_markup_is_shown_as_text(reading_desk: Desk) -> None:
+    html = reading_desk.page("/officer?q=script")
     assert "<script>" not in html
     assert escape(XSS_NAME) in html
     assert _usccs(html) == [uscc(1)]
-    profile = desk.page(f"/officer/enterprises/{uscc(1)}")
+    profile = reading_desk.page(f"/officer/enterprises/{uscc(1)}")
     assert "<script>" not in profile and "&lt;script&gt;" in profile
 
 
-def test_search_matches_wildcards_as_themselves(desk: Desk) -> None:
-    assert _usccs(desk.page("/officer?q=100%25_")) == [uscc(2)]  # not "1000 Co"
-    assert _usccs(desk.page("/officer?q=%25")) == [uscc(2)]
-    assert _usccs(desk.page("/officer?q=_")) == [uscc(2)]
-    assert WILDCARD_NAME in desk.page("/officer?q=100%25")
-    assert _usccs(desk.page("/officer?q=nothing-like-this")) == []
+def test_search_matches_wildcards_as_themselves(reading_desk: Desk) -> None:
+    assert _usccs(reading_desk.page("/officer?q=100%25_")) == [uscc(2)]  # not "1000 Co"
+    assert _usccs(reading_desk.page("/officer?q=%25")) == [uscc(2)]
+    assert _usccs(reading_desk.page("/officer?q=_")) == [uscc(2)]
+    assert WILDCARD_NAME in reading_desk.page("/officer?q=100%25")
+    assert _usccs(reading_desk.page("/officer?q=nothing-like-this")) == []
 
 
-def test_search_by_uscc_prefix_any_case_and_paginated(desk: Desk) -> None:
-    assert _usccs(desk.page(f"/officer?q={uscc(7)[:16].lower()}")) == [uscc(7)]
-    first = _usccs(desk.page("/officer?q=普通贸易"))
-    second = _usccs(desk.page("/officer?q=普通贸易&page=2"))
+def test_search_by_uscc_prefix_any_case_and_paginated(reading_desk: Desk) -> None:
+    assert _usccs(reading_desk.page(f"/officer?q={uscc(7)[:16].lower()}")) == [uscc(7)]
+    first = _usccs(reading_desk.page("/officer?q=普通贸易"))
+    second = _usccs(reading_desk.page("/officer?q=普通贸易&page=2"))
     assert len(first) == 20 and len(second) == 5 and not set(first) & set(second)
     assert first + second == sorted(first + second)
-    assert "page=2" in desk.page("/officer?q=普通贸易")
-    assert desk.page("/officer?page=0", 400)
-    assert desk.page("/officer?page=x", 400)
+    assert "page=2" in reading_desk.page("/officer?q=普通贸易")
+    assert reading_desk.page("/officer?page=0", 400)
+    assert reading_desk.page("/officer?page=x", 400)
 
 
-def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(desk: Desk) -> None:
-    html = desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
-    credit = desk.api(f"/v1/enterprises/{SERIOUS}/credit")
+def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(reading_desk: Desk) -> None:
+    html = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
+    credit = reading_desk.api(f"/v1/enterprises/{SERIOUS}/credit")
     assert credit["grade"] == "D"
     assert f'<span class="grade">{credit["grade"]}</span>' in html
     for reason in credit["reasons"]:
         assert reason["rule"] in html
         for entry in reason["entries"]:
             assert f'href="/v1/ledger/entries/{entry}"' in html
-    assert set(desk.seeded.violations) <= {e for r in credit["reasons"] for e in r["entries"]}
+    assert set(reading_desk.seeded.violations) <= {
+        e for r in credit["reasons"] for e in r["entries"]
+    }
     for record in credit["history"]:
         assert f'href="/v1/ledger/entries/{record["entry"]}"' in html
     assert "qualifies for the blacklist" in html
     assert f"{credit['measures']['inspection_percent']} %" in html
 
 
-def test_the_enterprise_page_refuses_a_bad_uscc_and_an_unknown_one(desk: Desk) -> None:
-    assert "not valid" in desk.page("/officer/enterprises/91440300MA5XXXXXXX", 400)
-    assert "not filed" in desk.page(f"/officer/enterprises/{uscc(99)}", 404)
-    assert desk.page(f"/officer/enterprises/{SERIOUS}?as_of=yesterday", 400)
+def test_the_enterprise_page_refuses_a_bad_uscc_and_an_unknown_one(reading_desk: Desk) -> None:
+    assert "not valid" in reading_desk.page("/officer/enterprises/91440300MA5XXXXXXX", 400)
+    assert "not filed" in reading_desk.page(f"/officer/enterprises/{uscc(99)}", 404)
+    assert reading_desk.page(f"/officer/enterprises/{SERIOUS}?as_of=yesterday", 400)
 
 
-def test_the_blacklist_shows_the_due_process_dates(desk: Desk) -> None:
-    html = desk.page("/officer/blacklist?lang=en")
+def test_the_blacklist_shows_the_due_process_dates(reading_desk: Desk) -> None:
+    html = reading_desk.page("/officer/blacklist?lang=en")
     assert _usccs(html) == sorted([LISTED, NOTICED])
-    assert f'href="/v1/ledger/entries/{desk.seeded.listed_entry}"' in html
-    assert f'href="/v1/ledger/entries/{desk.seeded.noticed_entry}"' in html
+    assert f'href="/v1/ledger/entries/{reading_desk.seeded.listed_entry}"' in html
+    assert f'href="/v1/ledger/entries/{reading_desk.seeded.noticed_entry}"' in html
     assert "Listing allowed from" in html and "Removal allowed from" in html
 
 
-def test_the_proposals_are_those_of_the_credit_route(desk: Desk) -> None:
-    html = desk.page("/officer/proposals")
-    proposed = [p["uscc"] for p in desk.api("/v1/credit/proposals")]
+def test_the_proposals_are_those_of_the_credit_route(reading_desk: Desk) -> None:
+    html = reading_desk.page("/officer/proposals")
+    proposed = [p["uscc"] for p in reading_desk.api("/v1/credit/proposals")]
     assert proposed == [SERIOUS]
     assert _usccs(html) == [SERIOUS]
     assert f"/officer/records/new?kind=blacklist.noticed&amp;uscc={SERIOUS}" in html
