@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +219,28 @@ def module_db_url(
     folder = tmp_path_factory.mktemp("module-db")
     with _fresh_db_url(request.param, folder, pg_admin, sqlite_template, pg_migration_sql) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def another_module_db(
+    module_db_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_admin: Engine | None,
+    sqlite_template: bytes,
+    pg_migration_sql: Sequence[Statement],
+) -> Iterator[Callable[[], str]]:
+    """More databases like ``module_db_url`` (of its kind, migrated, empty), each new one
+    made by a call, all dropped when the module ends."""
+    kind = "sqlite" if module_db_url.startswith("sqlite") else "postgres"
+    with ExitStack() as made:
+
+        def new() -> str:
+            folder = tmp_path_factory.mktemp("module-db")
+            return made.enter_context(
+                _fresh_db_url(kind, folder, pg_admin, sqlite_template, pg_migration_sql)
+            )
+
+        yield new
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
