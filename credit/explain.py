@@ -71,6 +71,7 @@ class Explanation:
             if self.repair is None
             else {
                 "refused": self.repair.reason,
+                "refused_zh": self.repair.reason_zh,
                 "allowed_on": None
                 if self.repair.allowed_on is None
                 else self.repair.allowed_on.isoformat(),

@@ -1,4 +1,5 @@
-"""Response caching in Redis for the hot public reads: resolve, profile, product, batch.
+"""Response caching in Redis for the hot public reads: resolve, profile, product, batch,
+and the feed's full pages (their changes as encoded JSON, with the subjects they name).
 
 What is cached are the facts behind an answer (a resolver ``Resolution``, an
 ``EnterpriseProfile``, a ``ProductView``, a ``BatchView``), msgpack-encoded and keyed by
@@ -48,6 +49,7 @@ reads past its cache (another process may serve a stale value until ``VALUE_TTL`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -60,6 +62,7 @@ from sqlalchemy import Connection
 
 from ledger.store.entries import NewEntry
 from ledger.store.sql import placeholders
+from lookup_api.redis_pipe import RedisPipe, RedisPipeError, ReplyError
 
 T = TypeVar("T")
 log = logging.getLogger("credtrace")
@@ -89,6 +92,13 @@ for dep in string.gmatch(v[2], '[^\\n]+') do
   end
 end
 return {2, v[3]}
+"""
+
+# KEYS[1] the value; ARGV the size, the deps, the bytes and the TTL: one atomic write.
+_STORE = """
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'd', ARGV[2], 'b', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
 """
 
 # KEYS the marks; ARGV[1] the index, ARGV[2] the TTL. A mark only grows.
@@ -173,7 +183,12 @@ class ResponseCache:
         self.marks = f"{prefix}cache:t:"
         self.ttl = ttl
         self._lookup = self.client.register_script(_LOOKUP)
+        self._store = self.client.register_script(_STORE)
         self._mark = self.client.register_script(_MARK)
+        # The event loop's lookups and stores (fetch_async): one pipelined connection.
+        self.pipe = RedisPipe(url, REDIS_TIMEOUT)
+        self._pipe_lookup = self.pipe.script(_LOOKUP)
+        self._pipe_store = self.pipe.script(_STORE)
         self._decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {}
         self._encoder = msgspec.msgpack.Encoder()
         self._lock = threading.Lock()
@@ -212,11 +227,33 @@ class ResponseCache:
             self._count(kind, BYPASS)
             return None
         try:
-            found = self._lookup(keys=[self.values + kind + ":" + ident], args=[self.marks])
+            found = self._lookup(keys=[self._key(kind, ident)], args=[self.marks])
         except (RedisError, OSError) as exc:
             self._failed("reading", exc)
             self._count(kind, BYPASS)
             return None
+        return self._judge(kind, found, type_)
+
+    async def lookup_async(self, kind: str, ident: str, type_: type[T]) -> T | None:
+        """``lookup`` in the event loop, without blocking it."""
+        if not self.usable():
+            self._count(kind, BYPASS)
+            return None
+        try:
+            found = await self.pipe.evalsha(
+                self._pipe_lookup, [self._key(kind, ident)], [self.marks]
+            )
+        except (RedisPipeError, ReplyError, OSError) as exc:
+            self._failed("reading", exc)
+            self._count(kind, BYPASS)
+            return None
+        return self._judge(kind, found, type_)
+
+    def _key(self, kind: str, ident: str) -> str:
+        return self.values + kind + ":" + ident
+
+    def _judge(self, kind: str, found: list[Any], type_: type[T]) -> T | None:
+        """The value of a lookup script's answer, counted; None unless valid."""
         self._warned = False
         if found[0] != 2:
             self._count(kind, STALE if found[0] == 1 else MISS)
@@ -232,23 +269,33 @@ class ResponseCache:
         self._count(kind, HIT)
         return value
 
+    def _storable(self, fresh: Fresh[Any], started: float) -> list[Any] | None:
+        """The store script's arguments, or None when ``fresh`` is not to be kept."""
+        if not fresh.keep or not self.usable() or time.monotonic() - started > MAX_READ_SECONDS:
+            return None
+        deps = "\n".join((EVERYTHING, *fresh.deps))
+        return [fresh.size, deps, self._encoder.encode(fresh.value), self.ttl]
+
     def store(self, kind: str, ident: str, fresh: Fresh[Any], started: float) -> None:
         """Keep ``fresh`` (read from a snapshot taken after monotonic time ``started``)."""
         from redis.exceptions import RedisError
 
-        if not fresh.keep or not self.usable() or time.monotonic() - started > MAX_READ_SECONDS:
+        args = self._storable(fresh, started)
+        if args is None:
             return
-        key = self.values + kind + ":" + ident
-        deps = "\n".join((EVERYTHING, *fresh.deps))
         try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(
-                key,
-                mapping={"s": fresh.size, "d": deps, "b": self._encoder.encode(fresh.value)},
-            )
-            pipe.expire(key, self.ttl)
-            pipe.execute()
+            self._store(keys=[self._key(kind, ident)], args=args)
         except (RedisError, OSError) as exc:
+            self._failed("storing", exc)
+
+    async def store_async(self, kind: str, ident: str, fresh: Fresh[Any], started: float) -> None:
+        """``store`` in the event loop, without blocking it."""
+        args = self._storable(fresh, started)
+        if args is None:
+            return
+        try:
+            await self.pipe.evalsha(self._pipe_store, [self._key(kind, ident)], args)
+        except (RedisPipeError, ReplyError, OSError) as exc:
             self._failed("storing", exc)
 
     def fetch(
@@ -263,6 +310,22 @@ class ResponseCache:
         if fresh is None:
             return None
         self.store(kind, ident, fresh, started)
+        return fresh.value
+
+    async def fetch_async(
+        self, kind: str, ident: str, type_: type[T], load: Callable[[], Fresh[T] | None]
+    ) -> T | None:
+        """``fetch`` for the event loop: Redis without blocking it, and ``load`` (which
+        reads the database) in a worker thread, so that a miss waits for its disk
+        without holding up the hits behind it."""
+        cached = await self.lookup_async(kind, ident, type_)
+        if cached is not None:
+            return cached
+        started = time.monotonic()
+        fresh = await asyncio.to_thread(load)
+        if fresh is None:
+            return None
+        await self.store_async(kind, ident, fresh, started)
         return fresh.value
 
     # -- invalidating -------------------------------------------------------------
@@ -296,6 +359,7 @@ class ResponseCache:
         return Invalidator(self)
 
     def close(self) -> None:
+        self.pipe.close()
         self.client.close()
 
 

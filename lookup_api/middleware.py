@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import cast
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
+from ledger.store.service import REQUEST_WRITES, RequestWrites
 from lookup_api.metrics import UNMATCHED, SharedMetrics
 from lookup_api.pages.session import LOGIN_PATH, session_token
-from lookup_api.problems import PROBLEM_JSON
+from lookup_api.problems import PROBLEM_JSON, problem_instance
 from lookup_api.ratelimit import (
     EXEMPT_PATHS,
     Decision,
@@ -93,7 +94,7 @@ async def _refuse(
                 f"more than {policy.quota} requests in {policy.window} s from this {who}; "
                 f"retry after {wait} s"
             ),
-            "instance": scope["path"],
+            "instance": problem_instance(scope["path"]),
         }
     ).encode()
     headers = [
@@ -166,12 +167,17 @@ def rate_limited(
     return wrapped
 
 
+# nginx's status for a client that closed its connection before it was answered: the
+# answer (Litestar's 500 for a body cut short, say) reached nobody and was no server error.
+CLIENT_CLOSED = 499
+
+
 def measured(
     app: ASGIApp, metrics: Callable[[], SharedMetrics | None], access: logging.Logger
 ) -> ASGIApp:
     """Time every HTTP request into the running app's metrics, by route template (the
     path for no route: one ``unmatched`` label), and log one access line for it, with no
-    query string and no header."""
+    query string and no header. A client gone before its answer began is CLIENT_CLOSED."""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         shared = metrics()
@@ -180,16 +186,27 @@ def measured(
             return
         started = time.perf_counter()
         status = 500
+        gone = answered = False
+
+        async def receive_noting_disconnect() -> ReceiveMessage:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                gone = True
+            return message
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = not gone
             await send(message)
 
         try:
-            await app(scope, receive, send_status)
+            await app(scope, receive_noting_disconnect, send_status)
         finally:
+            if gone and not answered:
+                status = CLIENT_CLOSED
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or UNMATCHED
             shared.metrics.observe_request(route, scope["method"], status, seconds)
@@ -225,8 +242,10 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
 
     The request runs as a task of its own: a sync handler's thread cannot be interrupted,
     so the answer does not wait for it; whatever the request sends afterwards is dropped.
-    An append that timed out may still commit: the detail says to retry with the same
-    ``Idempotency-Key``. An answer already begun is left to finish.
+    Its appends are counted (``ledger.store.service.RequestWrites``): a request is given
+    up only while none of them is taken by the sequencer, and then none is ever written;
+    once one is, the request is waited for and its answer, late, acknowledges the write.
+    An answer already begun is left to finish.
     """
     if not seconds:
         return app
@@ -246,9 +265,14 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
                 started = True
             await send(message)
 
-        task = asyncio.ensure_future(app(scope, receive, send_unless_abandoned))
+        writes = RequestWrites()
+        token = REQUEST_WRITES.set(writes)
+        try:  # the task (and a handler's thread) inherits ``writes``
+            task = asyncio.ensure_future(app(scope, receive, send_unless_abandoned))
+        finally:
+            REQUEST_WRITES.reset(token)
         done, _ = await asyncio.wait({task}, timeout=limit)
-        if done or started:
+        if done or started or not writes.abandon():
             await task
             return
         abandoned = True
@@ -262,11 +286,11 @@ def time_limited(app: ASGIApp, seconds: float | None, log: logging.Logger) -> AS
                 "title": "Service unavailable",
                 "status": 503,
                 "detail": (
-                    f"the request took longer than {limit:g} s; retry after "
-                    f"{RETRY_AFTER_TIMEOUT} s (a record sent may have been appended: retry "
-                    "it with the same Idempotency-Key)"
+                    f"the request took longer than {limit:g} s and nothing it sent was "
+                    f"recorded; retry after {RETRY_AFTER_TIMEOUT} s (with the same "
+                    "Idempotency-Key, a retry is never recorded twice)"
                 ),
-                "instance": scope["path"],
+                "instance": problem_instance(scope["path"]),
             }
         ).encode()
         headers = [

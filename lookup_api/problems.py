@@ -12,10 +12,14 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
+
+from ledger.store.service import ServiceClosed
 
 PROBLEM_JSON = "application/problem+json"
 QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
+INSTANCE_LIMIT = 100  # characters of the request path a problem's ``instance`` names
 log = logging.getLogger("credtrace")
 
 
@@ -24,6 +28,12 @@ def quoted(value: str, limit: int = QUOTE_LIMIT) -> str:
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def problem_instance(path: str) -> str:
+    """A problem's ``instance``: the request path, at most INSTANCE_LIMIT characters of it
+    (a long path is the caller's own; echoing it whole only makes the answer long)."""
+    return path[:INSTANCE_LIMIT]
 
 
 class Problem(HTTPException):
@@ -72,7 +82,10 @@ _MEANING = {
     415: "The body is not application/json.",
     422: "The record is well-formed but refused by a rule of the ledger's current state.",
     429: "Too many requests from this address or key: wait Retry-After seconds.",
-    503: "The request took longer than the service's time limit: retry after Retry-After s.",
+    503: (
+        "The request took longer than the service's time limit, or the service is stopping "
+        "and took nothing from it: retry after Retry-After s."
+    ),
 }
 RATE_LIMITED = 429  # every route but the exempt ones (lookup_api.ratelimit) may answer it
 TIMED_OUT = 503  # every route may answer it (lookup_api.middleware.time_limited)
@@ -107,11 +120,25 @@ def _response(
     status: int,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    body.setdefault("instance", request.url.path)
+    body.setdefault("instance", problem_instance(request.url.path))
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _stopping() -> Problem:
+    # A write that arrives while the process stops is refused before it is queued: nothing
+    # of it is written, so a retry (another worker, or after the restart) is safe.
+    return Problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "Service stopping",
+        "the service is stopping and took nothing from this request: retry",
+        type_="/problems/stopping",
+        headers={"Retry-After": "1"},
+    )
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, ServiceClosed):
+        exc = _stopping()
     if isinstance(exc, Problem):
         body: dict[str, Any] = {
             "type": exc.problem_type,
@@ -178,6 +205,7 @@ __all__ = [
     "bad_request",
     "not_found",
     "problem_handler",
+    "problem_instance",
     "problem_responses",
     "quoted",
 ]

@@ -21,6 +21,7 @@ and ``RateLimit: "public";r=299;t=1`` on every limited answer, ``Retry-After`` o
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import threading
@@ -28,15 +29,20 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from ledger.store.config import BadSetting
+from lookup_api.redis_pipe import RedisPipe, RedisPipeError, ReplyError
 
 log = logging.getLogger("credtrace")
 
 EXEMPT_PATHS = frozenset({"/health"})  # liveness probes must never be refused
 LOCAL_BUCKETS = 100_000  # buckets one process keeps; the least recently used go first
+REDIS_TIMEOUT = 0.5  # seconds a request waits for Redis's decision at most
+BACKOFF_SECONDS = 1.0  # after a Redis failure, count in-process this long before trying again
 
 
-class RateLimitConfigError(ValueError):
+class RateLimitConfigError(BadSetting):
     """A rate limit setting that cannot be read; the message names it."""
 
 
@@ -51,22 +57,23 @@ class RatePolicy:
     def __post_init__(self) -> None:
         if self.quota < 1 or self.window < 1:
             raise RateLimitConfigError(
-                f"rate limit {self.name!r}: expected at least 1 request per at least 1 s, "
-                f"got {self.quota}/{self.window}"
+                f"rate limit {self.name!r}",
+                "at least 1 request per at least 1 s",
+                f"{self.quota}/{self.window}",
             )
 
     @classmethod
-    def parse(cls, name: str, text: str) -> RatePolicy:
-        """``"300/60"``: 300 requests per 60 seconds."""
+    def parse(cls, name: str, text: str, variable: str | None = None) -> RatePolicy:
+        """``"300/60"``: 300 requests per 60 seconds; ``variable`` names the setting in
+        an error (else the policy's name does)."""
+        label = variable or f"rate limit {name!r}"
         quota, slash, window = text.partition("/")
         if not (slash and quota.isascii() and quota.isdigit() and window.isascii()):
-            raise RateLimitConfigError(
-                f"rate limit {name!r}: expected REQUESTS/SECONDS such as 300/60, got {text[:40]!r}"
-            )
+            raise RateLimitConfigError(label, "REQUESTS/SECONDS such as 300/60", text)
         if not window.isdigit():
-            raise RateLimitConfigError(
-                f"rate limit {name!r}: expected SECONDS as a whole number, got {window[:40]!r}"
-            )
+            raise RateLimitConfigError(label, "SECONDS as a whole number", window)
+        if int(quota) < 1 or int(window) < 1:
+            raise RateLimitConfigError(label, "at least 1 request per at least 1 s", text)
         return cls(name, int(quota), int(window))
 
     @property
@@ -92,13 +99,11 @@ class RateLimits:
         default = cls()
         switch = env.get("CREDTRACE_RATE_LIMITS", "on").strip().lower()
         if switch not in ("on", "off"):
-            raise RateLimitConfigError(
-                f"CREDTRACE_RATE_LIMITS: expected on or off, got {switch[:40]!r}"
-            )
+            raise RateLimitConfigError("CREDTRACE_RATE_LIMITS", "on or off", switch)
 
         def policy(name: str, variable: str, fallback: RatePolicy) -> RatePolicy:
             text = env.get(variable, "").strip()
-            return RatePolicy.parse(name, text) if text else fallback
+            return RatePolicy.parse(name, text, variable) if text else fallback
 
         proxies = env.get("CREDTRACE_TRUSTED_PROXIES", "")
         return cls(
@@ -108,8 +113,21 @@ class RateLimits:
                 "auth_failures", "CREDTRACE_RATE_AUTH_FAILURES", default.auth_failures
             ),
             enabled=switch == "on",
-            trusted_proxies=frozenset(p.strip() for p in proxies.split(",") if p.strip()),
+            trusted_proxies=frozenset(
+                _address("CREDTRACE_TRUSTED_PROXIES", p.strip())
+                for p in proxies.split(",")
+                if p.strip()
+            ),
         )
+
+
+def _address(variable: str, text: str) -> str:
+    """``text`` if it is an IP address (what a peer's address is compared with)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise BadSetting(variable, "IP addresses separated by commas", text) from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -218,31 +236,35 @@ return out
 
 
 class RedisLimiter:
-    """Buckets in Redis, shared by every worker; falls back to this process's buckets
-    (with one warning) while Redis cannot be reached."""
+    """Buckets in Redis, shared by every worker, through one pipelined connection
+    (lookup_api.redis_pipe); falls back to this process's buckets (with one warning)
+    while Redis cannot be reached, trying it again every BACKOFF_SECONDS."""
 
     def __init__(
         self, url: str, prefix: str = "credtrace:", fallback: LocalLimiter | None = None
     ) -> None:
-        from redis import asyncio as redis_asyncio
-
         self._prefix = f"{prefix}rl:"
-        self._client: Any = redis_asyncio.Redis.from_url(url)
-        self._script = self._client.register_script(BUCKET_SCRIPT)
+        # Every request makes this call: the lean pipelined client, not redis-py's.
+        self._redis = RedisPipe(url, REDIS_TIMEOUT)
+        self._script = self._redis.script(BUCKET_SCRIPT)
         self._fallback = fallback or LocalLimiter()
         self._warned = False
+        self._resume_at = 0.0  # monotonic time before which the buckets are this process's
 
     async def take(self, partition: str, policy: RatePolicy, cost: int = 1) -> Decision:
         return (await self.take_all([(partition, policy, cost)]))[0]
 
     async def take_all(self, takes: Sequence[Take]) -> list[Decision]:
-        from redis.exceptions import RedisError
-
+        if time.monotonic() < self._resume_at:
+            return self._fallback.take_all_now(takes)
         keys = [f"{self._prefix}{policy.name}:{partition}" for partition, policy, _ in takes]
-        args = [n for _, policy, cost in takes for n in (policy.quota, policy.window, cost)]
+        args: list[bytes | str | int | float] = [
+            n for _, policy, cost in takes for n in (policy.quota, policy.window, cost)
+        ]
         try:
-            answer = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+            answer = await self._redis.evalsha(self._script, keys, args)
+        except (RedisPipeError, ReplyError, OSError) as exc:
+            self._resume_at = time.monotonic() + BACKOFF_SECONDS
             if not self._warned:
                 self._warned = True
                 log.warning("rate limits: Redis unavailable (%s); counting in-process", exc)
@@ -261,7 +283,7 @@ class RedisLimiter:
         return decisions
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._redis.close()
 
 
 def token_partition(authorization: str) -> str | None:

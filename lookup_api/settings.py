@@ -6,8 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.store.config import LedgerConfig
+from ledger.store.config import BadSetting, LedgerConfig, url_setting
 from lookup_api.ratelimit import RateLimits
+
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+PUBLIC_SCHEMES = frozenset({"http", "https"})
 
 
 @dataclass(frozen=True)
@@ -30,38 +33,54 @@ class Settings:
     request_timeout: float | None = 30.0
     # The largest request body taken, in bytes; a larger one is answered 413.
     max_body_bytes: int = 1_048_576
+    # Whether ``credtrace serve`` regrades at start and after each midnight.
+    recompute: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings the environment gives; BadSetting names the first it cannot read."""
+        env = os.environ
+        redis_url = env.get("CREDTRACE_REDIS_URL") or None
+        if redis_url is not None:
+            url_setting("CREDTRACE_REDIS_URL", redis_url, REDIS_SCHEMES, "redis://HOST[:PORT][/DB]")
+        public_url = env.get("CREDTRACE_PUBLIC_URL") or "http://127.0.0.1:8000"
+        url_setting("CREDTRACE_PUBLIC_URL", public_url, PUBLIC_SCHEMES, "http(s)://HOST[:PORT]")
         return cls(
             ledger=LedgerConfig.from_env(),
-            redis_url=os.environ.get("CREDTRACE_REDIS_URL") or None,
-            redis_prefix=os.environ.get("CREDTRACE_REDIS_PREFIX") or "credtrace:",
-            public_url=(os.environ.get("CREDTRACE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(
-                "/"
+            redis_url=redis_url,
+            redis_prefix=env.get("CREDTRACE_REDIS_PREFIX") or "credtrace:",
+            public_url=public_url.rstrip("/"),
+            max_append_batch=_positive(
+                "CREDTRACE_MAX_APPEND_BATCH", env.get("CREDTRACE_MAX_APPEND_BATCH") or "2048"
             ),
-            max_append_batch=int(os.environ.get("CREDTRACE_MAX_APPEND_BATCH") or 2048),
-            rate_limits=RateLimits.from_env(os.environ),
-            metrics_dir=Path(os.environ["CREDTRACE_METRICS_DIR"])
-            if os.environ.get("CREDTRACE_METRICS_DIR")
+            rate_limits=RateLimits.from_env(env),
+            metrics_dir=Path(env["CREDTRACE_METRICS_DIR"])
+            if env.get("CREDTRACE_METRICS_DIR")
             else None,
-            code_key_file=Path(os.environ.get("CREDTRACE_CODE_KEY_FILE") or "var/codes.key"),
-            scan_warning=int(os.environ.get("CREDTRACE_SCAN_WARNING") or 10),
-            request_timeout=_timeout(os.environ.get("CREDTRACE_REQUEST_TIMEOUT") or "30"),
-            max_body_bytes=_positive(
-                "CREDTRACE_MAX_BODY_BYTES", os.environ.get("CREDTRACE_MAX_BODY_BYTES") or "1048576"
+            code_key_file=Path(env.get("CREDTRACE_CODE_KEY_FILE") or "var/codes.key"),
+            scan_warning=_positive(
+                "CREDTRACE_SCAN_WARNING", env.get("CREDTRACE_SCAN_WARNING") or "10"
             ),
+            request_timeout=_timeout(env.get("CREDTRACE_REQUEST_TIMEOUT") or "30"),
+            max_body_bytes=_positive(
+                "CREDTRACE_MAX_BODY_BYTES", env.get("CREDTRACE_MAX_BODY_BYTES") or "1048576"
+            ),
+            recompute=_switch("CREDTRACE_RECOMPUTE", env.get("CREDTRACE_RECOMPUTE") or "on"),
         )
 
 
+def _switch(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word not in ("on", "off"):
+        raise BadSetting(name, "on or off", value)
+    return word == "on"
+
+
 def _positive(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number <= 0:
-        raise ValueError(f"{name} must be a positive whole number, got {value[:40]!r}")
-    return number
+    stripped = value.strip()
+    if not (stripped.isascii() and stripped.isdigit()) or int(stripped) <= 0:
+        raise BadSetting(name, "a positive whole number", value)
+    return int(stripped)
 
 
 def _timeout(value: str) -> float | None:
@@ -73,7 +92,5 @@ def _timeout(value: str) -> float | None:
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
-        raise ValueError(
-            f"CREDTRACE_REQUEST_TIMEOUT must be seconds above 0 or off, got {value[:40]!r}"
-        )
+        raise BadSetting("CREDTRACE_REQUEST_TIMEOUT", "seconds above 0, or off", value)
     return seconds

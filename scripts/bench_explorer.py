@@ -19,18 +19,20 @@ import datetime as dt
 import logging
 import random
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_platform import _timed, append_records, bench_database, gtin_of, print_medians
-from benchdb import fresh_database
+from bench_platform import (
+    _timed,
+    append_records,
+    bench_database,
+    gtin_of,
+    print_medians,
+    seeded_services,
+)
 
-from ledger.store.config import LedgerConfig
-from lookup_api.ratelimit import RateLimits
-from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.codes_env import product
 from tests.factories import enterprise_payload, uscc, without_regrading
@@ -92,51 +94,37 @@ def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str,
     from lookup_api.app import create_app
     from lookup_api.auth import create_key
 
-    with tempfile.TemporaryDirectory(prefix="bench-explorer-") as tmp:
-        folder = Path(tmp)
-        with fresh_database(kind, pg, folder) as url:
-            settings = Settings(
-                ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN),
-                code_key_file=folder / "codes.key",
-                rate_limits=RateLimits(enabled=False),
-            )
-            services = Services.open(settings)
-            try:
-                seed(services, enterprises)
-                size = services.ledger.size()
-                officer = {"Authorization": f"Bearer {create_key(services.engine, 'officer')[1]}"}
-                rng = random.Random(7)
-                befores = [rng.randrange(1, size) for _ in range(200)]
-                indices = [rng.randrange(size) for _ in range(200)]
-                who = [uscc(rng.randrange(enterprises)) for _ in range(200)]
-                html = {"Accept": "text/html"}
-                with TestClient(create_app(settings, services)) as client:
+    with seeded_services(kind, pg, enterprises, seed, "explorer") as (settings, services):
+        size = services.ledger.size()
+        officer = {"Authorization": f"Bearer {create_key(services.engine, 'officer')[1]}"}
+        rng = random.Random(7)
+        befores = [rng.randrange(1, size) for _ in range(200)]
+        indices = [rng.randrange(size) for _ in range(200)]
+        who = [uscc(rng.randrange(enterprises)) for _ in range(200)]
+        html = {"Accept": "text/html"}
+        with TestClient(create_app(settings, services)) as client:
 
-                    def get(path: str, headers: dict[str, str] | None = None) -> None:
-                        response = client.get(path, headers=headers)
-                        assert response.status_code == 200, response.text
+            def get(path: str, headers: dict[str, str] | None = None) -> None:
+                response = client.get(path, headers=headers)
+                assert response.status_code == 200, response.text
 
-                    return {
-                        "dashboard": _timed(
-                            lambda _: get("/officer/dashboard", officer), max(requests // 10, 10)
-                        ),
-                        "list": _timed(
-                            lambda i: get(f"/officer/ledger?before={befores[i % 200]}", officer),
-                            requests,
-                        ),
-                        "entry": _timed(
-                            lambda i: get(f"/officer/ledger/{indices[i % 200]}", officer),
-                            requests,
-                        ),
-                        "json": _timed(lambda i: get(f"/v1/enterprises/{who[i % 200]}"), requests),
-                        "html": _timed(
-                            lambda i: get(f"/v1/enterprises/{who[i % 200]}", html), requests
-                        ),
-                        "static": _timed(lambda _: get("/v1/ledger/key"), requests),
-                        "size": size,
-                    }
-            finally:
-                services.close()
+            return {
+                "dashboard": _timed(
+                    lambda _: get("/officer/dashboard", officer), max(requests // 10, 10)
+                ),
+                "list": _timed(
+                    lambda i: get(f"/officer/ledger?before={befores[i % 200]}", officer),
+                    requests,
+                ),
+                "entry": _timed(
+                    lambda i: get(f"/officer/ledger/{indices[i % 200]}", officer),
+                    requests,
+                ),
+                "json": _timed(lambda i: get(f"/v1/enterprises/{who[i % 200]}"), requests),
+                "html": _timed(lambda i: get(f"/v1/enterprises/{who[i % 200]}", html), requests),
+                "static": _timed(lambda _: get("/v1/ledger/key"), requests),
+                "size": size,
+            }
 
 
 def main() -> int:

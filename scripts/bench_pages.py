@@ -16,19 +16,14 @@ import argparse
 import logging
 import random
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_platform import _timed, append_records, bench_database, print_medians
-from benchdb import fresh_database
+from bench_platform import _timed, append_records, bench_database, print_medians, seeded_services
 
-from ledger.store.config import LedgerConfig
 from lookup_api.pages.session import SESSION_COOKIE
-from lookup_api.ratelimit import RateLimits
-from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.factories import enterprise_payload, uscc, without_regrading
 
@@ -62,45 +57,32 @@ def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str,
     from lookup_api.app import create_app
     from lookup_api.auth import create_key
 
-    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
-        folder = Path(tmp)
-        with fresh_database(kind, pg, folder) as url:
-            settings = Settings(
-                ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN),
-                rate_limits=RateLimits(enabled=False),
-            )
-            services = Services.open(settings)
-            try:
-                seed(services, enterprises)
-                token = create_key(services.engine, "officer")[1]
-                rng = random.Random(7)
-                names = [str(rng.randrange(enterprises)) for _ in range(100)]
-                prefixes = [uscc(rng.randrange(enterprises))[:14] for _ in range(100)]
-                graded = [uscc(100 * rng.randrange(max(1, enterprises // 100))) for _ in range(100)]
-                with TestClient(create_app(settings, services)) as client:
-                    client.cookies.set(SESSION_COOKIE, token)
+    with seeded_services(kind, pg, enterprises, seed, "pages") as (settings, services):
+        token = create_key(services.engine, "officer")[1]
+        rng = random.Random(7)
+        names = [str(rng.randrange(enterprises)) for _ in range(100)]
+        prefixes = [uscc(rng.randrange(enterprises))[:14] for _ in range(100)]
+        graded = [uscc(100 * rng.randrange(max(1, enterprises // 100))) for _ in range(100)]
+        with TestClient(create_app(settings, services)) as client:
+            client.cookies.set(SESSION_COOKIE, token)
 
-                    def page(path: str) -> None:
-                        response = client.get(path, headers=HTML)
-                        assert response.status_code == 200, response.text[:300]
+            def page(path: str) -> None:
+                response = client.get(path, headers=HTML)
+                assert response.status_code == 200, response.text[:300]
 
-                    def static(_: int) -> None:
-                        assert client.get("/v1/ledger/key").status_code == 200
+            def static(_: int) -> None:
+                assert client.get("/v1/ledger/key").status_code == 200
 
-                    return {
-                        "name": _timed(lambda i: page(f"/officer?q={names[i % 100]}"), requests),
-                        "prefix": _timed(
-                            lambda i: page(f"/officer?q={prefixes[i % 100]}"), requests
-                        ),
-                        "grade": _timed(
-                            lambda i: page(f"/officer/enterprises/{graded[i % 100]}"), requests
-                        ),
-                        "blacklist": _timed(lambda _: page("/officer/blacklist"), requests),
-                        "static": _timed(static, requests),
-                        "size": services.ledger.size(),
-                    }
-            finally:
-                services.close()
+            return {
+                "name": _timed(lambda i: page(f"/officer?q={names[i % 100]}"), requests),
+                "prefix": _timed(lambda i: page(f"/officer?q={prefixes[i % 100]}"), requests),
+                "grade": _timed(
+                    lambda i: page(f"/officer/enterprises/{graded[i % 100]}"), requests
+                ),
+                "blacklist": _timed(lambda _: page("/officer/blacklist"), requests),
+                "static": _timed(static, requests),
+                "size": services.ledger.size(),
+            }
 
 
 def main() -> int:

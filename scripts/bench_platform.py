@@ -20,7 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,67 +123,82 @@ def _timed(call: Callable[[int], None], requests: int) -> tuple[float, float, fl
     return requests / total, times[len(times) // 2] * 1000, times[int(len(times) * 0.99)] * 1000
 
 
+@contextmanager
+def seeded_services(
+    kind: str,
+    pg: str | None,
+    enterprises: int,
+    seeder: Callable[[Services, int], None],
+    name: str,
+) -> Iterator[tuple[Settings, Services]]:
+    """A fresh database seeded by ``seeder``, open as the app's services; rate limits off so
+    that the figures measure the routes, not the limiter."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        folder = Path(tmp)
+        with fresh_database(kind, pg, folder) as url:
+            settings = Settings(
+                ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN),
+                code_key_file=folder / "codes.key",
+                rate_limits=RateLimits(enabled=False),
+            )
+            services = Services.open(settings)
+            try:
+                seeder(services, enterprises)
+                yield settings, services
+            finally:
+                services.close()
+
+
 def run(kind: str, pg: str | None, enterprises: int, requests: int) -> dict[str, Any]:
     from litestar.testing import TestClient
 
     from lookup_api.app import create_app
     from lookup_api.auth import create_key
 
-    with tempfile.TemporaryDirectory(prefix="bench-platform-") as tmp:
-        folder = Path(tmp)
-        with fresh_database(kind, pg, folder) as url:
-            settings = Settings(
-                ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN),
-                rate_limits=RateLimits(enabled=False),
-            )
-            services = Services.open(settings)
-            try:
-                seed(services, enterprises)
-                size = services.ledger.size()
-                token = create_key(services.engine, "platform")[1]
-                auth = {"Authorization": f"Bearer {token}"}
-                rng = random.Random(7)
-                bodies = [
-                    {
-                        "items": [
-                            {"uscc": uscc(n), "gtin": gtin_of(n), "batch": "L1"}
-                            for n in rng.sample(range(enterprises), 100)
-                        ]
-                    }
-                    for _ in range(50)
+    with seeded_services(kind, pg, enterprises, seed, "platform") as (settings, services):
+        size = services.ledger.size()
+        token = create_key(services.engine, "platform")[1]
+        auth = {"Authorization": f"Bearer {token}"}
+        rng = random.Random(7)
+        bodies = [
+            {
+                "items": [
+                    {"uscc": uscc(n), "gtin": gtin_of(n), "batch": "L1"}
+                    for n in rng.sample(range(enterprises), 100)
                 ]
-                cursors = [rng.randrange(size - 100) for _ in range(200)]
-                with TestClient(create_app(settings, services)) as client:
+            }
+            for _ in range(50)
+        ]
+        cursors = [rng.randrange(size - 100) for _ in range(200)]
+        with TestClient(create_app(settings, services)) as client:
 
-                    def verify(i: int) -> None:
-                        response = client.post(
-                            "/v1/verify/filings", json=bodies[i % len(bodies)], headers=auth
-                        )
-                        assert response.status_code == 200, response.text
+            def verify(i: int) -> None:
+                response = client.post(
+                    "/v1/verify/filings", json=bodies[i % len(bodies)], headers=auth
+                )
+                assert response.status_code == 200, response.text
 
-                    def feed(i: int) -> None:
-                        response = client.get(f"/v1/feed?after={cursors[i % 200]}&limit=100")
-                        assert response.status_code == 200, response.text
+            def feed(i: int) -> None:
+                response = client.get(f"/v1/feed?after={cursors[i % 200]}&limit=100")
+                assert response.status_code == 200, response.text
 
-                    tail = client.get(f"/v1/feed?after={size - 5}")
-                    etag = {"If-None-Match": tail.headers["etag"]}
+            tail = client.get(f"/v1/feed?after={size - 5}")
+            etag = {"If-None-Match": tail.headers["etag"]}
 
-                    def poll(_: int) -> None:
-                        response = client.get(f"/v1/feed?after={size - 5}", headers=etag)
-                        assert response.status_code == 304
+            def poll(_: int) -> None:
+                response = client.get(f"/v1/feed?after={size - 5}", headers=etag)
+                assert response.status_code == 304
 
-                    def static(_: int) -> None:
-                        assert client.get("/v1/ledger/key").status_code == 200
+            def static(_: int) -> None:
+                assert client.get("/v1/ledger/key").status_code == 200
 
-                    return {
-                        "verify": _timed(verify, requests),
-                        "feed": _timed(feed, requests),
-                        "poll": _timed(poll, requests),
-                        "static": _timed(static, requests),
-                        "size": size,
-                    }
-            finally:
-                services.close()
+            return {
+                "verify": _timed(verify, requests),
+                "feed": _timed(feed, requests),
+                "poll": _timed(poll, requests),
+                "static": _timed(static, requests),
+                "size": size,
+            }
 
 
 def main() -> int:

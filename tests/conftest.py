@@ -81,6 +81,10 @@ def pg_admin() -> Iterator[Engine | None]:
             ) from exc
         yield None
         return
+    with engine.connect() as conn:
+        # The enterprise search's pg_trgm (migration 0006) in a schema no test drops: made
+        # in a test's own schema, dropping that schema would drop it and every index on it.
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
     yield engine
     engine.dispose()
 

@@ -24,11 +24,11 @@ def cli(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
         "CREDTRACE_KEY_FILE": str(tmp_path / "ledger.key"),
     }
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "lookup_api.cli", *args],
             cwd=ROOT,
-            env=env,
+            env={**env, **settings},
             capture_output=True,
             text=True,
             timeout=300,
@@ -129,6 +129,32 @@ def test_errors_of_a_json_command_are_json(cli) -> None:  # type: ignore[no-unty
     )
     text = cli("ledger", "checkpoint")
     assert text.stdout == "" and text.stderr.startswith("credtrace: error: the log is empty")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CREDTRACE_MAX_APPEND_BATCH", "many", "a positive whole number"),
+        ("CREDTRACE_SCAN_WARNING", "-5", "a positive whole number"),
+        ("CREDTRACE_DATABASE_URL", "mysql://bob:hunter2@db/ledger", "sqlite:///PATH"),
+        ("CREDTRACE_REDIS_URL", "localhost:6379", "redis://HOST"),
+        ("CREDTRACE_PUBLIC_URL", "codes.example.cn", "http(s)://HOST"),
+        ("CREDTRACE_RATE_PUBLIC", "lots", "REQUESTS/SECONDS"),
+        ("CREDTRACE_TRUSTED_PROXIES", "proxy.local", "IP addresses"),
+        ("CREDTRACE_REQUEST_TIMEOUT", "x" * 500, "seconds above 0"),
+        ("CREDTRACE_RECOMPUTE", "of", "on or off"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(  # type: ignore[no-untyped-def]
+    cli, variable: str, value: str, expected: str
+) -> None:
+    result = cli("ledger", "checkpoint", **{variable: value})
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"credtrace: error: {variable}: expected {expected}")
+    assert f"got {value[:10]!r}"[:-1] in line and len(line) < 200
+    assert "hunter2" not in line
 
 
 def test_a_reader_that_goes_away_gets_no_traceback(db_url: str, tmp_path: Path) -> None:

@@ -4,13 +4,15 @@ refused values quoted only by a short prefix."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
-from lookup_api.problems import QUOTE_LIMIT
+from lookup_api.problems import INSTANCE_LIMIT, QUOTE_LIMIT
+from lookup_api.ratelimit import RateLimits, RatePolicy
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN, write_migrated_sqlite
@@ -101,6 +103,41 @@ def test_a_long_refused_value_is_quoted_by_a_short_prefix(
     assert "!" * (QUOTE_LIMIT + 1) not in response.text
     assert "10,000 characters" in response.text
     assert len(response.content) < 1_000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/no/such/route/" + "x" * 6_000,  # unmatched
+        "/v1/ledger/entries/" + "1" * 6_000,  # a route's own refusal
+        "/v1/enterprises/" + "9" * 6_000,
+    ],
+)
+def test_a_problem_names_its_instance_by_a_short_prefix(
+    client: TestClient,  # type: ignore[type-arg]
+    path: str,
+) -> None:
+    response = client.get(path)
+    assert response.status_code in (400, 404)
+    instance = response.json()["instance"]
+    assert path.startswith(instance) and len(instance) == INSTANCE_LIMIT
+    assert len(response.content) < 2_000
+
+
+def test_a_rate_limited_answer_names_its_instance_by_a_short_prefix(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        ledger=LedgerConfig(sqlite_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+        rate_limits=RateLimits(public=RatePolicy("public", 1, 60)),
+    )
+    path = "/v1/ledger/entries/" + "7" * 6_000
+    with TestClient(create_app(settings)) as limited:
+        limited.get(path)
+        refused = limited.get(path)
+    assert refused.status_code == 429
+    assert refused.json()["instance"] == path[:INSTANCE_LIMIT]
 
 
 def test_every_get_route_answers_head(client: TestClient) -> None:  # type: ignore[type-arg]

@@ -3,6 +3,7 @@ JSON log lines with the request's fields and never its key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from lookup_api.app import WORKER_READY, create_app
 from lookup_api.auth import create_key
 from lookup_api.logs import JsonFormatter
 from lookup_api.metrics import Metrics, SharedMetrics, merge, render
+from lookup_api.middleware import CLIENT_CLOSED
 from lookup_api.ratelimit import RateLimits, RatePolicy
 from lookup_api.settings import Settings
 from tests.conftest import ORIGIN
@@ -115,6 +118,66 @@ class Kept(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+def _post_cut_short(app: Litestar, token: str) -> list[int]:
+    """POST /v1/records announcing 100 bytes, sending 7, then disconnecting; the statuses
+    the app sent (to nobody)."""
+    incoming: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"kind"', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            sent.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/records",
+        "raw_path": b"/v1/records",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver.local"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver.local", 80),
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    return sent
+
+
+def test_a_client_gone_mid_body_is_counted_as_closed_not_as_a_server_error(
+    client: TestClient[Litestar],
+) -> None:
+    _, token = create_key(client.app.state.services.engine, "officer")
+    access, kept = logging.getLogger("credtrace.access"), Kept()
+    level = access.level
+    access.addHandler(kept)
+    access.setLevel(logging.INFO)
+    try:
+        _post_cut_short(client.app, token)
+    finally:
+        access.removeHandler(kept)
+        access.setLevel(level)
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    counts = _series(text, "credtrace_http_request_duration_seconds_count")
+    assert counts.get('{route="/v1/records",method="POST",code="499"}') == 1, counts
+    assert not any('code="5' in labels for labels in counts), counts
+    assert [r.__dict__["status"] for r in kept.records] == [CLIENT_CLOSED]
+    assert client.app.state.services.ledger.size() == 0
 
 
 def test_a_json_log_line_has_the_request_fields_and_no_key(client: TestClient[Litestar]) -> None:

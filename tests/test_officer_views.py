@@ -19,8 +19,10 @@ from litestar.testing import TestClient
 from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.auth import create_key
+from lookup_api.pages.layout import grade_label
 from lookup_api.pages.session import SESSION_COOKIE
 from lookup_api.ratelimit import RateLimits
+from lookup_api.routes.officer.service import search_statement
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
@@ -100,8 +102,12 @@ def _usccs(html: str) -> list[str]:
     return re.findall(r'href="/officer/enterprises/([0-9A-Z]{18})[?"]', html)
 
 
+def _sqlite(desk: Desk) -> bool:
+    return desk.services.engine.dialect.name == "sqlite"
+
+
 def test_a_name_with_markup_is_shown_as_text(reading_desk: Desk) -> None:
-    html = reading_desk.page("/officer?q=script")
+    html = reading_desk.page("/officer?q=%3Cscript")
     assert "<script>" not in html
     assert escape(XSS_NAME) in html
     assert _usccs(html) == [uscc(1)]
@@ -111,10 +117,38 @@ def test_a_name_with_markup_is_shown_as_text(reading_desk: Desk) -> None:
 
 def test_search_matches_wildcards_as_themselves(reading_desk: Desk) -> None:
     assert _usccs(reading_desk.page("/officer?q=100%25_")) == [uscc(2)]  # not "1000 Co"
-    assert _usccs(reading_desk.page("/officer?q=%25")) == [uscc(2)]
-    assert _usccs(reading_desk.page("/officer?q=_")) == [uscc(2)]
+    assert _usccs(reading_desk.page("/officer?q=100%25")) == [uscc(2)]
     assert WILDCARD_NAME in reading_desk.page("/officer?q=100%25")
     assert _usccs(reading_desk.page("/officer?q=nothing-like-this")) == []
+    # Within a name on PostgreSQL (its trigram index), from its start on SQLite.
+    inside = [] if _sqlite(reading_desk) else [uscc(2)]
+    assert _usccs(reading_desk.page("/officer?q=%25")) == inside
+    assert _usccs(reading_desk.page("/officer?q=_")) == inside
+    assert _usccs(reading_desk.page("/officer?q=%25_Co")) == inside
+    contains = [] if _sqlite(reading_desk) else [uscc(1)]
+    assert _usccs(reading_desk.page("/officer?q=script")) == contains
+
+
+def test_the_search_is_served_by_indexes(reading_desk: Desk) -> None:
+    """The plan of a search reads the search indexes (on PostgreSQL once a sequential scan
+    is ruled out, as it is on a table of realistic size), never the whole table."""
+    statement = search_statement(reading_desk.services.engine.dialect.name, "贸易公司", 1)
+    compiled = statement.compile(
+        reading_desk.services.engine, compile_kwargs={"literal_binds": True}
+    )
+    with reading_desk.services.engine.begin() as conn:
+        if _sqlite(reading_desk):
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+            plan = "\n".join(str(r[-1]) for r in rows)
+            assert "SCAN proj_enterprises" not in plan, plan
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_indexscan = off")  # not the key's order
+            rows = conn.exec_driver_sql(f"EXPLAIN {compiled}")
+            plan = "\n".join(str(r[0]) for r in rows)
+            assert "Seq Scan" not in plan, plan
+    assert "ix_proj_enterprises_name_search" in plan, plan
+    assert "ix_proj_enterprises_uscc_search" in plan, plan
 
 
 def test_search_by_uscc_prefix_any_case_and_paginated(reading_desk: Desk) -> None:
@@ -144,6 +178,43 @@ def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(reading_d
         assert f'href="/v1/ledger/entries/{record["entry"]}"' in html
     assert "qualifies for the blacklist" in html
     assert f"{credit['measures']['inspection_percent']} %" in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"), [("en", "seriously dishonest"), ("zh-CN", "严重失信企业")]
+)
+def test_the_enterprise_page_says_the_grade_once(reading_desk: Desk, lang: str, words: str) -> None:
+    html = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang={lang}")
+    assert f'<span class="grade">D</span> {words}</dd>' in html
+    assert "</span> D" not in html and "D (" not in html and "D级" not in html
+
+
+def test_the_repair_refusal_is_in_the_pages_language(reading_desk: Desk) -> None:
+    refused = reading_desk.api(f"/v1/enterprises/{SERIOUS}/credit")["repair"]
+    assert refused["refused"].startswith("repair may be requested")
+    assert refused["refused_zh"].startswith("最后一次违法")
+    chinese = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang=zh-CN")
+    assert f"信用修复：{refused['refused_zh']}" in chinese
+    assert "repair may be requested" not in chinese and "not before" not in chinese
+    english = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
+    assert f"Credit repair: {refused['refused']}" in english and "最后一次违法" not in english
+
+
+@pytest.mark.parametrize(
+    ("grade", "name", "shown"),
+    [
+        ("D", "D级（严重失信企业）", ("D", "严重失信企业")),
+        ("D", "D (seriously dishonest)", ("D", "seriously dishonest")),
+        ("A", "A级", ("A", "")),
+        ("dishonest", "dishonest", ("dishonest", "")),
+        ("seriously_dishonest", "seriously dishonest", ("seriously dishonest", "")),
+        ("dishonest", "失信企业", ("失信企业", "")),
+    ],
+)
+def test_a_grade_label_never_repeats_the_grade(
+    grade: str, name: str, shown: tuple[str, str]
+) -> None:
+    assert grade_label(grade, name) == shown
 
 
 def test_the_enterprise_page_refuses_a_bad_uscc_and_an_unknown_one(reading_desk: Desk) -> None:

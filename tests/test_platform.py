@@ -110,13 +110,36 @@ def test_each_item_is_answered_and_a_malformed_one_gets_its_own_error(api: Api) 
     assert api.index["recall"] in a["entries"] and a["error"] is None
     assert b["uscc"] == OWNER and b["batch_declared"] and b["active_recall"] is False
     assert c["product_filed"] and c["active_recall"] is False and c["batch_declared"] is None
-    assert d["filed"] and d["blacklist"] == "noticed" and not d["blacklisted"]
+    # A notice is due process, not a listing: a platform sees the public standing.
+    assert d["filed"] and d["blacklist"] == "none" and not d["blacklisted"]
+    assert api.index["notice"] not in d["entries"]
     assert d["product_filed"] is None and d["active_recall"] is None
     assert not e["filed"] and e["status"] is None and e["product_filed"] is False
     assert e["batch_declared"] is False
     assert [x["error"]["field"] for x in bad] == ["uscc", "gtin", "batch", "batch"]
     assert all(x["error"]["message"] and not x["filed"] for x in bad)
     assert "91440300MA5XXXXXXX" in bad[0]["error"]["message"]
+
+
+def test_an_officer_is_told_of_a_notice_a_platform_is_not(api: Api) -> None:
+    officer = create_key(api.services.engine, "officer")[1]
+    items = {"items": [{"uscc": STRANGER}]}
+    told = {}
+    for role, token in (("officer", officer), ("platform", api.platform)):
+        response = api.client.post(
+            "/v1/verify/filings", json=items, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        told[role] = response.json()["items"][0]
+    assert told["officer"]["blacklist"] == "noticed" and not told["officer"]["blacklisted"]
+    assert api.index["notice"] in told["officer"]["entries"]
+    assert told["platform"]["blacklist"] == "none"
+    assert api.index["notice"] not in told["platform"]["entries"]
+    # The feed, the public's view, withholds the notice's payload.
+    changes = {c["index"]: c for c in api.client.get("/v1/feed?limit=1000").json()["changes"]}
+    notice = changes[api.index["notice"]]
+    assert notice["payload"] is None and notice["withheld"]
+    assert "not published" in notice["withheld_reason"]
 
 
 def test_the_request_itself_must_be_well_formed(api: Api) -> None:

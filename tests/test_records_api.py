@@ -342,3 +342,17 @@ def test_the_request_body_is_documented(refusing: Any) -> None:
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["oneOf"]
     assert all(variant["required"] == ["kind", "payload"] for variant in schema["oneOf"])
+
+
+def test_a_write_while_the_service_stops_is_503_and_writes_nothing(api: Any) -> None:
+    client, services, tokens = api
+    size = services.ledger.size()
+    services.appender.close()
+    response = post(
+        client, tokens["officer"], {"kind": "enterprise.filed", "payload": enterprise_payload(1)}
+    )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["type"] == "/problems/stopping"
+    assert services.ledger.size() == size

@@ -17,14 +17,19 @@ import uvicorn
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
+from ledger.store.service import RequestWrites
 from lookup_api.app import create_app
 from lookup_api.auth import create_key
 from lookup_api.problems import PROBLEM_JSON
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
+from qr.issuance import issue_codes
+from tests.codes_env import BATCH, GTIN, seed
 from tests.conftest import ORIGIN
+from tests.factories import enterprise_payload
 
 LIMIT = 2_000
+CODES_SERVICE = "lookup_api.routes.codes.service"
 BODY_ROUTES = ["/v1/records", "/v1/codes/batches", "/v1/draws", "/v1/verify/filings"]
 
 
@@ -108,7 +113,6 @@ def test_a_body_within_the_limit_is_taken(
     small_bodies: tuple[TestClient[Any], Services, str],
 ) -> None:
     client, services, officer = small_bodies
-    from tests.factories import enterprise_payload
 
     response = client.post(
         "/v1/records",
@@ -191,6 +195,7 @@ def test_a_request_past_the_time_limit_is_503_with_retry_after(db_url: str, tmp_
             assert headers["content-type"].startswith(PROBLEM_JSON)
             problem = json.loads(answer.partition(b"\r\n\r\n")[2])
             assert problem["status"] == 503 and problem["type"] == "/problems/timeout"
+            assert "nothing it sent was recorded" in problem["detail"]
             assert "Idempotency-Key" in problem["detail"]
             assert services.ledger.size() == 0
             # A request that is quick is answered as ever, by the same server.
@@ -202,6 +207,141 @@ def test_a_request_past_the_time_limit_is_503_with_retry_after(db_url: str, tmp_
             assert b'route="/v1/records",method="POST",code="503"' in metrics
     finally:
         services.close()
+
+
+@pytest.fixture
+def quick(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient[Any], Services, str]]:
+    """The app with a short time limit over a declared batch; an officer's key."""
+    settings = _settings(db_url, tmp_path, request_timeout=0.3)
+    services = Services.open(settings)
+    seed(services.ledger)
+    officer = create_key(services.engine, "officer")[1]
+    try:
+        with TestClient(create_app(settings, services)) as client:
+            yield client, services, officer
+    finally:
+        services.close()
+
+
+def _issued_serials(services: Services) -> int:
+    with services.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM qr_codes").scalar_one())
+
+
+def test_a_handler_past_the_time_limit_writes_nothing_after_its_503(
+    quick: tuple[TestClient[Any], Services, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issuance's thread is held before its append until the 503 has been sent; let
+    go, its append is refused and its serials removed: the 503 is the whole truth."""
+    client, services, officer = quick
+    gate, finished = threading.Event(), threading.Event()
+
+    def held_authorise(*_: Any) -> None:
+        assert gate.wait(60), "the test never let the handler go"
+
+    def issue_then_tell(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return issue_codes(*args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(f"{CODES_SERVICE}.authorise", held_authorise)
+    monkeypatch.setattr(f"{CODES_SERVICE}.issue_codes", issue_then_tell)
+    size = services.ledger.size()
+    response = client.post(
+        "/v1/codes/batches",
+        json={"gtin": GTIN, "batch": BATCH, "count": 3},
+        headers={"Authorization": f"Bearer {officer}"},
+    )
+    assert response.status_code == 503, response.text
+    gate.set()
+    assert finished.wait(60), "the handler did not finish"
+    assert services.ledger.size() == size
+    assert _issued_serials(services) == 0
+
+
+def test_an_append_being_committed_at_the_time_limit_is_waited_for_and_acknowledged(
+    quick: tuple[TestClient[Any], Services, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sequencer is held inside the commit past the time limit: the request is not
+    given up but answered, late, with its receipt."""
+    client, services, officer = quick
+    committing, gate, gave_up = threading.Event(), threading.Event(), threading.Event()
+    append, abandon = services.ledger.append, RequestWrites.abandon
+
+    def held_append(*args: Any, **kwargs: Any) -> Any:
+        committing.set()
+        assert gate.wait(60), "the test never let the commit go"
+        return append(*args, **kwargs)
+
+    def abandon_then_tell(writes: RequestWrites) -> bool:
+        given_up = abandon(writes)
+        assert not given_up, "a request was given up while its append was being committed"
+        gave_up.set()
+        return given_up
+
+    monkeypatch.setattr(services.ledger, "append", held_append)
+    monkeypatch.setattr(RequestWrites, "abandon", abandon_then_tell)
+    size = services.ledger.size()
+    answers: list[Any] = []
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(77)}
+    writer = threading.Thread(
+        target=lambda: answers.append(
+            client.post("/v1/records", json=body, headers={"Authorization": f"Bearer {officer}"})
+        )
+    )
+    writer.start()
+    assert committing.wait(60) and gave_up.wait(60)  # the time limit passed mid-commit
+    gate.set()
+    writer.join(60)
+    (answer,) = answers
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["index"] == size and services.ledger.size() == size + 1
+
+
+def test_an_append_still_queued_at_the_time_limit_is_never_written(
+    quick: tuple[TestClient[Any], Services, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the sequencer is held in a first request's commit, an issuance's append
+    waits in its queue past the time limit: the issuance is answered 503, its append is
+    dropped and its serials removed; the first request is answered with its receipt."""
+    client, services, officer = quick
+    committing, gate, finished = threading.Event(), threading.Event(), threading.Event()
+    append = services.ledger.append
+
+    def held_append(*args: Any, **kwargs: Any) -> Any:
+        committing.set()
+        assert gate.wait(60), "the test never let the commit go"
+        return append(*args, **kwargs)
+
+    def issue_then_tell(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return issue_codes(*args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(services.ledger, "append", held_append)
+    monkeypatch.setattr(f"{CODES_SERVICE}.issue_codes", issue_then_tell)
+    auth = {"Authorization": f"Bearer {officer}"}
+    size = services.ledger.size()
+    answers: list[Any] = []
+    body = {"kind": "enterprise.filed", "payload": enterprise_payload(78)}
+    first = threading.Thread(
+        target=lambda: answers.append(client.post("/v1/records", json=body, headers=auth))
+    )
+    first.start()
+    assert committing.wait(60)
+    issued = client.post(
+        "/v1/codes/batches", json={"gtin": GTIN, "batch": BATCH, "count": 3}, headers=auth
+    )
+    assert issued.status_code == 503, issued.text
+    gate.set()
+    first.join(60)
+    assert finished.wait(60), "the issuance did not finish"
+    (answer,) = answers
+    assert answer.status_code == 201, answer.text
+    assert services.ledger.size() == size + 1  # the first request's entry only
+    assert _issued_serials(services) == 0
 
 
 @pytest.mark.parametrize(

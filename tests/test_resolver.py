@@ -99,7 +99,7 @@ def test_a_browser_is_redirected_to_the_one_default_link_with_the_query(r: Resol
     _linkset_header(response)
     assert response.headers["access-control-allow-origin"] == "*"
     page = r.get(location.removeprefix(PUBLIC))
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
 
 
 def test_json_gets_the_facts_directly(reader: Resolver) -> None:

@@ -532,3 +532,33 @@ def test_a_serial_asked_without_its_batch_shows_a_revocation_on_the_next_resolve
         {"gtin": GTIN, "batch": BATCH, "serials": [env.serials[1]], "reason": "stolen labels"},
     )
     assert env.resolve(path)["code"]["status"] == "revoked"
+
+
+def test_a_full_feed_page_is_cached_until_an_entry_changes_what_it_discloses(
+    cached: Env,
+) -> None:
+    occurred = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=10)).isoformat()
+    violation = cached.record(
+        "violation.recorded",
+        {"uscc": OWNER, "item": "ciq.evade-inspection", "occurred_on": occurred, "case_no": "C"},
+    )
+    cached.record("complaint.received", {"uscc": OWNER, "channel": "12365", "summary": "s"})
+    page = f"/v1/feed?after={violation - 1}&limit=1"  # full: the log goes past it
+
+    def change() -> dict[str, Any]:
+        body: dict[str, Any] = cached.get(page).json()
+        assert body["tree_size"] == cached.services.ledger.size()  # per request, never cached
+        [only] = body["changes"]
+        assert only["index"] == violation and body["next_after"] == violation
+        return dict(only)
+
+    shown = change()
+    assert shown["payload"] is not None and not shown["withheld"]  # a general one, in its window
+    before = cached.counts()
+    assert change() == shown
+    after = cached.counts()
+    assert after.get(("feed", "hit"), 0) == before.get(("feed", "hit"), 0) + 1
+    # Revoking it withholds it from then on: an entry on the enterprise, not on the page.
+    cached.record("violation.revoked", {"uscc": OWNER, "entry": violation, "reason": "overturned"})
+    revoked = change()
+    assert revoked["withheld"] and revoked["payload"] is None, revoked

@@ -319,6 +319,7 @@ def test_enterprise_states(env: Env) -> None:
     plain = _ok(env, f"/v1/enterprises/{PLAIN}")
     # Noticed, not listed: the public is not shown a notice (credit.disclosure).
     assert plain["blacklist"] == "none" and plain["blacklist_entry"] is None
+    assert env.entry("plain_noticed") not in plain["entries"]
     assert plain["roles"] == ["customs_broker"]
     paths = env.client.get("/schema/openapi.json").json()["paths"]
     for path in ("/v1/enterprises/{uscc}", "/v1/products/{gtin}", "/v1/batches/{gtin}/{batch}"):

@@ -209,6 +209,19 @@ def _tables(meta: MetaData, prefix: str = "") -> dict[str, Table]:
     for table in tables:
         if table.name.endswith(("proj_inspections", "proj_code_batches", "proj_code_revocations")):
             Index(f"ix_{table.name}_batch", table.c.gtin, table.c.batch)  # binds to the table
+    if not prefix:  # the officers' search by name (a replay's copy is never searched)
+        enterprises = next(t for t in tables if t.name == "proj_enterprises")
+        Index(
+            "ix_proj_enterprises_name_search",
+            enterprises.c.name,
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        )
+        Index(  # the PostgreSQL collation's own B-tree serves no LIKE 'prefix%'
+            "ix_proj_enterprises_uscc_search",
+            enterprises.c.uscc,
+            postgresql_ops={"uscc": "text_pattern_ops"},
+        )
     return {table.name.removeprefix(prefix): table for table in tables}
 
 

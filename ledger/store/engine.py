@@ -75,12 +75,17 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     # A schema can be chosen in the URL: ?options=-csearch_path%3Dname
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, **{**POOL, **kwargs})
     _ping_after_idle(engine)
     return engine
 
 
 PING_AFTER_IDLE_S = 5.0
+# Connections kept per engine: at least what a server process uses at once (its worker
+# threads, the sequencer, the leaf indexer), since one beyond the pool is closed when it
+# is handed back, and a new PostgreSQL connection is a new server process (and its
+# prepared statements are lost); SQLAlchemy's default of 5 made one every few requests.
+POOL = {"pool_size": 12, "max_overflow": 8}
 
 
 def _ping_after_idle(engine: Engine) -> None:
@@ -124,7 +129,7 @@ LEDGER_MIGRATIONS = MigrationChain(
     name="ledger",
     script_location="ledger.store:migrations",
     version_table="ledger_alembic_version",
-    head="0005_codes",
+    head="0006_name_search",
 )
 
 
@@ -206,6 +211,21 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def read_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a read that is one statement, which is its own consistent
+    snapshot: on PostgreSQL outside any transaction (autocommit), so that it costs one
+    round trip instead of three (BEGIN, the statement, COMMIT); SQLite's deferred
+    transaction costs no round trip, and is kept (``read_transaction``)."""
+    if is_sqlite(engine):
+        with read_transaction(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def driver_connection(conn: Connection) -> Any:

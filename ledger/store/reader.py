@@ -13,7 +13,7 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import Connection, Engine
 
 from ledger.store import statements
-from ledger.store.engine import read_transaction
+from ledger.store.engine import read_statement, read_transaction
 from ledger.store.entries import SignedCheckpoint, StoredEntry
 from ledger.store.leaf_index import LeafIndex
 from ledger.store.tile_cache import TileCache, TileReader
@@ -65,7 +65,8 @@ class LogReader:
             return statements.first_checkpoint_covering(c, index)
 
     def size(self) -> int:
-        checkpoint = self.latest_checkpoint()
+        with read_statement(self.engine) as conn:  # one statement: one round trip
+            checkpoint = statements.latest_checkpoint(conn)
         return checkpoint.size if checkpoint else 0
 
     # -- entries ---------------------------------------------------------------------

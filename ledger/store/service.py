@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from ledger.errors import EntryRejected
@@ -44,6 +45,56 @@ class Receipt:
 
 class ServiceClosed(RuntimeError):
     """The append service is shut down and takes no more entries."""
+
+
+class RequestAbandoned(EntryRejected):
+    """The request the entry belongs to was given up (answered 503 past its time limit)
+    before the sequencer took the entry: it is not written."""
+
+
+class RequestWrites:
+    """The appends of one request (``REQUEST_WRITES`` while it runs), so that a request
+    past its time limit is either given up before the sequencer has taken any of them,
+    and then nothing of it is ever written, or waited for, and then what it wrote is
+    acknowledged: never a 503 followed by a write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: list[Future[Receipt]] = []
+        self.abandoned = False
+
+    def add(self, future: Future[Receipt]) -> None:
+        """Count ``future`` as this request's; RequestAbandoned once it is given up."""
+        with self._lock:
+            if self.abandoned:
+                raise RequestAbandoned("the request was given up at its time limit")
+            self._futures.append(future)
+
+    def abandon(self) -> bool:
+        """Give the request up: True when none of its appends is taken or committed (each
+        queued one is cancelled, the sequencer drops it, and any later one is refused);
+        False when one is, and the request must be waited for."""
+        with self._lock:
+            if any(_taken(f) for f in self._futures):
+                return False
+            if not all(f.cancel() or not _taken(f) for f in self._futures):
+                return False  # the sequencer took one meanwhile
+            self.abandoned = True
+            return True
+
+
+def _taken(future: Future[Receipt]) -> bool:
+    """Taken by the sequencer and not refused: being committed, or committed."""
+    if future.running():
+        return True
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
+# The writes of the request being served, if it is one (lookup_api.middleware.time_limited
+# sets it for each request's task; a handler's thread inherits it).
+REQUEST_WRITES: ContextVar[RequestWrites | None] = ContextVar(
+    "credtrace_request_writes", default=None
+)
 
 
 _STOP = object()
@@ -87,12 +138,19 @@ class AppendService:
             raise ServiceClosed("the append service is closed")
         self.start()
         future: Future[Receipt] = Future()
+        writes = REQUEST_WRITES.get()
+        if writes is not None:
+            writes.add(future)
         self._queue.put((entry, future))
         return future
 
     def append(self, entry: NewEntry, timeout: float | None = 60.0) -> Receipt:
-        """Append one entry and wait until it is committed with its proof."""
-        return self.submit(entry).result(timeout)
+        """Append one entry and wait until it is committed with its proof; RequestAbandoned
+        when its request was given up while the entry waited (``RequestWrites``)."""
+        try:
+            return self.submit(entry).result(timeout)
+        except CancelledError as exc:
+            raise RequestAbandoned("the request was given up at its time limit") from exc
 
     async def append_async(self, entry: NewEntry) -> Receipt:
         return await asyncio.wrap_future(self.submit(entry))

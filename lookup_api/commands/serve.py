@@ -82,7 +82,7 @@ def cmd_serve(
     listener = listener or reserve_port(args.host, args.port)
     # Migrate and create the key once, before workers start in parallel.
     open_ledger(settings).engine.dispose()
-    if os.environ.get("CREDTRACE_RECOMPUTE", "on") != "off":
+    if settings.recompute:
         import threading
 
         threading.Thread(

@@ -110,6 +110,25 @@ def table(head: Iterable[object], rows: Iterable[Iterable[object]]) -> Markup:
 ENTRY_HREF = "/v1/ledger/entries/{index}"
 
 
+_BRACKETS = {"(": ")", "（": "）"}
+
+
+def grade_label(grade: str, name: str) -> tuple[str, str]:
+    """A grade as its badge and the words after it, so that no page says it twice.
+
+    A policy's name that begins with the grade ("D级（严重失信企业）", "D (seriously
+    dishonest)") gives the grade as the badge and the rest of the name, unbracketed, as
+    the words ("严重失信企业"); any other name ("失信企业", "seriously dishonest" for
+    ``seriously_dishonest``) is the badge itself, with no words.
+    """
+    if not name.startswith(grade):
+        return name, ""
+    rest = name[len(grade) :].strip().removeprefix("级").strip()
+    if rest[:1] in _BRACKETS and rest.endswith(_BRACKETS[rest[:1]]):
+        rest = rest[1:-1].strip()
+    return grade, rest
+
+
 def entry_link(index: int | None) -> Markup:
     if index is None:
         return esc(None)

@@ -68,6 +68,7 @@ class GradeRecordView(msgspec.Struct):
 
 class RepairView(msgspec.Struct):
     refused: str
+    refused_zh: str  # the same reason in Chinese
     allowed_on: str | None
 
 

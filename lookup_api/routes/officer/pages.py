@@ -16,6 +16,7 @@ from lookup_api.pages.layout import (
     entry_link,
     entry_links,
     esc,
+    grade_label,
     hidden,
     join,
     link,
@@ -381,10 +382,10 @@ def enterprise_page(
             ),
         )
     )
-    meaning = view.grade_en if english else view.grade_zh
+    badge, words = grade_label(view.grade, view.grade_en if english else view.grade_zh)
     grade = definitions(
         [
-            (t["grade"], Markup(f'<span class="grade">{esc(view.grade)}</span> {esc(meaning)}')),
+            (t["grade"], Markup(f'<span class="grade">{esc(badge)}</span> {esc(words)}')),
             (t["score"], view.score),
             (t["rule"], view.rule),
             (t["policy"], view.policy),
@@ -414,7 +415,9 @@ def enterprise_page(
     repair = (
         t["repair_allowed"]
         if view.repair is None
-        else t["repair_refused"].format(reason=view.repair.refused)
+        else t["repair_refused"].format(
+            reason=view.repair.refused if english else view.repair.refused_zh
+        )
     )
     parts.append(Markup(f'<p class="muted">{esc(repair)}</p>'))
     if view.sanctions:
@@ -452,7 +455,9 @@ def blacklist_page(shell: Shell, standings: Sequence[BlacklistStanding]) -> str:
     for s in standings:
         removal: object = s.removal_allowed_on
         if s.removal_refused is not None and s.removal_allowed_on is None:
-            removal = s.removal_refused  # not by waiting alone: say why
+            # Not by waiting alone: say why, in the page's language.
+            english = shell.lang == EN
+            removal = s.removal_refused.reason if english else s.removal_refused.reason_zh
         rows.append(
             (
                 link(enterprise_href(shell, s.uscc), s.uscc),

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import or_, select
+from sqlalchemy import Select, and_, or_, select
 
-from credit.due_process import removal_refusal
+from credit.due_process import Refusal, removal_refusal
 from credit.policy import Policy
 from credit.store import load_facts
 from ledger.records.handlers import SERVICE_KINDS
@@ -23,6 +23,7 @@ from ledger.records.json_input import JsonInputError, loads
 from ledger.records.kinds import RECORD_TYPES
 from ledger.records.tables import LIVE
 from ledger.store.engine import read_transaction
+from ledger.store.sql import is_sqlite_dialect
 from lookup_api.wiring import Services
 
 PAGE_SIZE = 20
@@ -55,24 +56,45 @@ def _roles(value: str | None) -> tuple[str, ...]:
     return tuple(str(r) for r in found) if isinstance(found, list) else ()
 
 
-def search_enterprises(services: Services, query: str, page: int) -> SearchPage:
-    """Enterprises whose USCC starts with ``query`` or whose name contains it, by USCC.
+# Above every character a name or USCC holds: ``column <= prefix + LAST`` bounds a prefix.
+LAST = "\U0010ffff"
 
-    ``%``, ``_`` and the escape character in the query are matched as themselves
-    (``autoescape``), never as LIKE wildcards. An empty query lists every enterprise.
-    """
+
+def _starts_with(column: Any, prefix: str) -> Any:
+    """``column`` begins with ``prefix``, as a range a B-tree index answers (SQLite's LIKE
+    is case-insensitive, so its index never serves a LIKE on a case-sensitive column)."""
+    return and_(column >= prefix, column <= prefix + LAST)
+
+
+def name_or_uscc(dialect: str, query: str) -> Any:
+    """The search condition, served by an index on either database: on PostgreSQL a name
+    that contains ``query`` (the pg_trgm index), on SQLite a name that begins with it (its
+    B-tree); on both a USCC that begins with it, in any case. ``%``, ``_`` and the escape
+    character match as themselves, never as LIKE wildcards."""
+    ent = LIVE["proj_enterprises"]
+    if is_sqlite_dialect(dialect):
+        return or_(_starts_with(ent.c.uscc, query.upper()), _starts_with(ent.c.name, query))
+    return or_(
+        ent.c.uscc.startswith(query.upper(), autoescape=True),
+        ent.c.name.contains(query, autoescape=True),
+    )
+
+
+def search_statement(dialect: str, query: str, page: int) -> Select[Any]:
+    """One page of the search, by USCC (one row more than a page: is there a next?)."""
     ent = LIVE["proj_enterprises"]
     statement = select(
         ent.c.uscc, ent.c.name, ent.c.roles, ent.c.status, ent.c.grade, ent.c.blacklist
     )
     if query:
-        statement = statement.where(
-            or_(
-                ent.c.uscc.startswith(query.upper(), autoescape=True),
-                ent.c.name.contains(query, autoescape=True),
-            )
-        )
-    statement = statement.order_by(ent.c.uscc).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+        statement = statement.where(name_or_uscc(dialect, query))
+    return statement.order_by(ent.c.uscc).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+
+
+def search_enterprises(services: Services, query: str, page: int) -> SearchPage:
+    """Enterprises matching ``query`` (``name_or_uscc``), by USCC; an empty query lists
+    every enterprise."""
+    statement = search_statement(services.engine.dialect.name, query, page)
     with read_transaction(services.engine) as conn:
         rows = conn.execute(statement).all()
     hits = tuple(
@@ -95,7 +117,7 @@ class BlacklistStanding:
     listed_entry: int | None
     listing_allowed_from: dt.datetime | None  # noticed: the earliest listing (UTC)
     removal_allowed_on: dt.date | None  # listed: the first day removal is allowed
-    removal_refused: str | None  # listed: why removal is refused today, if it is
+    removal_refused: Refusal | None  # listed: why removal is refused today, if it is
 
 
 def blacklist_of(services: Services, policy: Policy, today: dt.date) -> list[BlacklistStanding]:
@@ -142,7 +164,7 @@ def blacklist_of(services: Services, policy: Policy, today: dt.date) -> list[Bla
                 removal_allowed_on=None
                 if r.blacklist != "listed"
                 else (today if refusal is None else refusal.allowed_on),
-                removal_refused=None if refusal is None else refusal.reason,
+                removal_refused=refusal,
             )
         )
     return out

@@ -12,7 +12,7 @@ to pass next; an ``ETag`` per page answers a repeated poll with 304.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -21,6 +21,8 @@ from litestar.params import QueryParameter
 
 from credit.catalogue import load_policy
 from ledger.store.engine import read_transaction
+from lookup_api.authorization import required_key
+from lookup_api.cache import Fresh, enterprise_dep
 from lookup_api.dependencies import ServicesDep
 from lookup_api.json_body import body_operation, read_json
 from lookup_api.params import (
@@ -31,6 +33,7 @@ from lookup_api.params import (
 from lookup_api.problems import bad_request, problem_responses
 from lookup_api.routes.ledger.disclosure import today_in_china
 from lookup_api.routes.platform.service import (
+    FeedPage,
     Finding,
     Query,
     feed_page,
@@ -79,7 +82,7 @@ class FilingAnswer(msgspec.Struct):
     filed: bool
     status: str | None  # active, revoked
     grade: str | None
-    blacklist: str | None  # none, noticed, listed
+    blacklist: str | None  # none, listed (noticed: to an officer only, due process)
     blacklisted: bool
     product_filed: bool | None  # null: no gtin asked
     product_status: str | None
@@ -136,11 +139,45 @@ def _answer(found: Finding) -> FilingAnswer:
     )
 
 
-def _verify(services: Services, queries: list[Query]) -> FilingsAnswer:
+def _verify(services: Services, queries: list[Query], notices: bool) -> FilingsAnswer:
     with read_transaction(services.engine) as conn:
-        findings = find(conn, queries)  # first: its pipeline carries the BEGIN
+        # first: its pipeline carries the BEGIN
+        findings = find(conn, queries, notices=notices)
         size = tree_size(services.ledger, conn)  # the same snapshot
     return FilingsAnswer(size, [_answer(f) for f in findings])
+
+
+class RenderedChanges(msgspec.Struct):
+    """A feed page's changes as JSON, and its next cursor: what the cache keeps."""
+
+    changes: bytes
+    next_after: int | None
+
+
+def _rendered(page: FeedPage, size: int) -> Fresh[RenderedChanges]:
+    """A page's changes encoded, with what they depend on besides the log's entries: the
+    state that decides a payload's disclosure (a violation's revocation, an enterprise's
+    blacklist removal: entries on the enterprise), so every subject and USCC named."""
+    changes = [
+        FeedChange(
+            index=s.entry.index,
+            kind=s.envelope.kind,
+            subject=s.envelope.subject,
+            time=s.envelope.time,
+            payload=s.payload,
+            withheld=s.withheld is not None,
+            withheld_reason=s.withheld,
+            redacted=s.entry.redacted,
+        )
+        for s in page.changes
+    ]
+    deps = {s.envelope.subject for s in page.changes}
+    for shown in page.changes:
+        named = shown.payload.get("uscc") if isinstance(shown.payload, dict) else None
+        if isinstance(named, str):
+            deps.add(enterprise_dep(named))
+    rendered = RenderedChanges(msgspec.json.encode(changes), page.next_after)
+    return Fresh(rendered, size, tuple(sorted(deps)))
 
 
 def _full(after: int | None, limit: int, size: int) -> bool:
@@ -170,7 +207,10 @@ class PlatformController(Controller):
     ) -> Response[FilingsAnswer]:
         data = await read_json(request, FilingsRequest, "a filings request")
         queries = [Query(i.uscc, i.gtin, i.batch) for i in data.items]
-        body = await asyncio.to_thread(_verify, services, queries)
+        # A blacklist notice is due process, not a listing: officers see it, platforms
+        # the public standing (credit.disclosure).
+        notices = required_key(request).role == "officer"
+        body = await asyncio.to_thread(_verify, services, queries, notices)
         return Response(body, headers={"Cache-Control": "no-store"})
 
     @get(
@@ -199,31 +239,35 @@ class PlatformController(Controller):
         if count > MAX_FEED_PAGE:
             raise bad_request(f"limit must be at most {MAX_FEED_PAGE}, got {count}", field="limit")
         day, policy = today_in_china(), load_policy()
-        with read_transaction(services.engine) as conn:
-            size = tree_size(services.ledger, conn)
-            etag = feed_version(cursor, count, size, day, policy)
-            cache = "public, max-age=60" if _full(cursor, count, size) else "public, max-age=2"
-            headers = {"ETag": etag, "Cache-Control": cache}
-            # A poll that already has this page costs one read (the checkpoint's size).
-            if _matches(request, etag):
-                return Response(b"", status_code=304, headers=headers)
-            page = feed_page(
-                services.ledger, conn, cursor, count, size=size, day=day, policy=policy
-            )
-        changes = [
-            FeedChange(
-                index=s.entry.index,
-                kind=s.envelope.kind,
-                subject=s.envelope.subject,
-                time=s.envelope.time,
-                payload=s.payload,
-                withheld=s.withheld is not None,
-                withheld_reason=s.withheld,
-                redacted=s.entry.redacted,
-            )
-            for s in page.changes
-        ]
-        nxt = page.next_after
-        more = (0 if nxt is None else nxt + 1) < page.tree_size
-        view = FeedPageView(cursor, page.tree_size, changes, nxt, more)
+        # One statement; entries below it never change but by a redaction, which the
+        # page read after it shows (and which keeps that page out of the cache).
+        size = services.ledger.size()
+        etag = feed_version(cursor, count, size, day, policy)
+        full = _full(cursor, count, size)
+        cache = "public, max-age=60" if full else "public, max-age=2"
+        headers = {"ETag": etag, "Cache-Control": cache}
+        # A poll that already has this page costs one read (the checkpoint's size).
+        if _matches(request, etag):
+            return Response(b"", status_code=304, headers=headers)
+
+        def read() -> Fresh[RenderedChanges]:
+            with read_transaction(services.engine) as conn:
+                page = feed_page(
+                    services.ledger, conn, cursor, count, size=size, day=day, policy=policy
+                )
+            return _rendered(page, size)
+
+        if full and services.cache is not None:
+            # A full page is the same for every size (lookup_api.cache invalidates it).
+            ident = f"{cursor}|{count}|{day.isoformat()}|{policy.id}|{policy.version}"
+            found = services.cache.fetch("feed", ident, RenderedChanges, read)
+            assert found is not None  # read() always finds one
+        else:
+            found = read().value
+        nxt = found.next_after
+        more = (0 if nxt is None else nxt + 1) < size
+        # The changes are spliced in as they were encoded (msgspec.Raw): a cached page is
+        # not decoded and encoded again.
+        changes = cast("list[FeedChange]", msgspec.Raw(found.changes))
+        view = FeedPageView(cursor, size, changes, nxt, more)
         return Response(view, headers=headers)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from credit.catalogue import Policy
+from credit.disclosure import public_blacklist
 from ledger.records.ids import IdentifierError, normalise_gtin, normalise_uscc
 from ledger.records.kinds import BATCH_PATTERN
 from ledger.store.engine import driver_connection
@@ -170,9 +171,11 @@ def _covers(batches: list[str], batch: str | None) -> bool:
     return not batches or batch is None or batch in batches
 
 
-def find(conn: Connection, queries: Sequence[Query]) -> list[Finding]:
+def find(conn: Connection, queries: Sequence[Query], *, notices: bool = False) -> list[Finding]:
     """One finding per query, in order; four reads for the whole request (one round trip
-    on PostgreSQL)."""
+    on PostgreSQL). A blacklist notice is told only with ``notices`` (to an officer): to
+    anyone else a noticed enterprise stands as the public sees it (``public_blacklist``),
+    the notice's entry left out."""
     checked: list[Checked | ItemError] = []
     for query in queries:
         try:
@@ -205,7 +208,7 @@ def find(conn: Connection, queries: Sequence[Query]) -> list[Finding]:
                 )
             )
             continue
-        findings.append(_finding(item, enterprises, products, recalls, batches))
+        findings.append(_finding(item, enterprises, products, recalls, batches, notices=notices))
     return findings
 
 
@@ -215,17 +218,21 @@ def _finding(
     products: dict[str, Any],
     recalls: dict[str, list[tuple[int, list[str]]]],
     batches: dict[tuple[str, str], int | None],
+    *,
+    notices: bool,
 ) -> Finding:
     found = Finding(item.uscc, item.gtin, item.batch)
     row = enterprises.get(item.uscc)
     if row is not None:
-        _, status, grade, blacklist, *entries = row
+        _, status, grade, blacklist, filed_entry, graded_entry, blacklist_entry = row
+        standing = str(blacklist) if notices else public_blacklist(str(blacklist))
         found.filed = True
         found.status = str(status)
         found.grade = None if grade is None else str(grade)
-        found.blacklist = str(blacklist)
-        found.blacklisted = blacklist == "listed"
-        found.entries += [int(e) for e in entries if e is not None]
+        found.blacklist = standing
+        found.blacklisted = standing == "listed"
+        shown = blacklist_entry if standing == blacklist else None  # not a hidden notice's
+        found.entries += [int(e) for e in (filed_entry, graded_entry, shown) if e is not None]
     if item.gtin is not None:
         product = products.get(item.gtin)
         found.product_filed = product is not None

@@ -53,6 +53,7 @@ from lookup_api.routes.resolver.service import (
     links,
     linkset,
     resolve,
+    resolve_async,
 )
 from lookup_api.wiring import Services
 from qr.links import DigitalLink, LinkError, parse_path
@@ -88,8 +89,7 @@ def _link(path: str) -> DigitalLink:
         raise bad_request(f"malformed GS1 Digital Link path: {exc}", field=exc.field) from exc
 
 
-def _found(services: Any, link: DigitalLink, headers: dict[str, str]) -> Resolution:
-    found = resolve(services, link)
+def _found(link: DigitalLink, found: Resolution | None, headers: dict[str, str]) -> Resolution:
     if found is None:
         raise Problem(
             404,
@@ -119,17 +119,15 @@ class ResolverController(Controller):
         _link("/01")  # raises: the one wording of every malformed path
         raise AssertionError("unreachable")
 
-    # In the event loop, not a worker thread: a resolve only reads, in one indexed
-    # statement (rarely two more) of a read-only snapshot that waits for no lock (SQLite
-    # WAL readers, PostgreSQL MVCC), which takes less time than the hop to a thread. The
-    # page, which writes its scan counter, stays in a thread.
+    # In the event loop, not a worker thread: the cache is asked without blocking it,
+    # and only a miss goes to a thread (resolve_async). The page, which writes its scan
+    # counter, stays in a thread.
     @get(
         "/01/{rest:path}",
-        sync_to_thread=False,
         summary="Resolve a GS1 Digital Link (redirect, JSON facts or RFC 9264 linkset)",
         responses=problem_responses(400, 404),
     )
-    def resolve_link(
+    async def resolve_link(
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
@@ -151,7 +149,7 @@ class ResolverController(Controller):
                     type_="/problems/unknown-link-type",
                     headers=headers,
                 )
-        found = _found(services, link, headers)
+        found = _found(link, await resolve_async(services, link), headers)
         representation = _representation(request) if linktype is None else None
         if linktype in LINKSET_TYPES or representation == LINKSET_JSON:
             return Response(linkset(found, base), media_type=LINKSET_JSON, headers=_cache(headers))
@@ -286,7 +284,7 @@ class PageController(Controller):
     ) -> Response[str]:
         link = _link("/01" + rest)
         base = _base(services)
-        found = _found(services, link, {"Link": linkset_header(base, link)})
+        found = _found(link, resolve(services, link), {"Link": linkset_header(base, link)})
         language = pick_language(lang, request.headers.get("accept-language"))
         scans = None
         code = found.code
@@ -308,6 +306,5 @@ class PageController(Controller):
             "Content-Language": language,
             "Vary": "Accept-Language",
         }
-        return Response(
-            render(found, facts_of_page), media_type="text/html; charset=utf-8", headers=headers
-        )
+        # Litestar names the charset of a text type itself: once.
+        return Response(render(found, facts_of_page), media_type=HTML, headers=headers)

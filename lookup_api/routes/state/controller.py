@@ -307,11 +307,14 @@ def enterprise_profile(
             .order_by(rec.c.entry.desc())
         ).mappings()
     ]
+    public = public_blacklist(str(row["blacklist"]))
+    # A notice's entry is not named: the public sees a listing only (credit.disclosure).
+    blacklist_entry = _opt_int(row["blacklist_entry"]) if public == row["blacklist"] else None
     own = [
         row["filed_entry"],
         row["updated_entry"],
         row["revoked_entry"],
-        row["blacklist_entry"],
+        blacklist_entry,
         row["graded_entry"],
     ]
     return EnterpriseProfile(
@@ -322,12 +325,8 @@ def enterprise_profile(
         country=_opt_str(row["country"]),
         filed_on=_opt_str(row["filed_on"]),
         status=str(row["status"]),
-        blacklist=public_blacklist(str(row["blacklist"])),
-        blacklist_entry=(
-            _opt_int(row["blacklist_entry"])
-            if public_blacklist(str(row["blacklist"])) == row["blacklist"]
-            else None
-        ),
+        blacklist=public,
+        blacklist_entry=blacklist_entry,
         grade=_opt_str(row["grade"]),
         measures=measures_view(policy, _opt_str(row["grade"])),
         score=None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from credit.catalogue import Policy
 from lookup_api.pages.i18n import EN, ZH, Table
-from lookup_api.pages.layout import Markup, Shell, render_page
+from lookup_api.pages.layout import Markup, Shell, grade_label, render_page
 from lookup_api.routes.resolver.page import TEXT as CONSUMER_TEXT
 
 if TYPE_CHECKING:  # the controller imports this module to answer browsers
@@ -195,14 +195,14 @@ def render(profile: EnterpriseProfile, policy: Policy, shell: Shell) -> str:
     grade = profile.grade
     spec = next((g for g in policy.grades if g.id == grade), None)
     if grade is None:
-        meaning = t["ungraded"]
-    else:
-        # The consumer page's plain words where it has them, else the policy's name.
-        name = (spec.en if english else spec.zh) if spec else grade
-        meaning = CONSUMER_TEXT[lang].get(grade, name)
+        badge, meaning = "—", t["ungraded"]
+    elif grade in CONSUMER_TEXT[lang]:  # the consumer page's plain words
+        badge, meaning = grade, CONSUMER_TEXT[lang][grade]
+    else:  # the policy's name, the grade not said twice
+        badge, meaning = grade_label(grade, (spec.en if english else spec.zh) if spec else grade)
     parts.append(
         "<section><dl>"
-        + f'<dt>{escape(t["grade"])}</dt><dd><span class="grade">{escape(grade or "—")}</span> '
+        + f'<dt>{escape(t["grade"])}</dt><dd><span class="grade">{escape(badge)}</span> '
         + f"{escape(meaning)}{_entry(profile.graded_entry, t)}</dd>"
         + _measures(profile.measures, t)
         + "</dl></section>"
