@@ -9,6 +9,7 @@ Without Chromium the tests that use ``chromium`` are skipped, except under ``CI=
 where they fail. Fixtures (registered in ``tests/conftest.py``):
 
 - ``live_site``: a fresh database, the app served at ``live_site.url``, an officer key;
+- ``module_live_site``: the same, one per test module;
 - ``chromium``: the browser, one per test module;
 - ``browser_page``: a new browser context (its own cookies) and page per test.
 """
@@ -34,7 +35,7 @@ from lookup_api.app import create_app
 from lookup_api.auth import create_key
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
-from tests.conftest import ORIGIN
+from tests.conftest import ORIGIN, write_migrated_sqlite
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PHONE = {"width": 360, "height": 780}
@@ -81,13 +82,14 @@ def bound_listener() -> socket.socket:
     return listener
 
 
-@pytest.fixture
-def live_site(sqlite_url: str, tmp_path: Path) -> Iterator[LiveSite]:
+@contextmanager
+def open_live_site(database_url: str, folder: Path) -> Iterator[LiveSite]:
+    """The app over ``database_url`` served live, its key files in ``folder``."""
     listener = bound_listener()
     url = "http://{}:{}".format(*listener.getsockname()[:2])
     settings = Settings(
-        ledger=LedgerConfig(sqlite_url, tmp_path / "ledger.key", ORIGIN),
-        code_key_file=tmp_path / "codes.key",
+        ledger=LedgerConfig(database_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
         public_url=url,
     )
     services = Services.open(settings)
@@ -98,6 +100,24 @@ def live_site(sqlite_url: str, tmp_path: Path) -> Iterator[LiveSite]:
     finally:
         listener.close()
         services.close()
+
+
+@pytest.fixture
+def live_site(sqlite_url: str, tmp_path: Path) -> Iterator[LiveSite]:
+    with open_live_site(sqlite_url, tmp_path) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def module_live_site(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: bytes
+) -> Iterator[LiveSite]:
+    """One live site for a module's page tests that leave its database as they found it."""
+    folder = tmp_path_factory.mktemp("live-site")
+    with open_live_site(
+        write_migrated_sqlite(folder / "ledger.db", sqlite_template), folder
+    ) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

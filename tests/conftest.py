@@ -1,14 +1,21 @@
-"""Shared fixtures: a real database per test (SQLite file, PostgreSQL schema), keys, ledgers."""
+"""Shared fixtures: a real database per test (SQLite file, PostgreSQL schema), keys, ledgers.
+
+A test's database starts migrated (the ledger's and the app's tables at their heads) from a
+template made once per session by the real migrations: the SQLite file is copied, and the
+SQL the migrations sent to PostgreSQL is sent again into the test's own schema. Tests of
+the migrations themselves take ``blank_db_url``."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from ledger.store.engine import create_db_engine, migrate, normalise_url
 from ledger.store.log import Ledger
@@ -88,24 +95,165 @@ def _pg_schema_url(schema: str) -> str:
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_admin: Engine | None
+def _migrate_all(engine: Engine) -> None:
+    """What opening the service does to a new database: both migration chains to head."""
+    from lookup_api.auth import migrate as migrate_app
+
+    migrate(engine)
+    migrate_app(engine)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The bytes of a SQLite file the migrations brought to head (closed, so no WAL)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    _migrate_all(engine)
+    engine.dispose()
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"expected the template alone once closed, got {leftovers}"
+    return path.read_bytes()
+
+
+def write_migrated_sqlite(path: Path, template: bytes) -> str:
+    """A copy of the migrated template at ``path``, owner-only as the server makes it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(template)
+    return f"sqlite:///{path}"
+
+
+Statement = tuple[str, Any]
+
+
+@pytest.fixture(scope="session")
+def pg_migration_sql(pg_admin: Engine | None) -> Sequence[Statement]:
+    """Every statement the migrations sent, with its parameters, while bringing an empty
+    PostgreSQL schema to head; none names the schema (they run on its search_path)."""
+    if pg_admin is None:
+        return ()
+    schema = f"tmpl_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sent: list[Statement] = []
+    engine = create_db_engine(_pg_schema_url(schema))
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        assert not many, f"expected single statements, got executemany of {statement!r}"
+        sent.append((statement, parameters))
+
+    try:
+        _migrate_all(engine)
+    finally:
+        engine.dispose()
+        with pg_admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    named = [statement for statement, _ in sent if schema in statement]
+    assert not named, f"expected schema-free migration SQL, got {named[:1]}"
+    return tuple(sent)
+
+
+def _pg_schema(pg_admin: Engine, statements: Sequence[Statement] = ()) -> str:
+    """A new schema, with ``statements`` sent into it as the driver first got them, in
+    one transaction."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.transaction(), driver.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA "{schema}"')
+            cursor.execute(f'SET LOCAL search_path TO "{schema}"')
+            for statement, parameters in statements:
+                cursor.execute(statement, parameters)
+    return schema
+
+
+@contextmanager
+def _fresh_db_url(
+    kind: str,
+    tmp_path: Path,
+    pg_admin: Engine | None,
+    sqlite_template: bytes | None,
+    pg_sql: Sequence[Statement],
 ) -> Iterator[str]:
-    """A fresh, empty database URL: a SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+    if kind == "sqlite":
+        path = tmp_path / "ledger.db"
+        if sqlite_template is None:
+            yield f"sqlite:///{path}"
+        else:
+            yield write_migrated_sqlite(path, sqlite_template)
         return
     if pg_admin is None:
         pytest.skip("PostgreSQL not configured (CREDTRACE_TEST_DATABASE_URL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with pg_admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    schema = _pg_schema(pg_admin, pg_sql)
     try:
         yield _pg_schema_url(schema)
     finally:
         with pg_admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_admin: Engine | None,
+    sqlite_template: bytes,
+    pg_migration_sql: Sequence[Statement],
+) -> Iterator[str]:
+    """A fresh database URL, migrated and holding nothing: a SQLite file, or a new
+    PostgreSQL schema."""
+    with _fresh_db_url(request.param, tmp_path, pg_admin, sqlite_template, pg_migration_sql) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_db_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_admin: Engine | None,
+    sqlite_template: bytes,
+    pg_migration_sql: Sequence[Statement],
+) -> Iterator[str]:
+    """Like ``db_url``, but one database for a whole module: for the tests of a module
+    that only read what its fixture wrote."""
+    folder = tmp_path_factory.mktemp("module-db")
+    with _fresh_db_url(request.param, folder, pg_admin, sqlite_template, pg_migration_sql) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def another_module_db(
+    module_db_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_admin: Engine | None,
+    sqlite_template: bytes,
+    pg_migration_sql: Sequence[Statement],
+) -> Iterator[Callable[[], str]]:
+    """More databases like ``module_db_url`` (of its kind, migrated, empty), each new one
+    made by a call, all dropped when the module ends."""
+    kind = "sqlite" if module_db_url.startswith("sqlite") else "postgres"
+    with ExitStack() as made:
+
+        def new() -> str:
+            folder = tmp_path_factory.mktemp("module-db")
+            return made.enter_context(
+                _fresh_db_url(kind, folder, pg_admin, sqlite_template, pg_migration_sql)
+            )
+
+        yield new
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_admin: Engine | None
+) -> Iterator[str]:
+    """A fresh, empty database URL, not migrated: a SQLite file, or a new PostgreSQL schema."""
+    with _fresh_db_url(request.param, tmp_path, pg_admin, None, ()) as url:
+        yield url
 
 
 @pytest.fixture

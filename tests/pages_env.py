@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,12 +140,12 @@ class Site:
     officer: dict[str, str]  # the officer's Authorization header
 
 
-@pytest.fixture
-def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
-    """The real app over the seeded ledger, on SQLite and on PostgreSQL."""
+@contextmanager
+def open_site(db_url: str, folder: Path) -> Iterator[Site]:
+    """The real app over the seeded ledger at ``db_url``, its key files in ``folder``."""
     settings = Settings(
-        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
-        code_key_file=tmp_path / "codes.key",
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
         rate_limits=RateLimits(enabled=False),
     )
     services = Services.open(settings)
@@ -155,3 +156,17 @@ def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
             yield Site(client, services, seeded, {"Authorization": f"Bearer {token}"})
     finally:
         services.close()
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
+    """The real app over the seeded ledger, on SQLite and on PostgreSQL."""
+    with open_site(db_url, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def reading_site(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """``site``, one per module, for the tests that only read it."""
+    with open_site(module_db_url, tmp_path_factory.mktemp("site")) as opened:
+        yield opened

@@ -6,6 +6,7 @@ import csv
 import io
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,12 @@ class Api:
         return self.client.post("/v1/codes/batches", json=body, headers=self.auth(who))
 
 
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+@contextmanager
+def _api(db_url: str, folder: Path) -> Iterator[Api]:
     settings = Settings(
-        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
         public_url=PUBLIC,
-        code_key_file=tmp_path / "codes.key",
+        code_key_file=folder / "codes.key",
     )
     services = Services.open(settings)
     try:
@@ -65,6 +66,20 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
             yield Api(client, services, tokens)
     finally:
         services.close()
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    """A log of the test's own, for tests that write."""
+    with _api(db_url, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def refusing(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One log per backend for the refused requests (each checks that nothing was written)."""
+    with _api(module_db_url, tmp_path_factory.mktemp("codes-api")) as opened:
+        yield opened
 
 
 def test_the_owner_issues_codes_and_each_resolves_as_genuine(api: Api) -> None:
@@ -108,12 +123,14 @@ def test_an_enterprise_issues_only_for_its_own_products(api: Api) -> None:
     ],
 )
 def test_bad_issue_requests_name_what_is_wrong(
-    api: Api, body: dict[str, Any], status: int, field: str
+    refusing: Api, body: dict[str, Any], status: int, field: str
 ) -> None:
-    response = api.issue("owner", **body)
+    size = refusing.services.ledger.size()
+    response = refusing.issue("owner", **body)
     assert response.status_code == status, response.text
     problem = response.json()
     assert problem["errors"][0]["field"] == field
+    assert refusing.services.ledger.size() == size
 
 
 def test_mistyped_unknown_and_copied_serials(api: Api) -> None:

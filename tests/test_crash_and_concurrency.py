@@ -26,6 +26,7 @@ def _run_worker(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.workers", *args],
         cwd=ROOT,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -97,10 +98,20 @@ def test_sigkill_during_bulk_append_loses_no_acknowledged_entry(
 @pytest.mark.slow
 def test_eight_writers_make_one_contiguous_log(db_url: str, signer: Signer) -> None:
     key = signer.serialize()
-    writers, per_writer = 8, 500
+    # 32 threads in 8 processes, all appending at once: 150 appends each are enough for
+    # their group commits to interleave (the appends start together, below).
+    writers, per_writer = 8, 150
     procs = [
         _run_worker("writer", db_url, key, str(w), str(per_writer), "4") for w in range(writers)
     ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdin is not None
+        ready = proc.stdout.readline()
+        assert ready == "READY\n", ready + (proc.stderr.read() if proc.stderr else "")
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("GO\n")
+        proc.stdin.flush()
     for proc in procs:
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, out + err

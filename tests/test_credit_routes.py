@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,26 @@ GTIN = "06901234567892"
 T = "2026-01-02T02:00:00.000Z"
 
 
+Api = tuple[TestClient, Services, dict[str, str]]  # type: ignore[type-arg]
+
+
 @pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Services, dict[str, str]]]:  # type: ignore[type-arg]
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    """A graded log of the test's own, for tests that write."""
+    with _api(db_url, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def reading(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One graded log per backend, for the tests that only read."""
+    with _api(module_db_url, tmp_path_factory.mktemp("credit-routes")) as opened:
+        yield opened
+
+
+@contextmanager
+def _api(db_url: str, folder: Path) -> Iterator[Api]:
+    settings = Settings(ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN))
     services = Services.open(settings)
 
     def rec(kind: str, payload: dict[str, Any]) -> NewEntry:
@@ -117,9 +135,9 @@ def test_an_officer_sees_grade_reasons_measures_and_history(api: Any) -> None:
     ],
 )
 def test_bad_requests_are_problems(
-    api: Any, token: str | None, params: dict[str, str], status: int, field: str | None
+    reading: Any, token: str | None, params: dict[str, str], status: int, field: str | None
 ) -> None:
-    client, _, tokens = api
+    client, _, tokens = reading
     response = get(client, f"/v1/enterprises/{A}/credit", tokens.get(token or ""), **params)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -127,8 +145,8 @@ def test_bad_requests_are_problems(
         assert response.json()["errors"][0]["field"] == field
 
 
-def test_unknown_and_malformed_enterprises(api: Any) -> None:
-    client, _, tokens = api
+def test_unknown_and_malformed_enterprises(reading: Any) -> None:
+    client, _, tokens = reading
     assert get(client, f"/v1/enterprises/{uscc(2)}/credit", tokens["officer"]).status_code == 404
     assert get(client, "/v1/enterprises/123/credit", tokens["officer"]).status_code == 400
 
@@ -166,8 +184,8 @@ def test_a_decision_is_recomputable_from_the_checkpoint_it_names(api: Any) -> No
     assert missing.status_code == 404 and "is not declared" in missing.json()["detail"]
 
 
-def test_policies_are_public(api: Any) -> None:
-    client, _, _ = api
+def test_policies_are_public(reading: Any) -> None:
+    client, _, _ = reading
     body = client.get("/v1/credit/policies").json()
     assert [p["id"] for p in body] == ["cn-ciq-2014", "cn-gacc-2026"]
     assert body[0]["measures"]["D"]["public_list"] == "black"

@@ -27,10 +27,11 @@ from tests.pages_env import (
     PORTS,
     VIOLATIONS,
     Site,
+    reading_site,
     site,
 )
 
-__all__ = ["site"]  # the fixture
+__all__ = ["reading_site", "site"]  # the fixtures
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -39,10 +40,10 @@ def test_last_months_cross_the_year() -> None:
     assert len(last_months(dt.date(2026, 12, 3), 24)) == 24
 
 
-def test_figures_from_the_projections(site: Site) -> None:
+def test_figures_from_the_projections(reading_site: Site) -> None:
     policy = load_policy()
-    today = site.seeded.today
-    with read_transaction(site.services.engine) as conn:
+    today = reading_site.seeded.today
+    with read_transaction(reading_site.services.engine) as conn:
         found = figures(conn, policy, today)
     # Graded by the real regrader: 36 serious points D, 24 C, 6 points or filed lately B.
     grades = dict(found.grades)
@@ -53,7 +54,7 @@ def test_figures_from_the_projections(site: Site) -> None:
     assert grades == {g.id: expected[g.id] for g in policy.grades} | {UNGRADED: 0}
 
     assert found.months == last_months(today, VIOLATION_MONTHS)
-    by_month = Counter(site.seeded.month(days) for *_, days in VIOLATIONS)
+    by_month = Counter(reading_site.seeded.month(days) for *_, days in VIOLATIONS)
     assert dict(zip(found.months, found.violations, strict=True)) == {
         m: by_month.get(m, 0) for m in found.months
     }
@@ -62,8 +63,8 @@ def test_figures_from_the_projections(site: Site) -> None:
     # Every port has 12 inspections, so the order is by name; port n failed n of its 4
     # latest.
     assert [p.port for p in found.ports] == sorted(PORTS)
-    latest = site.seeded.month(INSPECTED_DAYS_AGO[0])
-    inspected = {site.seeded.month(d) for d in INSPECTED_DAYS_AGO}
+    latest = reading_site.seeded.month(INSPECTED_DAYS_AGO[0])
+    inspected = {reading_site.seeded.month(d) for d in INSPECTED_DAYS_AGO}
     for trend in found.ports:
         assert trend.inspections == 4 * len(INSPECTED_DAYS_AGO)
         failed = PORTS.index(trend.port)
@@ -94,8 +95,8 @@ def test_a_revoked_violation_leaves_the_chart(site: Site) -> None:
     assert dict(zip(found.months, found.violations, strict=True))[month] == 0
 
 
-def test_the_page_draws_three_accessible_charts(site: Site) -> None:
-    response = site.client.get("/officer/dashboard?lang=en", headers=site.officer)
+def test_the_page_draws_three_accessible_charts(reading_site: Site) -> None:
+    response = reading_site.client.get("/officer/dashboard?lang=en", headers=reading_site.officer)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["cache-control"] == "no-store"
@@ -115,13 +116,15 @@ def test_the_page_draws_three_accessible_charts(site: Site) -> None:
         "Violations per month",
         "Non-conformity trend by port",
     ]
-    chinese = site.client.get("/officer/dashboard?lang=zh", headers=site.officer).text
+    chinese = reading_site.client.get(
+        "/officer/dashboard?lang=zh", headers=reading_site.officer
+    ).text
     assert "信用等级分布" in chinese and "各口岸不合格率趋势" in chinese
 
 
-def test_only_an_officer_sees_the_dashboard(site: Site) -> None:
-    assert site.client.get("/officer/dashboard").status_code == 401
-    bad = site.client.get("/officer/dashboard", headers={"Authorization": "Bearer ct_nope"})
+def test_only_an_officer_sees_the_dashboard(reading_site: Site) -> None:
+    assert reading_site.client.get("/officer/dashboard").status_code == 401
+    bad = reading_site.client.get("/officer/dashboard", headers={"Authorization": "Bearer ct_nope"})
     assert bad.status_code == 401
     assert bad.headers["content-type"].startswith("application/problem+json")
 

@@ -10,19 +10,19 @@ import re
 from html import unescape
 
 from lookup_api.routes.explorer.service import PAGE_SIZE
-from tests.pages_env import DISHONEST, Site, site
+from tests.pages_env import DISHONEST, Site, reading_site
 
-__all__ = ["site"]  # the fixture
+__all__ = ["reading_site"]  # the fixture
 
 
 def _indices(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'<tr><td><a href="/officer/ledger/(\d+)[?"]', html)]
 
 
-def test_pages_of_entries_newest_first(site: Site) -> None:
-    size = site.services.ledger.size()
+def test_pages_of_entries_newest_first(reading_site: Site) -> None:
+    size = reading_site.services.ledger.size()
     assert size > 2 * PAGE_SIZE - 10
-    first = site.client.get("/officer/ledger?lang=en", headers=site.officer)
+    first = reading_site.client.get("/officer/ledger?lang=en", headers=reading_site.officer)
     assert first.status_code == 200, first.text
     assert first.headers["cache-control"] == "no-store"
     assert _indices(first.text) == list(range(size - 1, size - 1 - PAGE_SIZE, -1))
@@ -32,19 +32,25 @@ def test_pages_of_entries_newest_first(site: Site) -> None:
     seen = _indices(first.text)
     before: int | None = int(older.group(1))
     while before is not None:
-        page = site.client.get(f"/officer/ledger?before={before}", headers=site.officer).text
+        page = reading_site.client.get(
+            f"/officer/ledger?before={before}", headers=reading_site.officer
+        ).text
         seen += _indices(page)
         found = re.search(r'rel="next" href="/officer/ledger\?before=(\d+)[&"]', page)
         before = int(found.group(1)) if found else None
     assert seen == list(range(size - 1, -1, -1))
 
 
-def test_an_entry_page_hands_the_checker_its_leaf_input(site: Site) -> None:
-    index = site.seeded.index["d1"]
-    response = site.client.get(f"/officer/ledger/{index}?lang=en", headers=site.officer)
+def test_an_entry_page_hands_the_checker_its_leaf_input(reading_site: Site) -> None:
+    index = reading_site.seeded.index["d1"]
+    response = reading_site.client.get(
+        f"/officer/ledger/{index}?lang=en", headers=reading_site.officer
+    )
     assert response.status_code == 200, response.text
     html = response.text
-    entry = site.client.get(f"/v1/ledger/entries/{index}", headers=site.officer).json()
+    entry = reading_site.client.get(
+        f"/v1/ledger/entries/{index}", headers=reading_site.officer
+    ).json()
     check = re.search(
         r'<p id="proof-check" role="status" data-verify-entry="(\d+)" data-leaf-input="([^"]+)"',
         html,
@@ -64,26 +70,28 @@ def test_an_entry_page_hands_the_checker_its_leaf_input(site: Site) -> None:
     assert base64.b64decode(entry["leaf_input"]).startswith(b'{"actor"')
 
 
-def test_every_payload_is_an_officers_but_the_public_api_withholds_a_minor_one(site: Site) -> None:
-    index = site.seeded.index["minor"]
-    html = site.client.get(f"/officer/ledger/{index}", headers=site.officer).text
+def test_every_payload_is_an_officers_but_the_public_api_withholds_a_minor_one(
+    reading_site: Site,
+) -> None:
+    index = reading_site.seeded.index["minor"]
+    html = reading_site.client.get(f"/officer/ledger/{index}", headers=reading_site.officer).text
     assert "ciq.declaration-error" in html
-    public = site.client.get(f"/v1/ledger/entries/{index}").json()
+    public = reading_site.client.get(f"/v1/ledger/entries/{index}").json()
     assert public["withheld"] is True
 
 
-def test_the_checker_script_is_served_by_the_app(site: Site) -> None:
-    response = site.client.get("/assets/ledger-verify.js")
+def test_the_checker_script_is_served_by_the_app(reading_site: Site) -> None:
+    response = reading_site.client.get("/assets/ledger-verify.js")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert "crypto.subtle.digest" in response.text
     assert "LedgerVerify" in response.text
 
 
-def test_refusals(site: Site) -> None:
-    size = site.services.ledger.size()
-    assert site.client.get("/officer/ledger").status_code == 401
-    assert site.client.get("/officer/ledger/0").status_code == 401
+def test_refusals(reading_site: Site) -> None:
+    size = reading_site.services.ledger.size()
+    assert reading_site.client.get("/officer/ledger").status_code == 401
+    assert reading_site.client.get("/officer/ledger/0").status_code == 401
     for path, status in (
         (f"/officer/ledger/{size}", 404),
         ("/officer/ledger/01", 400),
@@ -92,14 +100,16 @@ def test_refusals(site: Site) -> None:
         ("/officer/ledger?before=0", 400),
         ("/officer/ledger?before=x", 400),
     ):
-        response = site.client.get(path, headers=site.officer)
+        response = reading_site.client.get(path, headers=reading_site.officer)
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert "9" * 60 not in response.json()["detail"]  # a short prefix at most
     # A before past the end is the first page.
     assert (
         _indices(
-            site.client.get(f"/officer/ledger?before={size + 100}", headers=site.officer).text
+            reading_site.client.get(
+                f"/officer/ledger?before={size + 100}", headers=reading_site.officer
+            ).text
         )[0]
         == size - 1
     )

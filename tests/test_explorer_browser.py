@@ -27,9 +27,16 @@ pytestmark = pytest.mark.slow
 VECTORS = sorted((TESTDATA / "rfc6962" / "inclusion").glob("**/*.json"))
 
 
+@pytest.fixture(scope="module")
+def seeded(module_live_site: LiveSite) -> Seeded:
+    return seed(module_live_site.services)
+
+
 @pytest.fixture
-def seeded(live_site: LiveSite) -> Seeded:
-    return seed(live_site.services)
+def live_site(module_live_site: LiveSite, seeded: Seeded) -> LiveSite:
+    """One seeded site for the module: its tests change what the browser is sent (by
+    routes of their own page), never the database."""
+    return module_live_site
 
 
 def _latest(site: LiveSite) -> Checkpoint:

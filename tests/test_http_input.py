@@ -15,15 +15,20 @@ from lookup_api.problems import INSTANCE_LIMIT, QUOTE_LIMIT
 from lookup_api.ratelimit import RateLimits, RatePolicy
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
-from tests.conftest import ORIGIN
+from tests.conftest import ORIGIN, write_migrated_sqlite
 from tests.factories import enterprise, without_regrading
 
 SIZE = 20
 
 
-@pytest.fixture
-def client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    settings = Settings(ledger=LedgerConfig(sqlite_url, tmp_path / "ledger.key", ORIGIN))
+@pytest.fixture(scope="module")
+def client(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: bytes
+) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    """One served log for the module: every test here only reads."""
+    folder = tmp_path_factory.mktemp("http-input")
+    url = write_migrated_sqlite(folder / "ledger.db", sqlite_template)
+    settings = Settings(ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN))
     services = Services.open(settings)
     without_regrading(services.ledger)  # the routes' input, not grades, is tested here
     services.ledger.append([enterprise(n) for n in range(SIZE)])

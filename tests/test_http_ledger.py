@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -51,9 +50,11 @@ def _independent_inclusion(index: int, size: int, leaf_hash: bytes, path: list[b
     return walk(index, 0, size, list(path))
 
 
-@pytest.fixture
-def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+@pytest.fixture(scope="module")
+def client(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    """One served log for the module: every test here only reads."""
+    folder = tmp_path_factory.mktemp("http-ledger")
+    settings = Settings(ledger=LedgerConfig(module_db_url, folder / "ledger.key", ORIGIN))
     services = Services.open(settings)
     without_regrading(services.ledger)  # the ledger's paths, not grades, are tested here
     services.ledger.append([enterprise(n) for n in range(SIZE)])

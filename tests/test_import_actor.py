@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from ledger.records.projector import Projector
+from ledger.store.engine import create_db_engine
 from ledger.store.log import Ledger
 from ledger.tlog.envelope import parse_envelope
 from ledger.tlog.note import Signer
@@ -53,9 +55,19 @@ def test_any_other_actor_is_a_usage_error_and_nothing_is_imported(
     assert len(err) < 1_000  # a 5,000-character actor is not echoed back whole
 
 
+@pytest.fixture(scope="module")
+def refusing_ledger(module_db_url: str) -> Iterator[Ledger]:
+    """One log for the module's imports that are all refused (each checks that)."""
+    engine = create_db_engine(module_db_url)
+    yield Ledger(engine, Signer.generate(ORIGIN), ORIGIN, hooks=[Projector()])
+    engine.dispose()
+
+
 @pytest.mark.parametrize("actor", BAD, ids=range(len(BAD)))
-def test_the_importer_itself_refuses_them(actor: str, source: Path, engine: Engine) -> None:
-    ledger = Ledger(engine, Signer.generate(ORIGIN), ORIGIN, hooks=[Projector()])
+def test_the_importer_itself_refuses_them(
+    actor: str, source: Path, refusing_ledger: Ledger
+) -> None:
+    ledger = refusing_ledger
     with pytest.raises(OperatorError, match="operator:<name>"):
         import_records(ledger, source, actor=actor)
     assert ledger.size() == 0

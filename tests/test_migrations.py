@@ -74,9 +74,9 @@ def _migrate_all(engine: Engine, revisions: dict[str, str | None] | None = None)
 
 
 @pytest.fixture
-def blank(db_url: str) -> Iterator[Engine]:
+def blank(blank_db_url: str) -> Iterator[Engine]:
     """An empty database, not migrated."""
-    engine = create_db_engine(db_url)
+    engine = create_db_engine(blank_db_url)
     yield engine
     engine.dispose()
 

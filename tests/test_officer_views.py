@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -65,11 +66,11 @@ class Desk:
         return found.group(1)
 
 
-@pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+@contextmanager
+def _desk(db_url: str, folder: Path) -> Iterator[Desk]:
     settings = Settings(
-        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
-        code_key_file=tmp_path / "codes.key",
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
         rate_limits=RateLimits(enabled=False),
     )
     services = Services.open(settings)
@@ -83,6 +84,20 @@ def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
         services.close()
 
 
+@pytest.fixture
+def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    """The officer's desk over a seeded log of the test's own, for tests that write."""
+    with _desk(db_url, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def reading_desk(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One desk per module and backend, for the tests that only read pages."""
+    with _desk(module_db_url, tmp_path_factory.mktemp("desk")) as opened:
+        yield opened
+
+
 def _usccs(html: str) -> list[str]:
     return re.findall(r'href="/officer/enterprises/([0-9A-Z]{18})[?"]', html)
 
@@ -91,36 +106,38 @@ def _sqlite(desk: Desk) -> bool:
     return desk.services.engine.dialect.name == "sqlite"
 
 
-def test_a_name_with_markup_is_shown_as_text(desk: Desk) -> None:
-    html = desk.page("/officer?q=%3Cscript")
+def test_a_name_with_markup_is_shown_as_text(reading_desk: Desk) -> None:
+    html = reading_desk.page("/officer?q=%3Cscript")
     assert "<script>" not in html
     assert escape(XSS_NAME) in html
     assert _usccs(html) == [uscc(1)]
-    profile = desk.page(f"/officer/enterprises/{uscc(1)}")
+    profile = reading_desk.page(f"/officer/enterprises/{uscc(1)}")
     assert "<script>" not in profile and "&lt;script&gt;" in profile
 
 
-def test_search_matches_wildcards_as_themselves(desk: Desk) -> None:
-    assert _usccs(desk.page("/officer?q=100%25_")) == [uscc(2)]  # not "1000 Co"
-    assert _usccs(desk.page("/officer?q=100%25")) == [uscc(2)]
-    assert WILDCARD_NAME in desk.page("/officer?q=100%25")
-    assert _usccs(desk.page("/officer?q=nothing-like-this")) == []
+def test_search_matches_wildcards_as_themselves(reading_desk: Desk) -> None:
+    assert _usccs(reading_desk.page("/officer?q=100%25_")) == [uscc(2)]  # not "1000 Co"
+    assert _usccs(reading_desk.page("/officer?q=100%25")) == [uscc(2)]
+    assert WILDCARD_NAME in reading_desk.page("/officer?q=100%25")
+    assert _usccs(reading_desk.page("/officer?q=nothing-like-this")) == []
     # Within a name on PostgreSQL (its trigram index), from its start on SQLite.
-    inside = [] if _sqlite(desk) else [uscc(2)]
-    assert _usccs(desk.page("/officer?q=%25")) == inside
-    assert _usccs(desk.page("/officer?q=_")) == inside
-    assert _usccs(desk.page("/officer?q=%25_Co")) == inside
-    contains = [] if _sqlite(desk) else [uscc(1)]
-    assert _usccs(desk.page("/officer?q=script")) == contains
+    inside = [] if _sqlite(reading_desk) else [uscc(2)]
+    assert _usccs(reading_desk.page("/officer?q=%25")) == inside
+    assert _usccs(reading_desk.page("/officer?q=_")) == inside
+    assert _usccs(reading_desk.page("/officer?q=%25_Co")) == inside
+    contains = [] if _sqlite(reading_desk) else [uscc(1)]
+    assert _usccs(reading_desk.page("/officer?q=script")) == contains
 
 
-def test_the_search_is_served_by_indexes(desk: Desk) -> None:
+def test_the_search_is_served_by_indexes(reading_desk: Desk) -> None:
     """The plan of a search reads the search indexes (on PostgreSQL once a sequential scan
     is ruled out, as it is on a table of realistic size), never the whole table."""
-    statement = search_statement(desk.services.engine.dialect.name, "贸易公司", 1)
-    compiled = statement.compile(desk.services.engine, compile_kwargs={"literal_binds": True})
-    with desk.services.engine.begin() as conn:
-        if _sqlite(desk):
+    statement = search_statement(reading_desk.services.engine.dialect.name, "贸易公司", 1)
+    compiled = statement.compile(
+        reading_desk.services.engine, compile_kwargs={"literal_binds": True}
+    )
+    with reading_desk.services.engine.begin() as conn:
+        if _sqlite(reading_desk):
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
             plan = "\n".join(str(r[-1]) for r in rows)
             assert "SCAN proj_enterprises" not in plan, plan
@@ -134,27 +151,29 @@ def test_the_search_is_served_by_indexes(desk: Desk) -> None:
     assert "ix_proj_enterprises_uscc_search" in plan, plan
 
 
-def test_search_by_uscc_prefix_any_case_and_paginated(desk: Desk) -> None:
-    assert _usccs(desk.page(f"/officer?q={uscc(7)[:16].lower()}")) == [uscc(7)]
-    first = _usccs(desk.page("/officer?q=普通贸易"))
-    second = _usccs(desk.page("/officer?q=普通贸易&page=2"))
+def test_search_by_uscc_prefix_any_case_and_paginated(reading_desk: Desk) -> None:
+    assert _usccs(reading_desk.page(f"/officer?q={uscc(7)[:16].lower()}")) == [uscc(7)]
+    first = _usccs(reading_desk.page("/officer?q=普通贸易"))
+    second = _usccs(reading_desk.page("/officer?q=普通贸易&page=2"))
     assert len(first) == 20 and len(second) == 5 and not set(first) & set(second)
     assert first + second == sorted(first + second)
-    assert "page=2" in desk.page("/officer?q=普通贸易")
-    assert desk.page("/officer?page=0", 400)
-    assert desk.page("/officer?page=x", 400)
+    assert "page=2" in reading_desk.page("/officer?q=普通贸易")
+    assert reading_desk.page("/officer?page=0", 400)
+    assert reading_desk.page("/officer?page=x", 400)
 
 
-def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(desk: Desk) -> None:
-    html = desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
-    credit = desk.api(f"/v1/enterprises/{SERIOUS}/credit")
+def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(reading_desk: Desk) -> None:
+    html = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
+    credit = reading_desk.api(f"/v1/enterprises/{SERIOUS}/credit")
     assert credit["grade"] == "D"
     assert f'<span class="grade">{credit["grade"]}</span>' in html
     for reason in credit["reasons"]:
         assert reason["rule"] in html
         for entry in reason["entries"]:
             assert f'href="/v1/ledger/entries/{entry}"' in html
-    assert set(desk.seeded.violations) <= {e for r in credit["reasons"] for e in r["entries"]}
+    assert set(reading_desk.seeded.violations) <= {
+        e for r in credit["reasons"] for e in r["entries"]
+    }
     for record in credit["history"]:
         assert f'href="/v1/ledger/entries/{record["entry"]}"' in html
     assert "qualifies for the blacklist" in html
@@ -164,20 +183,20 @@ def test_the_enterprise_page_shows_the_credit_routes_grade_and_reasons(desk: Des
 @pytest.mark.parametrize(
     ("lang", "words"), [("en", "seriously dishonest"), ("zh-CN", "严重失信企业")]
 )
-def test_the_enterprise_page_says_the_grade_once(desk: Desk, lang: str, words: str) -> None:
-    html = desk.page(f"/officer/enterprises/{SERIOUS}?lang={lang}")
+def test_the_enterprise_page_says_the_grade_once(reading_desk: Desk, lang: str, words: str) -> None:
+    html = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang={lang}")
     assert f'<span class="grade">D</span> {words}</dd>' in html
     assert "</span> D" not in html and "D (" not in html and "D级" not in html
 
 
-def test_the_repair_refusal_is_in_the_pages_language(desk: Desk) -> None:
-    refused = desk.api(f"/v1/enterprises/{SERIOUS}/credit")["repair"]
+def test_the_repair_refusal_is_in_the_pages_language(reading_desk: Desk) -> None:
+    refused = reading_desk.api(f"/v1/enterprises/{SERIOUS}/credit")["repair"]
     assert refused["refused"].startswith("repair may be requested")
     assert refused["refused_zh"].startswith("最后一次违法")
-    chinese = desk.page(f"/officer/enterprises/{SERIOUS}?lang=zh-CN")
+    chinese = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang=zh-CN")
     assert f"信用修复：{refused['refused_zh']}" in chinese
     assert "repair may be requested" not in chinese and "not before" not in chinese
-    english = desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
+    english = reading_desk.page(f"/officer/enterprises/{SERIOUS}?lang=en")
     assert f"Credit repair: {refused['refused']}" in english and "最后一次违法" not in english
 
 
@@ -198,23 +217,23 @@ def test_a_grade_label_never_repeats_the_grade(
     assert grade_label(grade, name) == shown
 
 
-def test_the_enterprise_page_refuses_a_bad_uscc_and_an_unknown_one(desk: Desk) -> None:
-    assert "not valid" in desk.page("/officer/enterprises/91440300MA5XXXXXXX", 400)
-    assert "not filed" in desk.page(f"/officer/enterprises/{uscc(99)}", 404)
-    assert desk.page(f"/officer/enterprises/{SERIOUS}?as_of=yesterday", 400)
+def test_the_enterprise_page_refuses_a_bad_uscc_and_an_unknown_one(reading_desk: Desk) -> None:
+    assert "not valid" in reading_desk.page("/officer/enterprises/91440300MA5XXXXXXX", 400)
+    assert "not filed" in reading_desk.page(f"/officer/enterprises/{uscc(99)}", 404)
+    assert reading_desk.page(f"/officer/enterprises/{SERIOUS}?as_of=yesterday", 400)
 
 
-def test_the_blacklist_shows_the_due_process_dates(desk: Desk) -> None:
-    html = desk.page("/officer/blacklist?lang=en")
+def test_the_blacklist_shows_the_due_process_dates(reading_desk: Desk) -> None:
+    html = reading_desk.page("/officer/blacklist?lang=en")
     assert _usccs(html) == sorted([LISTED, NOTICED])
-    assert f'href="/v1/ledger/entries/{desk.seeded.listed_entry}"' in html
-    assert f'href="/v1/ledger/entries/{desk.seeded.noticed_entry}"' in html
+    assert f'href="/v1/ledger/entries/{reading_desk.seeded.listed_entry}"' in html
+    assert f'href="/v1/ledger/entries/{reading_desk.seeded.noticed_entry}"' in html
     assert "Listing allowed from" in html and "Removal allowed from" in html
 
 
-def test_the_proposals_are_those_of_the_credit_route(desk: Desk) -> None:
-    html = desk.page("/officer/proposals")
-    proposed = [p["uscc"] for p in desk.api("/v1/credit/proposals")]
+def test_the_proposals_are_those_of_the_credit_route(reading_desk: Desk) -> None:
+    html = reading_desk.page("/officer/proposals")
+    proposed = [p["uscc"] for p in reading_desk.api("/v1/credit/proposals")]
     assert proposed == [SERIOUS]
     assert _usccs(html) == [SERIOUS]
     assert f"/officer/records/new?kind=blacklist.noticed&amp;uscc={SERIOUS}" in html

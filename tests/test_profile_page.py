@@ -11,9 +11,9 @@ import pytest
 
 from ledger.records.entry import record_entry
 from tests.factories import enterprise_payload, uscc
-from tests.pages_env import DISHONEST, GENERAL, MINOR, Site, site
+from tests.pages_env import DISHONEST, GENERAL, MINOR, Site, reading_site, site
 
-__all__ = ["site"]  # the fixture
+__all__ = ["reading_site", "site"]  # the fixtures
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
 
@@ -36,9 +36,9 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
         ("text/html;q=nan, application/json", "application/json"),
     ],
 )
-def test_the_accept_header_chooses(site: Site, accept: str | None, media_type: str) -> None:
+def test_the_accept_header_chooses(reading_site: Site, accept: str | None, media_type: str) -> None:
     headers = {} if accept is None else {"Accept": accept}
-    response = site.client.get(f"/v1/enterprises/{GENERAL}", headers=headers)
+    response = reading_site.client.get(f"/v1/enterprises/{GENERAL}", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].split(";")[0] == media_type
     assert "Accept" in response.headers["vary"]
@@ -49,9 +49,9 @@ def _entry_links(html: str) -> set[int]:
 
 
 @pytest.mark.parametrize("who", [GENERAL, DISHONEST, MINOR])
-def test_the_page_shows_the_facts_of_the_json(site: Site, who: str) -> None:
-    facts = site.client.get(f"/v1/enterprises/{who}").json()
-    page = site.client.get(f"/v1/enterprises/{who}?lang=en", headers={"Accept": BROWSER})
+def test_the_page_shows_the_facts_of_the_json(reading_site: Site, who: str) -> None:
+    facts = reading_site.client.get(f"/v1/enterprises/{who}").json()
+    page = reading_site.client.get(f"/v1/enterprises/{who}?lang=en", headers={"Accept": BROWSER})
     assert page.headers["content-language"] == "en"
     html = unescape(page.text)
     assert facts["name"] in html and facts["uscc"] in html
@@ -73,21 +73,21 @@ def test_the_page_shows_the_facts_of_the_json(site: Site, who: str) -> None:
     assert "<script" not in page.text
 
 
-def test_a_minor_violation_is_on_neither(site: Site) -> None:
-    minor = site.seeded.index["minor"]
-    facts = site.client.get(f"/v1/enterprises/{MINOR}").json()
+def test_a_minor_violation_is_on_neither(reading_site: Site) -> None:
+    minor = reading_site.seeded.index["minor"]
+    facts = reading_site.client.get(f"/v1/enterprises/{MINOR}").json()
     assert facts["violations"] == []
-    html = site.client.get(f"/v1/enterprises/{MINOR}", headers={"Accept": "text/html"}).text
+    html = reading_site.client.get(f"/v1/enterprises/{MINOR}", headers={"Accept": "text/html"}).text
     assert minor not in _entry_links(html)
     assert "案-minor" not in html
 
 
-def test_chinese_by_default_english_on_request(site: Site) -> None:
-    zh = site.client.get(f"/v1/enterprises/{GENERAL}", headers={"Accept": "text/html"})
+def test_chinese_by_default_english_on_request(reading_site: Site) -> None:
+    zh = reading_site.client.get(f"/v1/enterprises/{GENERAL}", headers={"Accept": "text/html"})
     assert zh.headers["content-language"] == "zh-CN"
     assert "信用等级" in zh.text and "公开的违规记录" in zh.text
     assert f'href="/v1/enterprises/{GENERAL}?lang=en"' in zh.text
-    en = site.client.get(
+    en = reading_site.client.get(
         f"/v1/enterprises/{GENERAL}", headers={"Accept": "text/html", "Accept-Language": "en-GB"}
     )
     assert "Credit grade" in en.text and "Public violations" in en.text
@@ -102,20 +102,22 @@ def test_text_from_the_ledger_is_escaped(site: Site) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;&amp;Co" in html
 
 
-def test_errors_stay_problem_json_for_a_browser(site: Site) -> None:
+def test_errors_stay_problem_json_for_a_browser(reading_site: Site) -> None:
     for path, status in (
         ("/v1/enterprises/NOT-A-USCC", 400),
         (f"/v1/enterprises/{uscc(99_999)}", 404),
     ):
-        response = site.client.get(path, headers={"Accept": BROWSER})
+        response = reading_site.client.get(path, headers={"Accept": BROWSER})
         assert response.status_code == status
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
-def test_the_document_names_both_media_types(site: Site) -> None:
-    operation = site.client.get("/schema/openapi.json").json()["paths"]["/v1/enterprises/{uscc}"]
+def test_the_document_names_both_media_types(reading_site: Site) -> None:
+    operation = reading_site.client.get("/schema/openapi.json").json()["paths"][
+        "/v1/enterprises/{uscc}"
+    ]
     content = operation["get"]["responses"]["200"]["content"]
     assert set(content) == {"application/json", "text/html"}
     assert content["application/json"]["schema"]["$ref"].endswith("/EnterpriseProfile")
     # Plain JSON throughout (a generated example would hold Structs).
-    json.dumps(site.client.app.openapi_schema.to_schema())
+    json.dumps(reading_site.client.app.openapi_schema.to_schema())

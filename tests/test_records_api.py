@@ -6,6 +6,7 @@ import base64
 import concurrent.futures
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,32 @@ OFFICER_USCC = uscc(1)
 JSON = "application/json"
 
 
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Services, dict[str, str]]]:  # type: ignore[type-arg]
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+Api = tuple[TestClient, Services, dict[str, str]]  # type: ignore[type-arg]
+
+
+@contextmanager
+def _api(db_url: str, folder: Path) -> Iterator[Api]:
+    settings = Settings(ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN))
     services = Services.open(settings)
     tokens = {role: create_key(services.engine, role)[1] for role in ("officer", "platform")}
     with TestClient(create_app(services=services)) as client:
         yield client, services, tokens
     services.close()
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    """An empty log of the test's own, for tests that write."""
+    with _api(db_url, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def refusing(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One empty log for the module's tests whose requests are all refused (each checks
+    that the log is still empty, or writes nowhere)."""
+    with _api(module_db_url, tmp_path_factory.mktemp("records-api")) as opened:
+        yield opened
 
 
 def post(client: TestClient, token: str | None, body: Any, **headers: str) -> Any:  # type: ignore[type-arg]
@@ -161,9 +180,9 @@ def test_concurrent_retries_make_one_entry(api: Any) -> None:
     ],
 )
 def test_bad_records_are_refused_naming_the_field(
-    api: Any, body: Any, status: int, field: str
+    refusing: Any, body: Any, status: int, field: str
 ) -> None:
-    client, services, tokens = api
+    client, services, tokens = refusing
     response = post(client, tokens["officer"], body)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -171,8 +190,8 @@ def test_bad_records_are_refused_naming_the_field(
     assert services.ledger.size() == 0
 
 
-def test_malformed_bodies_are_400(api: Any) -> None:
-    client, _, tokens = api
+def test_malformed_bodies_are_400(refusing: Any) -> None:
+    client, _, tokens = refusing
     headers = {"Authorization": f"Bearer {tokens['officer']}", "Content-Type": "application/json"}
     for raw in (b"{", b"[]", b'{"kind": "enterprise.filed"}', b'{"kind": 1, "payload": {}}'):
         response = client.post("/v1/records", content=raw, headers=headers)
@@ -273,8 +292,8 @@ def test_the_body_is_read_only_after_authentication(api: Any) -> None:
     assert services.ledger.size() == 0
 
 
-def test_duplicate_keys_are_refused_at_every_level(api: Any) -> None:
-    client, services, tokens = api
+def test_duplicate_keys_are_refused_at_every_level(refusing: Any) -> None:
+    client, services, tokens = refusing
     payload = json.dumps(enterprise_payload(1), ensure_ascii=False)
     bodies = [
         '{"kind": "product.filed", "kind": "enterprise.filed", "payload": ' + payload + "}",
@@ -317,8 +336,8 @@ def test_only_a_json_body_is_read(api: Any, content_type: str | None) -> None:
     assert client.post("/v1/records", content=body.encode(), headers=charset).status_code == 201
 
 
-def test_the_request_body_is_documented(api: Any) -> None:
-    client, _services, _tokens = api
+def test_the_request_body_is_documented(refusing: Any) -> None:
+    client, _services, _tokens = refusing
     operation = client.get("/schema/openapi.json").json()["paths"]["/v1/records"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["oneOf"]

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def live(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
-    path = tmp_path / "live.db"
-    key = tmp_path / "ledger.key"
+@contextmanager
+def _serve_live(folder: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
+    """A log of 1501 entries (one redaction) served by ``credtrace serve`` in a process."""
+    path = folder / "live.db"
+    key = folder / "ledger.key"
     key.write_text(signer.serialize() + "\n")
     key.chmod(0o600)
     engine = create_db_engine(f"sqlite:///{path}")
@@ -77,6 +79,21 @@ def live(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
         engine.dispose()
 
 
+@pytest.fixture
+def live(tmp_path: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledger]]:
+    """A served log of the test's own, for tests that change it."""
+    with _serve_live(tmp_path, signer) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def served_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Signer]]:
+    """One served log for the module's tests that only read it: its URL and its key."""
+    signer = Signer.generate(ORIGIN)
+    with _serve_live(tmp_path_factory.mktemp("live"), signer) as (url, _, _):
+        yield url, signer
+
+
 def _audit(url: str, *extra: str, api_key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CREDTRACE_API_KEY"}
     if api_key:
@@ -105,16 +122,16 @@ def test_auditor_verifies_a_live_log_and_follows_it(
     assert json.loads(second.stdout)["consistent_with_size"] == 1501
 
 
-def test_auditor_rejects_a_wrong_key(live: tuple[str, Path, Ledger]) -> None:
+def test_auditor_rejects_a_wrong_key(served_log: tuple[str, Signer]) -> None:
     """A server presenting another key than the trusted one: the log does not verify (1)."""
-    url, _, _ = live
+    url, _ = served_log
     result = _audit(url, "--key", str(Signer.generate(ORIGIN).verifier))
     assert result.returncode == 1, result.stderr
     assert "not the trusted" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_auditor_prints_the_key_it_trusted(live: tuple[str, Path, Ledger], signer: Signer) -> None:
-    url, _, _ = live
+def test_auditor_prints_the_key_it_trusted(served_log: tuple[str, Signer]) -> None:
+    url, signer = served_log
     served = _audit(url)
     assert served.returncode == 0, served.stderr
     assert f"verifier key (as served; pass it as --key to pin it): {signer.verifier}" in (
@@ -139,9 +156,9 @@ def test_a_state_file_in_a_missing_folder_is_bad_usage_found_before_any_download
     assert "Traceback" not in result.stderr
 
 
-def test_a_reader_that_goes_away_gets_no_traceback(live: tuple[str, Path, Ledger]) -> None:
+def test_a_reader_that_goes_away_gets_no_traceback(served_log: tuple[str, Signer]) -> None:
     """``python -m ledger verify ... | head`` when head has already exited."""
-    url, _, _ = live
+    url, _ = served_log
     process = subprocess.Popen(
         [sys.executable, "-m", "ledger", "verify", "--url", url],
         stdout=subprocess.PIPE,
@@ -276,13 +293,13 @@ def _independent_note_check(note: str, vkey: str) -> bytes:
 
 
 def test_live_proofs_and_checkpoint_verify_with_independent_code(
-    live: tuple[str, Path, Ledger],
+    served_log: tuple[str, Signer],
 ) -> None:
     import base64
 
     import pymerkle
 
-    url, _, _ = live
+    url, _ = served_log
 
     def get(path: str) -> bytes:
         body: bytes = urllib.request.urlopen(url + path, timeout=10).read()
@@ -314,8 +331,8 @@ def test_live_proofs_and_checkpoint_verify_with_independent_code(
         assert ref_consistency_ok(first, size, proof, other.get_root(first), root)
 
 
-def test_auditor_needs_only_the_ledger_package(live: tuple[str, Path, Ledger]) -> None:
-    url, _, _ = live
+def test_auditor_needs_only_the_ledger_package(served_log: tuple[str, Signer]) -> None:
+    url, _ = served_log
     blocked = ("sqlalchemy", "alembic", "sqlmodel", "psycopg", "msgspec", "litestar", "lookup_api")
     script = (
         "import runpy, sys\n"

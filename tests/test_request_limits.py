@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,12 @@ def _settings(db_url: str, tmp_path: Path, **fields: Any) -> Settings:
     )
 
 
-@pytest.fixture
-def small_bodies(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient[Any], Services, str]]:
-    settings = _settings(db_url, tmp_path, max_body_bytes=LIMIT)
+Served = tuple[TestClient[Any], Services, str]
+
+
+@contextmanager
+def _small_bodies(db_url: str, folder: Path) -> Iterator[Served]:
+    settings = _settings(db_url, folder, max_body_bytes=LIMIT)
     services = Services.open(settings)
     officer = create_key(services.engine, "officer")[1]
     try:
@@ -52,10 +56,24 @@ def small_bodies(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient[Any],
         services.close()
 
 
+@pytest.fixture
+def small_bodies(db_url: str, tmp_path: Path) -> Iterator[Served]:
+    """A log of the test's own, for tests that write."""
+    with _small_bodies(db_url, tmp_path) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def refusing(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One log for the module's tests that write nothing (each checks that it did not)."""
+    with _small_bodies(module_db_url, tmp_path_factory.mktemp("request-limits")) as served:
+        yield served
+
+
 def test_every_body_route_documents_413_and_every_route_503(
-    small_bodies: tuple[TestClient[Any], Services, str],
+    refusing: Served,
 ) -> None:
-    client, _, _ = small_bodies
+    client, _, _ = refusing
     paths = client.get("/schema/openapi.json").json()["paths"]
     for path in BODY_ROUTES:
         assert "413" in paths[path]["post"]["responses"], path
@@ -68,9 +86,9 @@ def test_every_body_route_documents_413_and_every_route_503(
 @pytest.mark.parametrize("path", BODY_ROUTES)
 @pytest.mark.parametrize("announced", [True, False])
 def test_a_body_over_the_limit_is_413_and_writes_nothing(
-    small_bodies: tuple[TestClient[Any], Services, str], path: str, announced: bool
+    refusing: Served, path: str, announced: bool
 ) -> None:
-    client, services, officer = small_bodies
+    client, services, officer = refusing
     body = json.dumps({"kind": "enterprise.filed", "payload": {"name": "x" * LIMIT}}).encode()
     headers = {"Authorization": f"Bearer {officer}", "Content-Type": "application/json"}
     size = services.ledger.size()

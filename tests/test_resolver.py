@@ -6,6 +6,7 @@ Every request carries ``Origin`` and no redirect is followed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,11 @@ class Resolver:
         return self.client.get(path, headers={**ORIGIN_HEADER, **headers}, follow_redirects=False)
 
 
-@pytest.fixture
-def resolver(db_url: str, tmp_path: Path) -> Iterator[Resolver]:
+@contextmanager
+def _resolver(db_url: str, folder: Path) -> Iterator[Resolver]:
     settings = Settings(
-        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
-        code_key_file=tmp_path / "codes.key",
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
         scan_warning=3,
         public_url=PUBLIC,
     )
@@ -63,6 +64,20 @@ def resolver(db_url: str, tmp_path: Path) -> Iterator[Resolver]:
             yield Resolver(client, services, issued.serials)
     finally:
         services.close()
+
+
+@pytest.fixture
+def resolver(db_url: str, tmp_path: Path) -> Iterator[Resolver]:
+    """A resolver of the test's own, for tests that write or count scans."""
+    with _resolver(db_url, tmp_path) as resolver:
+        yield resolver
+
+
+@pytest.fixture(scope="module")
+def reader(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolver]:
+    """One resolver for the module's tests that neither write nor open a code's page."""
+    with _resolver(module_db_url, tmp_path_factory.mktemp("resolver")) as resolver:
+        yield resolver
 
 
 def _code(r: Resolver) -> str:
@@ -87,8 +102,8 @@ def test_a_browser_is_redirected_to_the_one_default_link_with_the_query(r: Resol
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
 
 
-def test_json_gets_the_facts_directly(r: Resolver) -> None:
-    response = r.get(_code(r), Accept="application/json")
+def test_json_gets_the_facts_directly(reader: Resolver) -> None:
+    response = reader.get(_code(reader), Accept="application/json")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["resolved"]["level"] == "serial" and body["code"]["status"] == "genuine"
@@ -97,18 +112,20 @@ def test_json_gets_the_facts_directly(r: Resolver) -> None:
 
 
 @pytest.mark.parametrize("how", ["linkType=linkset", "linkType=all", "accept"])
-def test_the_linkset_is_rfc9264_with_every_link_type_and_one_default(r: Resolver, how: str) -> None:
+def test_the_linkset_is_rfc9264_with_every_link_type_and_one_default(
+    reader: Resolver, how: str
+) -> None:
     if how == "accept":
-        response = r.get(_code(r), Accept="application/linkset+json")
+        response = reader.get(_code(reader), Accept="application/linkset+json")
     else:
-        response = r.get(f"{_code(r)}?{how}")
+        response = reader.get(f"{_code(reader)}?{how}")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/linkset+json")
     _linkset_header(response)
     body = response.json()
     assert list(body) == ["linkset"] and len(body["linkset"]) == 1
     context = body["linkset"][0]
-    assert context["anchor"].endswith(_code(r)) and context["anchor"].startswith("http")
+    assert context["anchor"].endswith(_code(reader)) and context["anchor"].startswith("http")
     for name in ["defaultLink", *LINK_TYPES]:
         targets = context[GS1 + name]
         assert isinstance(targets, list) and targets, name
@@ -121,27 +138,27 @@ def test_the_linkset_is_rfc9264_with_every_link_type_and_one_default(r: Resolver
         assert key in ("anchor", "itemDescription") or key.startswith(GS1)
 
 
-def test_a_named_link_type_redirects_there_and_an_unknown_one_is_404(r: Resolver) -> None:
-    response = r.get(f"{_code(r)}?linkType=gs1:verificationService")
+def test_a_named_link_type_redirects_there_and_an_unknown_one_is_404(reader: Resolver) -> None:
+    response = reader.get(f"{_code(reader)}?linkType=gs1:verificationService")
     assert response.status_code == 307
-    assert f"/v1/codes/{GTIN}/{BATCH}/{r.serials[0]}" in response.headers["location"]
-    unknown = r.get(f"{_code(r)}?linkType=gs1:noSuchThing")
+    assert f"/v1/codes/{GTIN}/{BATCH}/{reader.serials[0]}" in response.headers["location"]
+    unknown = reader.get(f"{_code(reader)}?linkType=gs1:noSuchThing")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
     _linkset_header(unknown)
 
 
-def test_head_answers_like_get_without_a_body(r: Resolver) -> None:
-    response = r.client.head(
-        _code(r) + "?linkType=linkset", headers=ORIGIN_HEADER, follow_redirects=False
+def test_head_answers_like_get_without_a_body(reader: Resolver) -> None:
+    response = reader.client.head(
+        _code(reader) + "?linkType=linkset", headers=ORIGIN_HEADER, follow_redirects=False
     )
     assert response.status_code == 200 and response.content == b""
     _linkset_header(response)
 
 
-def test_the_preflight_carries_cors_and_the_link_header(r: Resolver) -> None:
-    response = r.client.options(
-        _code(r),
+def test_the_preflight_carries_cors_and_the_link_header(reader: Resolver) -> None:
+    response = reader.client.options(
+        _code(reader),
         headers={**ORIGIN_HEADER, "Access-Control-Request-Method": "GET,HEAD,OPTIONS"},
     )
     assert response.status_code == 204
@@ -154,33 +171,33 @@ def test_the_preflight_carries_cors_and_the_link_header(r: Resolver) -> None:
     _linkset_header(response)
 
 
-def test_a_trailing_slash_is_accepted(r: Resolver) -> None:
-    response = r.get(f"/01/{GTIN}/10/{BATCH}/", Accept="application/json")
+def test_a_trailing_slash_is_accepted(reader: Resolver) -> None:
+    response = reader.get(f"/01/{GTIN}/10/{BATCH}/", Accept="application/json")
     assert response.status_code == 200, response.text
     assert response.json()["resolved"]["level"] == "batch"
 
 
-def test_a_gtin13_resolves_as_its_gtin14(r: Resolver) -> None:
-    response = r.get(f"/01/{GTIN13}", Accept="application/json")
+def test_a_gtin13_resolves_as_its_gtin14(reader: Resolver) -> None:
+    response = reader.get(f"/01/{GTIN13}", Accept="application/json")
     assert response.status_code == 200 and response.json()["product"]["gtin"] == GTIN
 
 
-def test_unknown_batch_and_serial_walk_up_and_say_so(r: Resolver) -> None:
-    batch = r.get(f"/01/{GTIN}/10/NOPE", Accept="application/json").json()
+def test_unknown_batch_and_serial_walk_up_and_say_so(reader: Resolver) -> None:
+    batch = reader.get(f"/01/{GTIN}/10/NOPE", Accept="application/json").json()
     assert batch["resolved"]["level"] == "gtin"
     assert any("NOPE" in note for note in batch["notes"])
     forged = new_serials(1)[0]
-    serial = r.get(f"/01/{GTIN}/10/{BATCH}/21/{forged}", Accept="application/json")
+    serial = reader.get(f"/01/{GTIN}/10/{BATCH}/21/{forged}", Accept="application/json")
     assert serial.status_code == 200
     body = serial.json()
     assert body["resolved"]["level"] == "batch" and body["code"]["status"] == "not_issued"
     assert any("not genuine" in note for note in body["notes"])
-    linkset = r.get(f"/01/{GTIN}/10/NOPE/21/{forged}?linkType=linkset").json()
+    linkset = reader.get(f"/01/{GTIN}/10/NOPE/21/{forged}?linkType=linkset").json()
     assert linkset["linkset"][0]["anchor"].endswith(f"/01/{GTIN}/10/NOPE/21/{forged}")
 
 
-def test_an_unknown_gtin_is_404(r: Resolver) -> None:
-    response = r.get("/01/4006381333931", Accept="application/json")  # valid, not filed
+def test_an_unknown_gtin_is_404(reader: Resolver) -> None:
+    response = reader.get("/01/4006381333931", Accept="application/json")  # valid, not filed
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
     _linkset_header(response)
@@ -204,16 +221,16 @@ def test_an_unknown_gtin_is_404(r: Resolver) -> None:
         f"/01/{GTIN}/22/V%201",  # charset of AI 22
     ],
 )
-def test_malformed_paths_are_400_problem_json(r: Resolver, path: str) -> None:
-    response = r.get(path, Accept="application/json")
+def test_malformed_paths_are_400_problem_json(reader: Resolver, path: str) -> None:
+    response = reader.get(path, Accept="application/json")
     assert response.status_code == 400, (path, response.text)
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["detail"].startswith("malformed GS1 Digital Link path")
-    assert r.get(path).status_code == 400  # and for a browser too, never a redirect
+    assert reader.get(path).status_code == 400  # and for a browser too, never a redirect
 
 
-def test_the_resolver_description_file(r: Resolver) -> None:
-    response = r.get("/.well-known/gs1resolver")
+def test_the_resolver_description_file(reader: Resolver) -> None:
+    response = reader.get("/.well-known/gs1resolver")
     assert response.status_code == 200
     body = response.json()
     assert body["resolverRoot"].startswith("http") and body["supportedPrimaryKeys"] == ["01"]
@@ -254,9 +271,9 @@ def test_the_page_says_plainly_when_a_code_is_not_genuine_revoked_or_recalled(r:
     )
 
 
-def test_the_page_without_a_gtin_is_400_too(r: Resolver) -> None:
+def test_the_page_without_a_gtin_is_400_too(reader: Resolver) -> None:
     for path in ("/info/01", "/info/01/"):
-        response = r.get(path)
+        response = reader.get(path)
         assert response.status_code == 400, (path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
 
@@ -376,8 +393,8 @@ def test_a_consumer_product_variant_is_accepted_and_passed_through(r: Resolver) 
         ("APPLICATION/JSON;Q=1", "json"),
     ],
 )
-def test_accept_is_weighed_with_its_q_values(r: Resolver, accept: str, answer: str) -> None:
-    response = r.get(_code(r), Accept=accept)
+def test_accept_is_weighed_with_its_q_values(reader: Resolver, accept: str, answer: str) -> None:
+    response = reader.get(_code(reader), Accept=accept)
     kinds = {307: "redirect"}
     if response.status_code == 200:
         media = response.headers["content-type"]

@@ -72,9 +72,9 @@ def _site(url: str, key_file: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
-def target_url(db_url: str, tmp_path: Path, pg_admin: Engine | None) -> Iterator[str]:
-    """A second fresh database of the same kind as ``db_url``."""
-    if db_url.startswith("sqlite"):
+def target_url(module_db_url: str, tmp_path: Path, pg_admin: Engine | None) -> Iterator[str]:
+    """A second fresh database of the same kind as the original's."""
+    if module_db_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
     assert pg_admin is not None
@@ -157,10 +157,11 @@ class Original:
     api_keys: list[dict[str, Any]]
 
 
-@pytest.fixture
-def original(db_url: str, tmp_path: Path) -> Original:
-    key_file = tmp_path / "ledger.key"
-    with _site(db_url, key_file) as site:
+@pytest.fixture(scope="module")
+def original(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Original:
+    """Made once per backend: the tests restore its export elsewhere and only read it."""
+    key_file = tmp_path_factory.mktemp("original") / "ledger.key"
+    with _site(module_db_url, key_file) as site:
         ledger = site.services.ledger
         seed_ledger(ledger, SEED_ENTERPRISES, seed=11, batch_size=SEED_BATCH)
         assert not ledger.append([redaction(3)]).rejected
@@ -356,12 +357,15 @@ def test_an_import_refuses_live_rows_that_no_entry_explains(
         assert replay(ledger.engine).equal
 
 
-@pytest.fixture
-def coded(db_url: str, tmp_path: Path) -> tuple[str, Path, list[str]]:
+@pytest.fixture(scope="module")
+def coded(
+    another_module_db: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path, list[str]]:
     """An export of a log whose batch has codes issued (and some serials left over from
-    an issuance that was never appended, which are not part of the log)."""
-    key_file = tmp_path / "coded.key"
-    ledger = open_ledger(Settings(ledger=LedgerConfig(db_url, key_file, ORIGIN)))
+    an issuance that was never appended, which are not part of the log); made once per
+    backend, for tests that only read it."""
+    key_file = tmp_path_factory.mktemp("coded") / "coded.key"
+    ledger = open_ledger(Settings(ledger=LedgerConfig(another_module_db(), key_file, ORIGIN)))
     try:
         seed(ledger)
         issued = issue_codes(

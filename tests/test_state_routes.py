@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,9 +191,11 @@ class Env:
         return self.seeded.index[name]
 
 
-@pytest.fixture
-def env(db_url: str, tmp_path: Path) -> Iterator[Env]:
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+@pytest.fixture(scope="module")
+def env(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """One seeded log for the module: every test here only reads."""
+    folder = tmp_path_factory.mktemp("state-routes")
+    settings = Settings(ledger=LedgerConfig(module_db_url, folder / "ledger.key", ORIGIN))
     services = Services.open(settings)
     # The views show the grades recorded here by hand; the regrading is tested elsewhere.
     without_regrading(services.ledger)

@@ -21,9 +21,11 @@ from tests.factories import entry, redaction
 SIZE = 700  # two full level-0 tiles and a partial one
 
 
-@pytest.fixture
-def built(tmp_path: Path, signer: Signer) -> tuple[Path, Signer]:
-    path = tmp_path / "ledger.db"
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Signer]:
+    """The bytes of an untampered log file (closed, so no WAL beside it), and its key."""
+    signer = Signer.generate(ORIGIN)
+    path = tmp_path_factory.mktemp("tamper") / "ledger.db"
     engine = create_db_engine(f"sqlite:///{path}")
     migrate(engine)
     ledger = Ledger(engine, signer, ORIGIN)
@@ -31,6 +33,16 @@ def built(tmp_path: Path, signer: Signer) -> tuple[Path, Signer]:
         ledger.append([entry() for _ in range(count)])
     ledger.append([redaction(5)])
     engine.dispose()
+    assert [p.name for p in path.parent.iterdir()] == [path.name], "expected no WAL left"
+    return path.read_bytes(), signer
+
+
+@pytest.fixture
+def built(tmp_path: Path, pristine: tuple[bytes, Signer]) -> tuple[Path, Signer]:
+    """A copy of the untampered file of the test's own, to attack."""
+    data, signer = pristine
+    path = tmp_path / "ledger.db"
+    path.write_bytes(data)
     return path, signer
 
 

@@ -8,6 +8,7 @@ Every refusal is a 403 problem naming its rule, and writes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,9 +88,9 @@ def batch(gtin: str, name: str, declarant: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+@contextmanager
+def _api(db_url: str, folder: Path) -> Iterator[Api]:
+    settings = Settings(ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN))
     services = Services.open(settings)
     officer = create_key(services.engine, "officer")[1]
     with TestClient(create_app(services=services)) as client:
@@ -103,6 +104,21 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
         api.ok(api.b, "batch.declared", batch(GTIN_B, "B1", B))
         yield api
     services.close()
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    """The log of the test's own, for tests that write."""
+    with _api(db_url, tmp_path) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def refusing(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One log for the module's tests whose every request is refused (each checks that
+    nothing was written)."""
+    with _api(module_db_url, tmp_path_factory.mktemp("write-authority")) as api:
+        yield api
 
 
 def test_the_kinds_an_enterprise_may_write_are_these_and_no_others() -> None:
@@ -155,16 +171,18 @@ def _theirs(kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", sorted(PRODUCT_OWNER_KINDS - SERVICE_KINDS))
 def test_product_owner_kinds_are_forbidden_on_another_enterprise_product(
-    api: Api, kind: str
+    refusing: Api, kind: str
 ) -> None:
-    detail = api.forbidden(api.a, kind, _theirs(kind), "gtin")
+    detail = refusing.forbidden(refusing.a, kind, _theirs(kind), "gtin")
     assert f"belongs to {B}" in detail and kind in detail
 
 
 @pytest.mark.parametrize("kind", sorted(PRODUCT_OWNER_KINDS - SERVICE_KINDS))
-def test_product_owner_kinds_are_forbidden_on_a_product_nobody_filed(api: Api, kind: str) -> None:
+def test_product_owner_kinds_are_forbidden_on_a_product_nobody_filed(
+    refusing: Api, kind: str
+) -> None:
     payload = {**_theirs(kind), "gtin": "00000000000017"}
-    detail = api.forbidden(api.a, kind, payload, "gtin")
+    detail = refusing.forbidden(refusing.a, kind, payload, "gtin")
     assert "is not filed" in detail and "products it owns" in detail
 
 
@@ -200,9 +218,9 @@ def test_the_owner_writes_every_product_owner_kind_for_its_own_product(api: Api)
     ],
 )
 def test_an_enterprise_writes_only_about_itself(
-    api: Api, kind: str, payload: dict[str, Any], field: str
+    refusing: Api, kind: str, payload: dict[str, Any], field: str
 ) -> None:
-    detail = api.forbidden(api.a, kind, payload, field)
+    detail = refusing.forbidden(refusing.a, kind, payload, field)
     assert f"for {A} writes only its own records, not for {B}" in detail
 
 
@@ -225,20 +243,20 @@ def _about_a(kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", sorted(SERVICE_KINDS))
 @pytest.mark.parametrize("who", ["officer", "a"])
-def test_what_the_service_writes_itself_nobody_records(api: Api, kind: str, who: str) -> None:
+def test_what_the_service_writes_itself_nobody_records(refusing: Api, kind: str, who: str) -> None:
     # A forged grade, a code root naming another batch's serials, a draw picked by hand.
-    size = api.services.ledger.size()
-    detail = api.forbidden(getattr(api, who), kind, _about_a(kind), "kind")
+    size = refusing.services.ledger.size()
+    detail = refusing.forbidden(getattr(refusing, who), kind, _about_a(kind), "kind")
     assert f"nobody records {kind} here" in detail
-    assert api.services.ledger.size() == size
+    assert refusing.services.ledger.size() == size
     assert {"credit.graded", "codes.issued", "draw.requested", "draw.made"} == SERVICE_KINDS
 
 
 @pytest.mark.parametrize("kind", sorted(set(KINDS) - ENTERPRISE_KINDS - SERVICE_KINDS))
 def test_officer_kinds_are_forbidden_to_an_enterprise_even_about_itself(
-    api: Api, kind: str
+    refusing: Api, kind: str
 ) -> None:
-    detail = api.forbidden(api.a, kind, _about_a(kind), "kind")
+    detail = refusing.forbidden(refusing.a, kind, _about_a(kind), "kind")
     assert f"cannot record {kind}: officers only" in detail
 
 

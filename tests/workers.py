@@ -42,10 +42,15 @@ def bulk(url: str, key: str, count: int, batch: int) -> None:
 
 
 def writer(url: str, key: str, writer_id: int, count: int, threads: int) -> None:
-    """``count`` single appends through the append service from ``threads`` threads."""
+    """``count`` single appends through the append service from ``threads`` threads,
+    once started: print READY when set up, then wait for a line on standard input (so that
+    every writer's appends overlap, however slowly the processes start)."""
     ledger = _ledger(url, key)
     service = AppendService(ledger).start()
     failures: list[BaseException] = []
+    print("READY", flush=True)
+    if sys.stdin.readline() != "GO\n":
+        raise SystemExit("writer: expected GO on standard input")
 
     def run(thread: int) -> None:
         try:
