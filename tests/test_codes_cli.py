@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,20 +25,15 @@ from ledger.store.log import Ledger
 from lookup_api.auth import migrate as migrate_app
 from tests.codes_env import BATCH, GTIN, seed
 from tests.conftest import ORIGIN
+from tests.served import free_port
 
 PORT_WAIT_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A seeded database, its keys, and the environment every command runs with."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CREDTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'site.db'}",

@@ -8,9 +8,6 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
-from lookup_api.app import WORKER_READY, create_app
+from lookup_api.app import create_app
 from lookup_api.auth import create_key
 from lookup_api.logs import JsonFormatter
 from lookup_api.metrics import Metrics, SharedMetrics, merge, render
@@ -31,6 +28,7 @@ from lookup_api.ratelimit import RateLimits, RatePolicy
 from lookup_api.settings import Settings
 from tests.conftest import ORIGIN
 from tests.factories import enterprise_payload
+from tests.served import served
 
 
 def _series(text: str, name: str) -> dict[str, float]:
@@ -206,39 +204,15 @@ def test_a_json_log_line_has_the_request_fields_and_no_key(client: TestClient[Li
 
 @pytest.mark.slow
 def test_any_worker_answers_for_all_of_them(db_url: str, tmp_path: Path) -> None:
-    with __import__("socket").socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
+    env: dict[str, str | None] = {
         "CREDTRACE_DATABASE_URL": db_url,
         "CREDTRACE_KEY_FILE": str(tmp_path / "ledger.key"),
         "CREDTRACE_ORIGIN": ORIGIN,
         "CREDTRACE_RATE_LIMITS": "off",
+        "CREDTRACE_REDIS_URL": None,
     }
-    env.pop("CREDTRACE_REDIS_URL", None)
-    credtrace = Path(sys.executable).with_name("credtrace")
-    server = subprocess.Popen(
-        [str(credtrace), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    seen: list[str] = []
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert server.stdout is not None
-        for line in server.stdout:
-            seen.append(line)
-            if sum(WORKER_READY in s for s in seen) == 2:
-                ready.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    try:
-        assert ready.wait(120), "".join(seen)
-        base = f"http://127.0.0.1:{port}"
+    with served(env) as server:
+        base = server.base
         key = '{route="/v1/ledger/key",method="GET",code="200"}'
         with httpx.Client(base_url=base, timeout=30) as http:
             for _ in range(60):  # new connections: the kernel spreads them over both workers
@@ -254,10 +228,9 @@ def test_any_worker_answers_for_all_of_them(db_url: str, tmp_path: Path) -> None
                 )
                 if counts.get(key) == 60 or time.monotonic() > deadline:
                     break
-                ready.wait(0.1)
+                time.sleep(0.1)  # between polls
             assert counts.get(key) == 60, counts
-        access = [json.loads(s) for s in seen if s.startswith("{") and '"credtrace.access"' in s]
+        access = [
+            json.loads(s) for s in server.lines if s.startswith("{") and '"credtrace.access"' in s
+        ]
         assert "/v1/ledger/key" in {a["route"] for a in access}
-    finally:
-        server.terminate()
-        server.wait(30)

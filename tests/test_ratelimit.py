@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +19,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
-from lookup_api.app import WORKER_READY, create_app
+from lookup_api.app import create_app
 from lookup_api.auth import create_key
 from lookup_api.problems import PROBLEM_JSON
 from lookup_api.ratelimit import (
@@ -38,6 +33,7 @@ from lookup_api.ratelimit import (
 from lookup_api.settings import Settings
 from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
+from tests.served import served
 
 
 class Clock:
@@ -269,20 +265,11 @@ def test_without_redis_the_process_counts_alone(tmp_path: Path) -> None:
     assert asyncio.run(run()) == [True, True, False]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.mark.slow
 def test_two_workers_on_redis_admit_the_limit_in_total(
     db_url: str, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
-    port = _free_port()
     env = {
-        **os.environ,
         "CREDTRACE_DATABASE_URL": db_url,
         "CREDTRACE_KEY_FILE": str(tmp_path / "ledger.key"),
         "CREDTRACE_ORIGIN": ORIGIN,
@@ -290,32 +277,9 @@ def test_two_workers_on_redis_admit_the_limit_in_total(
         "CREDTRACE_REDIS_PREFIX": redis_prefix,
         "CREDTRACE_RATE_PUBLIC": "30/3600",
     }
-    credtrace = Path(sys.executable).with_name("credtrace")
-    server = subprocess.Popen(
-        [str(credtrace), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        ready = threading.Event()
-        started: list[str] = []
-
-        def watch() -> None:
-            assert server.stdout is not None
-            for line in server.stdout:
-                started.append(line)
-                if sum(WORKER_READY in seen for seen in started) == 2:
-                    ready.set()
-
-        threading.Thread(target=watch, daemon=True).start()
-        assert ready.wait(120), "".join(started)  # both workers said they started
-        url = f"http://127.0.0.1:{port}/v1/ledger/key"
+    with served(env) as server:
+        url = f"{server.base}/v1/ledger/key"
         with httpx.Client(timeout=30) as http, ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(lambda _: http.get(url).status_code, range(100)))
         assert statuses.count(200) in (30, 31), statuses  # within the limit, ± one refill
         assert statuses.count(429) == 100 - statuses.count(200)
-    finally:
-        server.terminate()
-        server.wait(30)

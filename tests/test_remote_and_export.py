@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,13 +24,8 @@ from ledger.tlog.note import Signer
 from lookup_api.auth import create_key
 from tests.conftest import ORIGIN
 from tests.factories import entry, redaction
+from tests.served import free_port, served
 from tests.unit.test_merkle_properties import ref_consistency_ok
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -47,35 +40,15 @@ def _serve_live(folder: Path, signer: Signer) -> Iterator[tuple[str, Path, Ledge
     ledger = Ledger(engine, signer, ORIGIN)
     ledger.append([entry() for _ in range(1500)])
     ledger.append([redaction(10)])
-    port = _free_port()
     env = {
-        **os.environ,
         "CREDTRACE_DATABASE_URL": f"sqlite:///{path}",
         "CREDTRACE_KEY_FILE": str(key),
         "CREDTRACE_ORIGIN": ORIGIN,
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "lookup_api.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("server did not start") from None
-            time.sleep(0.2)
     try:
-        yield url, path, ledger
+        with served(env, workers=1) as server:
+            yield server.base, path, ledger
     finally:
-        server.terminate()
-        server.wait(60)  # a graceful stop may take the workers' grace period
         engine.dispose()
 
 
@@ -150,7 +123,7 @@ def test_a_state_file_in_a_missing_folder_is_bad_usage_found_before_any_download
 ) -> None:
     """Exit 2 naming the folder, even with no server to reach (which would be 3)."""
     missing = tmp_path / "no-such-folder" / "trusted.checkpoint"
-    result = _audit(f"http://127.0.0.1:{_free_port()}", "--state", str(missing))
+    result = _audit(f"http://127.0.0.1:{free_port()}", "--state", str(missing))
     assert result.returncode == 2, result.stderr
     assert "no-such-folder" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr

@@ -13,10 +13,8 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from tests.codes_env import BATCH, BROKER, GTIN, OTHER_GTIN, OWNER, STRANGER, ap
 from tests.codes_env import product as product_payload
 from tests.conftest import ORIGIN
 from tests.factories import enterprise_payload
+from tests.served import served
 
 JSON = {"Accept": "application/json"}
 STRANGER_GTIN = "00000000000017"  # GTIN-8 00000017, stored as 14 digits
@@ -442,13 +441,6 @@ def test_a_value_another_version_wrote_is_read_anew(cached: Env) -> None:
     assert cache.lookup("resolve", path, Resolution) is not None  # stored anew
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.mark.slow
 def test_a_recall_shows_on_the_next_resolve_through_every_worker(
     db_url: str, tmp_path: Path, redis_url: str, redis_prefix: str
@@ -460,41 +452,18 @@ def test_a_recall_shows_on_the_next_resolve_through_every_worker(
         officer = create_key(services.engine, "officer")[1]
     finally:
         services.close()
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("credtrace")),
-            *("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"),
-        ],
-        env={
-            **os.environ,
-            "CREDTRACE_DATABASE_URL": db_url,
-            "CREDTRACE_KEY_FILE": str(settings.ledger.key_file),
-            "CREDTRACE_CODE_KEY_FILE": str(settings.code_key_file),
-            "CREDTRACE_ORIGIN": ORIGIN,
-            "CREDTRACE_REDIS_URL": redis_url,
-            "CREDTRACE_REDIS_PREFIX": redis_prefix,
-            "CREDTRACE_RATE_LIMITS": "off",
-            "CREDTRACE_RECOMPUTE": "off",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        ready = threading.Event()
-        said: list[str] = []
-
-        def watch() -> None:
-            assert server.stdout is not None
-            for line in server.stdout:
-                said.append(line)
-                if sum("worker ready" in seen for seen in said) == 2:  # each worker says so
-                    ready.set()
-
-        threading.Thread(target=watch, daemon=True).start()
-        assert ready.wait(120), "".join(said)
-        base = f"http://127.0.0.1:{port}"
+    env = {
+        "CREDTRACE_DATABASE_URL": db_url,
+        "CREDTRACE_KEY_FILE": str(settings.ledger.key_file),
+        "CREDTRACE_CODE_KEY_FILE": str(settings.code_key_file),
+        "CREDTRACE_ORIGIN": ORIGIN,
+        "CREDTRACE_REDIS_URL": redis_url,
+        "CREDTRACE_REDIS_PREFIX": redis_prefix,
+        "CREDTRACE_RATE_LIMITS": "off",
+        "CREDTRACE_RECOMPUTE": "off",
+    }
+    with served(env) as server:
+        base = server.base
         code = f"{base}/01/{GTIN}/10/{BATCH}/21/{serials[0]}"
         # New connections each time, so both workers answer and cache.
         for _ in range(20):
@@ -512,9 +481,6 @@ def test_a_recall_shows_on_the_next_resolve_through_every_worker(
             r'credtrace_cache_lookups_total\{kind="resolve",outcome="hit"\} (\d+)', metrics
         )
         assert hits is not None and int(hits.group(1)) >= 18, metrics
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def test_a_serial_asked_without_its_batch_shows_a_revocation_on_the_next_resolve(

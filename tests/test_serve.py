@@ -3,20 +3,16 @@ SIGTERM finishes and exits with every worker process gone."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from lookup_api.app import WORKER_READY
 from tests.conftest import ORIGIN
-from tests.test_ratelimit import _free_port
+from tests.served import served
 
 
 def _descendants(pid: int) -> set[int]:
@@ -52,38 +48,15 @@ def _running(pid: int) -> bool:
 def test_sigterm_stops_the_server_and_every_worker(
     server: str, db_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
     env = {
-        **os.environ,
         "CREDTRACE_DATABASE_URL": db_url,
         "CREDTRACE_KEY_FILE": str(tmp_path / "ledger.key"),
         "CREDTRACE_ORIGIN": ORIGIN,
         "CREDTRACE_RECOMPUTE": "off",
     }
-    credtrace = Path(sys.executable).with_name("credtrace")
-    command = [str(credtrace), "serve", "--port", str(port), "--workers", "2", "--server", server]
-    process = subprocess.Popen(
-        [*command, "--log-format", "text"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if sum(WORKER_READY in seen for seen in lines) == 2:
-                ready.set()
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        assert ready.wait(120), "".join(lines)  # both workers started
-        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=30)
+    with served(env, options=("--server", server, "--log-format", "text")) as running:
+        process, lines = running.process, running.lines
+        health = httpx.get(f"{running.base}/health", timeout=30)
         assert health.status_code == 200, health.text
         workers = _descendants(process.pid)
         assert len(workers) >= 2, workers  # the two workers (and any helper process)
@@ -93,9 +66,6 @@ def test_sigterm_stops_the_server_and_every_worker(
         while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [pid for pid in workers if _running(pid)], "".join(lines)
-        watcher.join(10)
+        assert running.watcher is not None
+        running.watcher.join(10)
         assert "Traceback" not in "".join(lines), "".join(lines)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
