@@ -8,7 +8,8 @@ request in flight per connection) for each mix, each run of every mix beside a r
 the static route (run just before it), so that the ratio of the two is measured under
 the same load:
 
-- static: ``GET /health``;
+- static: ``GET /v1/ledger/key`` (an answer from memory, through the same middleware,
+  rate limiter and guard as every public route; ``/health`` reads the database);
 - resolve: ``GET /01/{gtin}/10/{batch}/21/{serial}`` as JSON, random issued codes;
 - verify: ``POST /v1/verify/filings``, 100 random items (platform key);
 - feed: ``GET /v1/feed?after=…&limit=100`` at random cursors;
@@ -59,7 +60,7 @@ UNLIMITED = "1000000000/1"  # the limiter runs (its Redis round trip is measured
 
 MIXES = ("static", "resolve", "verify", "feed", "records")
 LABELS = {
-    "static": "GET /health (static)",
+    "static": "GET /v1/ledger/key (static)",
     "resolve": "GET /01/… resolve as JSON",
     "verify": "POST /v1/verify/filings, 100 items",
     "feed": "GET /v1/feed, pages of 100",
@@ -225,7 +226,7 @@ def data_files(profile: Profile, manifest: dict[str, Any]) -> dict[str, Path]:
         "verify": folder / "verify.txt",
         "records": folder / "usccs.txt",
     }
-    files["static"].write_text("/health\n")
+    files["static"].write_text("/v1/ledger/key\n")
     files["feed"].write_text(
         "".join(f"/v1/feed?after={rng.randrange(size - 100)}&limit=100\n" for _ in range(1000))
     )
