@@ -42,6 +42,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _state_of(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file under ``folder``: (size, modification time in ns)."""
+    if not folder.is_dir():
+        return {}
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.fixture(autouse=True)
+def checkout_left_alone() -> Iterator[None]:
+    """No test writes the checkout's own ``var/`` (the default home of the database and the
+    key files): a server or command started with a setting left to its default must run in
+    a folder of its own, or a later ``scripts/demo`` finds a test's keys there."""
+    before = _state_of(CHECKOUT / "var")
+    yield
+    after = _state_of(CHECKOUT / "var")
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    assert not changed, f"tests wrote the checkout's var/: {changed}"
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A reachable Redis (CREDTRACE_TEST_REDIS_URL); the test is skipped without one,

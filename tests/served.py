@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -59,7 +60,20 @@ def served(
     env: Mapping[str, str | None], *, workers: int = 2, options: tuple[str, ...] = ()
 ) -> Iterator[Served]:
     """``credtrace serve --workers N`` with ``env`` over this process's environment (a None
-    value removes a variable), once all N workers have said they are ready."""
+    value removes a variable), once all N workers have said they are ready. It runs in a
+    folder of its own, so that a setting left to its default (a key file under ``var/``)
+    is made there, never in the checkout."""
+    with (
+        tempfile.TemporaryDirectory(prefix="served-") as folder,
+        _served(env, workers, options, Path(folder)) as server,
+    ):
+        yield server
+
+
+@contextmanager
+def _served(
+    env: Mapping[str, str | None], workers: int, options: tuple[str, ...], folder: Path
+) -> Iterator[Served]:
     environment = {**os.environ}
     for name, value in env.items():
         if value is None:
@@ -72,6 +86,7 @@ def served(
     process = subprocess.Popen(
         [*command, "--workers", str(workers), *options],
         env=environment,
+        cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
