@@ -49,7 +49,10 @@ def reading(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @contextmanager
 def _api(db_url: str, folder: Path) -> Iterator[Api]:
-    settings = Settings(ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
+    )
     services = Services.open(settings)
 
     def rec(kind: str, payload: dict[str, Any]) -> NewEntry:

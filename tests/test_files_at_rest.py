@@ -58,7 +58,10 @@ def test_a_redacted_payload_leaves_no_plaintext_in_the_database_files(tmp_path: 
     from tests.factories import enterprise_payload
 
     database = tmp_path / "credtrace.db"
-    settings = Settings(ledger=LedgerConfig(f"sqlite:///{database}", tmp_path / "k.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(f"sqlite:///{database}", tmp_path / "k.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+    )
     services = Services.open(settings)
     secret_name = "机密抹除测试贸易有限公司 Redactable Trading"
     secret_address = "Redacted Street 4711, 前海"
@@ -99,7 +102,10 @@ def test_a_redaction_vacuums_old_row_versions_on_postgresql(db_url: str, tmp_pat
 
     if db_url.startswith("sqlite"):
         pytest.skip("SQLite: the raw-file scan above")
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "k.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(db_url, tmp_path / "k.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+    )
     services = Services.open(settings)
     try:
         services.ledger.append([enterprise(n) for n in range(3)])

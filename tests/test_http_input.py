@@ -28,7 +28,9 @@ def client(
     """One served log for the module: every test here only reads."""
     folder = tmp_path_factory.mktemp("http-input")
     url = write_migrated_sqlite(folder / "ledger.db", sqlite_template)
-    settings = Settings(ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(url, folder / "ledger.key", ORIGIN), code_key_file=folder / "codes.key"
+    )
     services = Services.open(settings)
     without_regrading(services.ledger)  # the routes' input, not grades, is tested here
     services.ledger.append([enterprise(n) for n in range(SIZE)])

@@ -54,7 +54,10 @@ def _independent_inclusion(index: int, size: int, leaf_hash: bytes, path: list[b
 def client(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:  # type: ignore[type-arg]
     """One served log for the module: every test here only reads."""
     folder = tmp_path_factory.mktemp("http-ledger")
-    settings = Settings(ledger=LedgerConfig(module_db_url, folder / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(module_db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
+    )
     services = Services.open(settings)
     without_regrading(services.ledger)  # the ledger's paths, not grades, are tested here
     services.ledger.append([enterprise(n) for n in range(SIZE)])

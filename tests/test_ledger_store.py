@@ -187,7 +187,10 @@ def test_the_service_catches_up_the_leaf_index_in_the_background(db_url: str, tm
     from lookup_api.settings import Settings
     from lookup_api.wiring import Services, open_ledger
 
-    settings = Settings(ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+    )
     bulk = open_ledger(settings)
     bulk.hooks = []  # plain entries; the projections are not what this is about
     list(bulk.append_bulk((entry() for _ in range(40_000)), batch_size=10_000))

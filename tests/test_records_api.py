@@ -34,7 +34,10 @@ Api = tuple[TestClient, Services, dict[str, str]]  # type: ignore[type-arg]
 
 @contextmanager
 def _api(db_url: str, folder: Path) -> Iterator[Api]:
-    settings = Settings(ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
+    )
     services = Services.open(settings)
     tokens = {role: create_key(services.engine, role)[1] for role in ("officer", "platform")}
     with TestClient(create_app(services=services)) as client:

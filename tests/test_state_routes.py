@@ -195,7 +195,10 @@ class Env:
 def env(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """One seeded log for the module: every test here only reads."""
     folder = tmp_path_factory.mktemp("state-routes")
-    settings = Settings(ledger=LedgerConfig(module_db_url, folder / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(module_db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
+    )
     services = Services.open(settings)
     # The views show the grades recorded here by hand; the regrading is tested elsewhere.
     without_regrading(services.ledger)

@@ -90,7 +90,10 @@ def batch(gtin: str, name: str, declarant: str) -> dict[str, Any]:
 
 @contextmanager
 def _api(db_url: str, folder: Path) -> Iterator[Api]:
-    settings = Settings(ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(db_url, folder / "ledger.key", ORIGIN),
+        code_key_file=folder / "codes.key",
+    )
     services = Services.open(settings)
     officer = create_key(services.engine, "officer")[1]
     with TestClient(create_app(services=services)) as client:
