@@ -41,32 +41,44 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return listener
 
 
-def recompute_daily(settings: Settings) -> None:
-    """Apply the passage of time to the grades: at start when no recompute applied today
-    (the service may have been down over a day boundary), then after each midnight in
-    China; only changes are appended."""
-    import datetime as dt
+def recompute_once(settings: Settings) -> None:
+    """Apply the passage of time to the grades if no recompute applied today (China); only
+    changes are appended. Its engine is disposed after: no database connection stays open
+    in the serving process, whose workers are forked from it (a SQLite connection open
+    across a fork leaves the child's locks confused: its writes then wait for a lock
+    nobody holds)."""
     import logging
-    import time
 
-    from ledger.records.kinds import CHINA
     from lookup_api.credit_recomputes import recompute_if_due
     from lookup_api.wiring import open_ledger
 
     log = logging.getLogger("credtrace.credit")
     ledger = open_ledger(settings)
+    try:
+        report = recompute_if_due(ledger)
+        if report is None:
+            log.info("the grades were recomputed today already")
+        else:
+            log.info("recomputed %d grades: %d changed", report.enterprises, report.changed)
+    except Exception:  # the service goes on; the next day tries again
+        log.exception("the daily credit recompute failed")
+    finally:
+        ledger.engine.dispose()
+
+
+def recompute_daily(settings: Settings) -> None:
+    """``recompute_once`` after each midnight in China (the one at start has run already,
+    before the workers were started)."""
+    import datetime as dt
+    import time
+
+    from ledger.records.kinds import CHINA
+
     while True:
-        try:
-            report = recompute_if_due(ledger)
-            if report is None:
-                log.info("the grades were recomputed today already")
-            else:
-                log.info("recomputed %d grades: %d changed", report.enterprises, report.changed)
-        except Exception:  # the service goes on; the next day tries again
-            log.exception("the daily credit recompute failed")
         now = dt.datetime.now(CHINA)
         tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), CHINA)
         time.sleep((tomorrow - now).total_seconds() + 60)
+        recompute_once(settings)
 
 
 SERVERS = ("granian", "uvicorn")
@@ -85,6 +97,8 @@ def cmd_serve(
     if settings.recompute:
         import threading
 
+        # At start, before the workers: the service may have been down over a day boundary.
+        recompute_once(settings)
         threading.Thread(
             target=recompute_daily, args=(settings,), name="credit-recompute", daemon=True
         ).start()
