@@ -94,18 +94,20 @@ def cmd_serve(
     listener = listener or reserve_port(args.host, args.port)
     # Migrate and create the key once, before workers start in parallel.
     open_ledger(settings).engine.dispose()
+    server = getattr(args, "server", SERVERS[0])
+    logging = log_config(
+        args.log_format, access=args.command == "serve", level=getattr(args, "log_level", "info")
+    )
     if settings.recompute:
+        import logging.config as logging_config
         import threading
 
+        logging_config.dictConfig(logging)  # the recompute's lines, before the server's own
         # At start, before the workers: the service may have been down over a day boundary.
         recompute_once(settings)
         threading.Thread(
             target=recompute_daily, args=(settings,), name="credit-recompute", daemon=True
         ).start()
-    server = getattr(args, "server", SERVERS[0])
-    logging = log_config(
-        args.log_format, access=args.command == "serve", level=getattr(args, "log_level", "info")
-    )
     # The workers leave their metrics for each other here (lookup_api.metrics): owner-only,
     # made for this run and removed after it.
     with tempfile.TemporaryDirectory(prefix="credtrace-metrics-") as metrics_dir:
