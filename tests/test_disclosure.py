@@ -70,6 +70,7 @@ class Log:
 def log(db_url: str, tmp_path: Path) -> Iterator[Log]:
     settings = Settings(
         ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
         rate_limits=RateLimits(enabled=False),
     )
     services = Services.open(settings)

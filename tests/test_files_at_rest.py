@@ -22,7 +22,10 @@ def test_a_new_database_its_wal_and_its_folders_are_owner_only(tmp_path: Path) -
     var = tmp_path / "var" / "data"
     database = var / "credtrace.db"
     key = tmp_path / "var" / "keys" / "ledger.key"
-    settings = Settings(ledger=LedgerConfig(f"sqlite:///{database}", key, ORIGIN))
+    settings = Settings(
+        ledger=LedgerConfig(f"sqlite:///{database}", key, ORIGIN),
+        code_key_file=key.with_name("codes.key"),
+    )
     services = Services.open(settings)
     try:
         services.ledger.append([enterprise(n) for n in range(5)])
@@ -38,7 +41,8 @@ def test_a_new_database_its_wal_and_its_folders_are_owner_only(tmp_path: Path) -
 def test_an_existing_folder_is_left_as_it_is(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     settings = Settings(
-        ledger=LedgerConfig(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "k.key", ORIGIN)
+        ledger=LedgerConfig(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "k.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
     )
     Services.open(settings).close()
     assert _mode(tmp_path) == 0o755

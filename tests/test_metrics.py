@@ -79,6 +79,7 @@ def test_workers_files_are_summed(tmp_path: Path) -> None:
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     settings = Settings(
         ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
         rate_limits=RateLimits(public=RatePolicy("public", 6, 60)),
     )
     with TestClient(create_app(settings)) as test_client:

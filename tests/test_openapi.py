@@ -25,7 +25,8 @@ from tests.factories import enterprise
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, Any]]]:  # type: ignore[type-arg]
     tmp = tmp_path_factory.mktemp("openapi")
     settings = Settings(
-        ledger=LedgerConfig(f"sqlite:///{tmp / 'c.db'}", Path(tmp / "k.key"), ORIGIN)
+        ledger=LedgerConfig(f"sqlite:///{tmp / 'c.db'}", Path(tmp / "k.key"), ORIGIN),
+        code_key_file=Path(tmp / "codes.key"),
     )
     services = Services.open(settings)
     services.ledger.append([enterprise(1)])

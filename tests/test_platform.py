@@ -47,6 +47,7 @@ class Api:
 def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     settings = Settings(
         ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
         rate_limits=RateLimits(enabled=False),
     )
     services = Services.open(settings)

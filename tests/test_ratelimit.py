@@ -107,7 +107,9 @@ def test_settings_read_the_policies_and_the_trusted_proxies() -> None:
 
 def _settings(db_url: str, tmp_path: Path, limits: RateLimits) -> Settings:
     return Settings(
-        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN), rate_limits=limits
+        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+        rate_limits=limits,
     )
 
 

@@ -63,7 +63,12 @@ class Site:
 
 @contextmanager
 def _site(url: str, key_file: Path) -> Iterator[Site]:
-    services = Services.open(Settings(ledger=LedgerConfig(url, key_file, ORIGIN)))
+    services = Services.open(
+        Settings(
+            ledger=LedgerConfig(url, key_file, ORIGIN),
+            code_key_file=key_file.with_name("codes.key"),
+        )
+    )
     try:
         with TestClient(create_app(services=services)) as client:
             yield Site(services, client)
@@ -263,7 +268,12 @@ def _corrupt(export: str, how: str) -> str:
 @contextmanager
 def _empty_log(url: str, key_file: Path) -> Iterator[Any]:
     signer = load_or_create_signer(key_file, ORIGIN)
-    ledger = open_ledger(Settings(ledger=LedgerConfig(url, key_file, ORIGIN)))
+    ledger = open_ledger(
+        Settings(
+            ledger=LedgerConfig(url, key_file, ORIGIN),
+            code_key_file=key_file.with_name("codes.key"),
+        )
+    )
     assert ledger.verifier == signer.verifier
     try:
         yield ledger
@@ -365,7 +375,12 @@ def coded(
     an issuance that was never appended, which are not part of the log); made once per
     backend, for tests that only read it."""
     key_file = tmp_path_factory.mktemp("coded") / "coded.key"
-    ledger = open_ledger(Settings(ledger=LedgerConfig(another_module_db(), key_file, ORIGIN)))
+    ledger = open_ledger(
+        Settings(
+            ledger=LedgerConfig(another_module_db(), key_file, ORIGIN),
+            code_key_file=key_file.with_name("codes.key"),
+        )
+    )
     try:
         seed(ledger)
         issued = issue_codes(

@@ -100,6 +100,7 @@ def officer_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     services = Services.open(
         Settings(
             ledger=LedgerConfig(f"sqlite:///{tmp / 'api.db'}", tmp / "ledger.key", ORIGIN),
+            code_key_file=tmp / "codes.key",
             redis_url=REDIS_URL,
             redis_prefix=f"credtrace-test:{uuid.uuid4().hex[:12]}:",
         )
