@@ -12,14 +12,16 @@ Imports ``ledger.records``, ``ledger.store`` and ``credit``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, select
 
 from credit.engine import grade
+from credit.facts import Declaration, Facts, Inspection
 from credit.policy import Policy, load_policy
-from credit.regrade import Regrader
+from credit.regrade import DECLARATION, Regrader
 from credit.store import load_facts
 from ledger.errors import Misconfigured
 from ledger.records.kinds import record_date
@@ -148,6 +150,72 @@ def redactions_by_enterprise(conn: Connection) -> dict[str, list[tuple[int, int]
     return found
 
 
+@dataclass(frozen=True)
+class RedactedDeclaration:
+    """A ``batch.declared`` whose payload was redacted: the ledger no longer says who
+    declared the batch, and so whose facts its inspections were until the redaction."""
+
+    target: int
+    redaction: int
+    declared_on: dt.date
+    inspections: tuple[Inspection, ...]  # of the batch, recorded before the redaction
+
+    def given_back(self, facts: Facts) -> Facts:
+        """``facts`` as they were if the enterprise had made the declaration."""
+        return replace(
+            facts,
+            inspections=facts.inspections + self.inspections,
+            declarations=(*facts.declarations, Declaration(self.target, self.declared_on)),
+        ).sorted()
+
+
+def redacted_declarations(conn: Connection) -> list[RedactedDeclaration]:
+    inspections = LIVE["proj_inspections"]
+    found = []
+    for target, redaction in sorted(statements.all_redactions(conn).items()):
+        envelope = statements.envelope_at(conn, target)
+        if envelope is None:
+            continue
+        parsed = parse_envelope(envelope)
+        if parsed.kind != DECLARATION:
+            continue
+        _, values = subject_keys(parsed.subject)
+        gtin, batch = values[0], values[1]
+        rows = conn.execute(
+            select(inspections).where(
+                inspections.c.gtin == gtin,
+                inspections.c.batch == batch,
+                inspections.c.entry < redaction,
+            )
+        )
+        found.append(
+            RedactedDeclaration(
+                target,
+                redaction,
+                record_date(parsed.time),
+                tuple(
+                    Inspection(
+                        r.entry,
+                        f"{gtin}/{batch}",
+                        r.outcome,
+                        dt.date.fromisoformat(r.inspected_on[:10]),
+                    )
+                    for r in rows
+                ),
+            )
+        )
+    return found
+
+
+def _recomputed(
+    facts: Facts | None, graded_time: str | None, policy: Policy, size: int
+) -> dict[str, object]:
+    if facts is None or graded_time is None:
+        return {"grade": None, "score": None, "reasons_digest": None}
+    result = grade(facts.up_to(size), policy, record_date(graded_time))
+    return {"grade": result.grade, "score": result.score, "reasons_digest": result.reasons_digest}
+
+
 def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> VerifyGradesReport:
     """Recompute every recorded ``credit.graded`` (of ``usccs``, default all) from the
     facts at its ``as_of_size`` on its entry's day, under the policy it names.
@@ -164,21 +232,14 @@ def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> Verif
     policies: dict[str, Policy] = {}
     facts = load_facts(conn, {r.uscc for r in rows}, include_revoked=True)
     redacted = redactions_by_enterprise(conn)
+    declarations = redacted_declarations(conn)
     report = VerifyGradesReport(mismatches=[])
     for row in rows:
         policy = policies.get(row.policy) or policies.setdefault(
             row.policy, load_policy(row.policy)
         )
-        if row.uscc not in facts or row.graded_time is None:
-            recomputed: dict[str, object] = {"grade": None, "score": None, "reasons_digest": None}
-        else:
-            at = facts[row.uscc].up_to(row.as_of_size)
-            result = grade(at, policy, record_date(row.graded_time))
-            recomputed = {
-                "grade": result.grade,
-                "score": result.score,
-                "reasons_digest": result.reasons_digest,
-            }
+        held = facts.get(row.uscc)
+        recomputed = _recomputed(held, row.graded_time, policy, row.as_of_size)
         recorded: dict[str, object] = {
             "grade": row.grade,
             "score": row.score,
@@ -192,6 +253,16 @@ def verify_grades(conn: Connection, usccs: Iterable[str] | None = None) -> Verif
             for target, redaction in redacted.get(row.uscc, ())
             if target < row.as_of_size <= redaction
         )
+        if not since and held is not None:
+            # A declaration redacted since names no declarant any more: the grade is the
+            # redaction's doing if it recomputes once the declaration is given back.
+            since = tuple(
+                (d.target, d.redaction)
+                for d in declarations
+                if d.target < row.as_of_size <= d.redaction
+                and _recomputed(d.given_back(held), row.graded_time, policy, row.as_of_size)
+                == recorded
+            )
         if since:
             report.unverifiable.append(Unverifiable(row.entry, row.uscc, since))
             continue

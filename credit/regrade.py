@@ -51,6 +51,9 @@ FACT_KINDS: dict[str, str] = {
     "batch.declared": "declarant_uscc",
 }
 INSPECTION = "inspection.result"  # changes the facts of the batch's declarant
+# A declaration changes its declarant's facts too when the batch already holds
+# inspections (declared again after a redaction: they become the new declarant's).
+DECLARATION = "batch.declared"
 
 
 def uses_declarations(policy: Policy) -> bool:
@@ -115,7 +118,7 @@ class Regrader:
         self.kinds = {
             kind: field
             for kind, field in FACT_KINDS.items()
-            if kind != "batch.declared" or uses_declarations(policy)
+            if kind != DECLARATION or uses_declarations(policy)
         }
         self.touched: set[str] = set()
         self.queued: set[str] = set()  # to regrade in the next batch whatever it holds
@@ -133,14 +136,16 @@ class Regrader:
             self.touched.update(self._owners_of(entry.redacts))
             return
         field = self.kinds.get(entry.kind)
-        if field is None and entry.kind != INSPECTION:
+        if field is None and entry.kind not in (INSPECTION, DECLARATION):
             return
         payload = self.projector.payload_of(entry)
         if field is not None:
             self.touched.add(payload[field])
             return
         batch = self.projector.state.get("proj_batches", (payload["gtin"], payload["batch"]))
-        if batch is not None and batch["declarant_uscc"]:
+        if batch is None or not batch["declarant_uscc"]:
+            return
+        if entry.kind == INSPECTION or batch["inspection_entry"] is not None:
             self.touched.add(batch["declarant_uscc"])
 
     def _owners_of(self, target: int) -> set[str]:

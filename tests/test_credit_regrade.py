@@ -278,6 +278,80 @@ def test_a_redaction_regrades_in_its_batch_and_grades_stay_verifiable(graded: Le
         assert verify_grades(conn).ok
 
 
+def test_a_batch_declared_again_after_a_redaction_regrades_its_new_declarant(
+    graded: Ledger,
+) -> None:
+    """A batch's inspections count for whoever declared it: when its declaration is
+    redacted (it named the wrong declarant) and the batch is declared again by another
+    enterprise, the inspections already recorded become that enterprise's facts, so the
+    new declaration regrades it in its own batch."""
+    t = "2026-01-02T02:00:00.000Z"
+    b = uscc(2)
+    graded.append(
+        [
+            rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t),
+            rec("enterprise.filed", enterprise_payload(2, filed_on="2020-01-01"), t),
+        ]
+    )
+    product = {
+        "gtin": "06901234567892",
+        "name": "奶粉",
+        "hs_code": "040210",
+        "origin_country": "NZ",
+        "owner_uscc": A,
+        "risk_class": "low",
+    }
+
+    def declared(declarant: str, n: int, time: str | None = t) -> NewEntry:
+        return record_entry(
+            "batch.declared",
+            {
+                "gtin": product["gtin"],
+                "batch": "B0",
+                "quantity": 10,
+                "produced_on": "2025-12-01",
+                "port": "CNSZX",
+                "declaration_no": f"D{n}",
+                "declarant_uscc": declarant,
+            },
+            OFFICER,
+            time,
+        )
+
+    first = graded.append([rec("product.filed", product, t), declared(A, 0)])
+    failed = {
+        "gtin": product["gtin"],
+        "batch": "B0",
+        "outcome": "non_conformant",
+        "inspected_on": "2026-01-01",
+        "accepted_third_party": False,
+    }
+    assert grades_of(appended(graded, graded.append([rec("inspection.result", failed, t)]))) == [
+        (A, "B")
+    ]
+    redacted = graded.append([redaction(first.first_index + 1, "the wrong declarant")])
+    assert grades_of(appended(graded, redacted)) == [(A, "A")]
+    b_grade = redacted.first_index - 1  # A's B, recorded on the inspection
+    with read_transaction(graded.engine) as conn:
+        report = verify_grades(conn)
+    # Nobody is named as the declarant any more: A's B is the redaction's doing (it
+    # recomputes with the declaration given back to A), not a mismatch.
+    assert report.ok, report.mismatches
+    assert [(u.entry, u.uscc, u.redacted) for u in report.unverifiable] == [
+        (b_grade, A, ((first.first_index + 1, redacted.first_index),))
+    ]
+    again = graded.append([declared(b, 1, None)])  # after the redaction's time
+    assert not again.rejected, again.rejected
+    assert grades_of(appended(graded, again)) == [(b, "B")]
+    with read_transaction(graded.engine) as conn:
+        assert verify_grades(conn).ok
+    assert replay(graded.engine).equal
+    with graded.engine.begin() as conn:
+        # A grade that the given-back declaration does not explain is still a mismatch.
+        conn.exec_driver_sql(f"UPDATE proj_grades SET grade = 'C' WHERE entry = {b_grade}")
+        assert [m.entry for m in verify_grades(conn).mismatches or []] == [b_grade]
+
+
 def test_removal_from_the_blacklist_waits_six_clean_months(graded: Ledger) -> None:
     graded.append(
         [
