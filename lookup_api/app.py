@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from lookup_api.authorization import authorise_route
+from lookup_api.authorization import authorise_request
 from lookup_api.metrics import Metrics, SharedMetrics
 from lookup_api.middleware import answer_head_as_get, measured, rate_limited, time_limited
 from lookup_api.openapi_viewer import PackagedViewer
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             DashboardController,
         ],
         # One table decides who calls what (lookup_api.authorization), before any body.
-        guards=[authorise_route],
+        before_request=authorise_request,
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],
