@@ -7,7 +7,6 @@ import os
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -82,8 +81,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         found: SharedMetrics | None = getattr(app.state, "metrics", None)
         return found
 
-    def provide_services(state: State) -> Services:
-        result: Services = state.services
+    # No parameters: Litestar builds a parameter's value (a State) for every request.
+    def provide_services() -> Services:
+        result: Services = app.state.services
         return result
 
     app = Litestar(
