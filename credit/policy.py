@@ -608,7 +608,15 @@ def read_policy_file(path: Path) -> Policy:
 
 
 def policy_ids() -> list[str]:
-    return sorted(path.stem for path in POLICY_DIR.glob("*.toml"))
+    return list(_policy_files())
+
+
+@cache
+def _policy_files() -> tuple[str, ...]:
+    """The ids of the policy folder's files, read once: they ship with the code (every
+    feed page and disclosure check asks for the policy, and a directory listing each
+    time cost more than the rest of a cached feed page's answer)."""
+    return tuple(sorted(path.stem for path in POLICY_DIR.glob("*.toml")))
 
 
 def load_policy(policy_id: str = DEFAULT_POLICY) -> Policy:

@@ -7,12 +7,11 @@ import os
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from lookup_api.authorization import authorise_route
+from lookup_api.authorization import authorise_request
 from lookup_api.metrics import Metrics, SharedMetrics
 from lookup_api.middleware import answer_head_as_get, measured, rate_limited, time_limited
 from lookup_api.openapi_viewer import PackagedViewer
@@ -82,8 +81,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         found: SharedMetrics | None = getattr(app.state, "metrics", None)
         return found
 
-    def provide_services(state: State) -> Services:
-        result: Services = state.services
+    # No parameters: Litestar builds a parameter's value (a State) for every request.
+    def provide_services() -> Services:
+        result: Services = app.state.services
         return result
 
     app = Litestar(
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             DashboardController,
         ],
         # One table decides who calls what (lookup_api.authorization), before any body.
-        guards=[authorise_route],
+        before_request=authorise_request,
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -1,8 +1,12 @@
-"""Who may call which route: one table, enforced by one app-level guard.
+"""Who may call which route: one table, enforced by one app-level hook before every handler.
 
 Every route (method and path template, as in the OpenAPI document) has an entry naming
-the callers it admits: ``anonymous`` (no key) and the key roles. The guard runs before
+the callers it admits: ``anonymous`` (no key) and the key roles. The hook runs before
 a handler reads the body, so an unauthorised caller never makes the server parse one.
+It is Litestar's ``before_request`` of the app, not a guard: Litestar copies the route
+handler for every guard call, which cost every request more than the decision itself.
+A layer below the app with a ``before_request`` of its own would replace it (Litestar
+takes the nearest), so none may have one (tests/test_authorization.py).
 
 Three kinds of entry:
 
@@ -16,7 +20,7 @@ Three kinds of entry:
   one is sent to the login page (303) and one with another role's key gets a refusal page
   (403), while an API client gets the same problem+json as on ``only("officer")``.
 
-Finer rules stay with the route's service, after the guard: an enterprise key writes
+Finer rules stay with the route's service, after the hook: an enterprise key writes
 only its own records (``lookup_api.routes.records.service.authorise``).
 """
 
@@ -27,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 
 from lookup_api.auth import ApiKey, AuthError
 from lookup_api.middleware import KEY_REFUSED
@@ -38,7 +41,7 @@ from lookup_api.roles import ROLES, Role
 
 Caller = Literal["anonymous", "officer", "enterprise", "platform", "auditor"]
 CALLERS: tuple[Caller, ...] = ("anonymous", *ROLES)
-KEY_STATE = "credtrace.api_key"  # where the guard leaves the caller's key in the scope state
+KEY_STATE = "credtrace.api_key"  # where the hook leaves the caller's key in the scope state
 DOCUMENT = "/schema"
 log = logging.getLogger("credtrace")
 
@@ -149,14 +152,13 @@ def _callers(access: Access) -> str:
     return ", ".join(c for c in CALLERS if access.admits(c))
 
 
-async def authorise_route(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """The app-level guard: the route's entry decides; the key, if any, is left for the
-    handler (``caller_key``).
+async def authorise_request(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """The app's ``before_request``: the route's entry decides; the key, if any, is left
+    for the handler (``caller_key``). It answers nothing itself (None): a refusal is
+    raised, and answered as problem+json (or a page's redirect) like any error.
 
     Asynchronous, so that a public route's request (most of them) decides in the event
-    loop; Litestar would run a synchronous guard in a worker thread for every request.
+    loop; Litestar would run a synchronous hook in a worker thread for every request.
     Only a key that must be looked up in the database goes to a thread."""
     method = str(connection.scope.get("method", ""))
     if method == "OPTIONS":  # CORS preflights and Allow answers carry no data
@@ -199,13 +201,13 @@ async def authorise_route(
 
 
 def caller_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey | None:
-    """The key the guard authenticated for this request; None for an anonymous caller."""
+    """The key the hook authenticated for this request; None for an anonymous caller."""
     found: ApiKey | None = connection.scope.get("state", {}).get(KEY_STATE)
     return found
 
 
 def required_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
-    """The caller's key on a route whose entry needs one (the guard has checked it)."""
+    """The caller's key on a route whose entry needs one (the hook has checked it)."""
     key = caller_key(connection)
     if key is None:  # only reachable when a route's entry and its handler disagree
         raise unauthorised("this route needs an API key: Authorization: Bearer ct_...")

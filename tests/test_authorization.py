@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 from litestar import Litestar, get
+from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from ledger.store.config import LedgerConfig
 from lookup_api.app import create_app
 from lookup_api.auth import create_key, revoke_key
-from lookup_api.authorization import CALLERS, ROUTES
+from lookup_api.authorization import CALLERS, ROUTES, authorise_request
 from lookup_api.pages.csrf import csrf_token
 from lookup_api.pages.session import LOGIN_COOKIE, binding
 from lookup_api.ratelimit import RateLimits
@@ -339,6 +340,18 @@ def test_every_route_in_the_schema_has_an_entry_and_every_entry_a_route() -> Non
     assert operations - ROUTES.keys() == set(), "routes without an authorisation entry"
     assert ROUTES.keys() - operations == set(), "entries for routes that do not exist"
     assert {(s.method, s.template) for s in SAMPLES} == ROUTES.keys()
+
+
+def test_every_route_handler_runs_the_authorisation_hook() -> None:
+    """The table is enforced by the app's ``before_request``; a controller or handler with
+    a hook of its own would replace it (Litestar runs the nearest one), unguarded."""
+    app = create_app(Settings(ledger=LedgerConfig("sqlite://", Path("unused.key"), ORIGIN)))
+    handlers = [
+        h for route in app.routes if isinstance(route, HTTPRoute) for h in route.route_handlers
+    ]
+    assert handlers
+    skipped = [str(h) for h in handlers if h.resolve_before_request() is not authorise_request]
+    assert skipped == []
 
 
 def test_each_route_documents_what_its_entry_may_answer() -> None:

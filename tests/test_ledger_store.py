@@ -282,3 +282,27 @@ def test_a_pooled_connection_lost_while_idle_is_replaced_not_handed_out(
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_the_size_is_the_latest_checkpoints_and_its_read_leaves_the_pool_as_it_was(
+    ledger: Ledger, engine: Engine
+) -> None:
+    """The size is read on the driver's connection in autocommit on PostgreSQL (the feed
+    reads it for every page); the pooled connection it borrowed goes back transactional:
+    a transaction on it after that is still all or nothing."""
+    assert ledger.size() == 0
+    for count in (1, 4):
+        ledger.append([entry() for _ in range(count)])
+        latest = ledger.latest_checkpoint()
+        assert latest is not None and ledger.size() == latest.size
+    assert ledger.size() == 5
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE scratch (n INTEGER)")
+        conn.commit()
+    for _ in range(3):  # every pooled connection the reads may have touched
+        ledger.size()
+        with pytest.raises(RuntimeError), write_transaction(engine) as conn:
+            conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
+            raise RuntimeError("rolled back")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM scratch").scalar_one() == 0

@@ -13,7 +13,7 @@ from contextlib import contextmanager, nullcontext
 from sqlalchemy import Connection, Engine
 
 from ledger.store import statements
-from ledger.store.engine import read_statement, read_transaction
+from ledger.store.engine import driver_statement, is_sqlite, read_statement, read_transaction
 from ledger.store.entries import SignedCheckpoint, StoredEntry
 from ledger.store.leaf_index import LeafIndex
 from ledger.store.tile_cache import TileCache, TileReader
@@ -65,9 +65,14 @@ class LogReader:
             return statements.first_checkpoint_covering(c, index)
 
     def size(self) -> int:
-        with read_statement(self.engine) as conn:  # one statement: one round trip
-            checkpoint = statements.latest_checkpoint(conn)
-        return checkpoint.size if checkpoint else 0
+        """The latest checkpoint's size: one statement, one round trip."""
+        if is_sqlite(self.engine):
+            with read_statement(self.engine) as conn:
+                checkpoint = statements.latest_checkpoint(conn)
+            return checkpoint.size if checkpoint else 0
+        with driver_statement(self.engine) as driver:
+            row = driver.execute(statements.LATEST_SIZE, prepare=True).fetchone()
+        return 0 if row is None else int(row[0])
 
     # -- entries ---------------------------------------------------------------------
 

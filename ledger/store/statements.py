@@ -32,6 +32,7 @@ TILE_AT = "SELECT hashes FROM ledger_tiles WHERE level = ? AND idx = ?"
 LEVEL0_TILE_RANGE = "SELECT idx, hashes FROM ledger_tiles WHERE level = 0 AND idx >= ? AND idx <= ?"
 INSERT_TILE = "INSERT INTO ledger_tiles (level, idx, hashes) VALUES (?, ?, ?)"
 CHECKPOINT_COLUMNS = "SELECT size, root, note FROM ledger_checkpoints"
+LATEST_SIZE = "SELECT size FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
 
 
 # --- rows to types ---------------------------------------------------------------

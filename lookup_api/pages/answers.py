@@ -1,7 +1,8 @@
 """Answers a page gives instead of itself: the way to the login page, a refusal page.
 
-A guard or handler raises ``PageAnswer``; the app's handler for it sends the response it
-carries, so a browser is sent to sign in (303) where an API client gets problem+json.
+The authorisation hook or a handler raises ``PageAnswer``; the app's handler for it sends
+the response it carries, so a browser is sent to sign in (303) where an API client gets
+problem+json.
 """
 
 from __future__ import annotations

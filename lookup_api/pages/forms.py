@@ -79,7 +79,7 @@ async def read_checked_form(
 
 def form_operation(fields: dict[str, str]) -> type[Operation]:
     """An ``operation_class`` documenting a page form's text fields as the request body
-    (the handler reads the form itself, after the guard)."""
+    (the handler reads the form itself, after the authorisation hook)."""
     schema = {
         "type": "object",
         "properties": {name: {"type": "string", "description": d} for name, d in fields.items()},

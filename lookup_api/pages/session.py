@@ -60,7 +60,7 @@ def same_origin(connection: ASGIConnection[Any, Any, Any, Any], public_url: str)
 
 
 def session_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The key that authenticates this request, as the guard reads it: the bearer
+    """The key that authenticates this request, as the authorisation hook reads it: the bearer
     token, else the session cookie."""
     header = connection.headers.get("authorization")
     if header is not None:

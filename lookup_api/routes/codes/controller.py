@@ -215,7 +215,7 @@ class CodesController(Controller):
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[IssueReceipt]:
         key = required_key(request)
-        # Only an authenticated caller (the app's guard) makes the server read a body.
+        # Only an authenticated caller (the authorisation hook) makes the server read a body.
         data = await _issue_request(request)
         product, lot = gtin_of(data.gtin), batch_of(data.batch)
         issued = await asyncio.to_thread(issue_for, services, key, product, lot, data.count)

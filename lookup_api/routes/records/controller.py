@@ -99,7 +99,7 @@ class RecordsController(Controller):
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[RecordReceipt]:
         key = required_key(request)
-        # Only an authenticated caller (the app's guard) makes the server read a body.
+        # Only an authenticated caller (the authorisation hook) makes the server read a body.
         data = await read_record_request(request)
         entry, receipt = await submit(services, key, data.kind, data.payload, idempotency_key)
         body = RecordReceipt(

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from ledger.store.engine import read_statement, read_transaction
-from ledger.store.sql import placeholders
+from ledger.store.engine import driver_statement, is_sqlite, read_statement, read_transaction
+from ledger.store.sql import for_dialect, placeholders
 from lookup_api.cache import Fresh, batch_dep, enterprise_dep, product_dep
 from lookup_api.routes.codes.service import GENUINE, REVOKED, CodeState, judge_code, read_serial
 from lookup_api.wiring import Services
@@ -232,12 +232,25 @@ def read_resolution(services: Services, link: DigitalLink) -> Resolution | None:
     as nearly always; otherwise that statement again and the rest in one transaction."""
     serial, refused = (None, None) if link.serial is None else read_serial(link.serial)
     values = (serial, link.batch, link.gtin)
-    with read_statement(services.engine) as conn:
-        row = conn.exec_driver_sql(placeholders(conn, _RESOLVE), values).first()
+    row = _resolve_row(services.engine, values)
     if row is not None and (row[30] or (serial is not None and row[31])):
         with read_transaction(services.engine) as conn:
             return _read_with_lists(conn, link, serial, refused, values)
     return _resolution(link, row, [], (serial, refused), None)
+
+
+_RESOLVE_PG = for_dialect("postgresql", _RESOLVE)
+
+
+def _resolve_row(engine: Engine, values: tuple[str | None, ...]) -> Any:
+    """The resolve statement's row (by position, as ``_resolution`` reads it), or None.
+    On PostgreSQL it is read on the driver's connection: SQLAlchemy's result read the
+    statement's 32 column descriptions anew each time, half of a cache miss's read."""
+    if is_sqlite(engine):
+        with read_statement(engine) as conn:
+            return conn.exec_driver_sql(placeholders(conn, _RESOLVE), values).first()
+    with driver_statement(engine) as driver:
+        return driver.execute(_RESOLVE_PG, values, prepare=True).fetchone()
 
 
 def _read_with_lists(
