@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from ledger.store.engine import create_db_engine, migrate
 from ledger.store.entries import NewEntry
@@ -85,18 +86,28 @@ def endless_chunks() -> Iterator[Chunk]:
         yield Chunk([], [(line, None, "x" * 100, None)])
 
 
-def stalled_pipeline() -> None:
-    """Take one chunk, print the worker's pid, then stop reading (until killed)."""
+def collector_state() -> Generator[Chunk, None, bool]:
+    """A producer that yields one empty chunk and returns whether its process collects
+    cycles."""
+    yield Chunk([], [])
+    return gc.isenabled()
+
+
+def stalled_pipeline(with_thread: bool) -> None:
+    """Take one chunk, print the worker's pid and how it was started, then stop reading
+    (until killed); ``with_thread``: with a second thread running, as a service has."""
+    if with_thread:
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
     pipeline = Pipeline(endless_chunks, ahead=2 * CHUNK)
     chunks = iter(pipeline)
     next(chunks)
-    print(f"WORKER {pipeline.worker_pid}", flush=True)
+    print(f"WORKER {pipeline.worker_pid} {pipeline.start_method}", flush=True)
     threading.Event().wait()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["stalled-pipeline"]:
-        stalled_pipeline()
+    if sys.argv[1] == "stalled-pipeline":
+        stalled_pipeline(with_thread=sys.argv[2:] == ["--with-thread"])
         sys.exit(0)
     command, url, key, *rest = sys.argv[1:]
     if command == "bulk":
