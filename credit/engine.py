@@ -180,14 +180,19 @@ def _repaired(
     return frozenset(repaired), reasons
 
 
-def _violations(ctx: _Context, c: Condition) -> list[Violation]:
-    span = window(ctx.as_of, c.window_days or ctx.policy.cycle_days)
+def _counted_within(ctx: _Context, span: Window) -> list[tuple[Violation, CatalogueItem]]:
+    """The counted violations that occurred within ``span``, with their catalogue items."""
     within = ctx.within.get(span)
     if within is None:
         items = ctx.policy.items
         within = ctx.within[span] = [
             (v, items[v.item]) for v in ctx.counted if _within(v.occurred_on, span)
         ]
+    return within
+
+
+def _violations(ctx: _Context, c: Condition) -> list[Violation]:
+    within = _counted_within(ctx, window(ctx.as_of, c.window_days or ctx.policy.cycle_days))
     if not within:
         return []
     return [
@@ -362,24 +367,24 @@ def grade(facts: Facts, policy: Policy, as_of: dt.date) -> Grading:
             break
     else:  # the loader requires a last otherwise rule that applies to everyone
         raise AssertionError(f"{policy.id}: no rule matched")
-    in_cycle = [v for v in counted if _within(v.occurred_on, cycle)]
+    in_cycle = _counted_within(ctx, cycle)
     item_reasons = [
         Reason(
             v.item,
-            policy.items[v.item].points,
+            item.points,
             cycle,
             (v.entry,),
-            policy.items[v.item].zh + ("（已修复）" if v.entry in repaired else ""),
-            policy.items[v.item].en + (" (repaired)" if v.entry in repaired else ""),
+            item.zh + ("（已修复）" if v.entry in repaired else ""),
+            item.en + (" (repaired)" if v.entry in repaired else ""),
         )
-        for v in in_cycle
+        for v, item in in_cycle
     ]
     return Grading(
         uscc=facts.uscc,
         policy=policy.id,
         as_of=as_of,
         grade=rule.grade,
-        score=sum(policy.items[v.item].points for v in in_cycle),
+        score=sum(item.points for _, item in in_cycle),
         rule=rule.id,
         measures=policy.measures[rule.grade],
         reasons=tuple(matched + repair_reasons + item_reasons),

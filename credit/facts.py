@@ -11,7 +11,7 @@ Imports only the standard library.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter, le
 from typing import Any
@@ -128,16 +128,19 @@ class Facts:
     def _in_order(self) -> bool:
         return (
             _ascending(self.roles)
-            and _ascending([v.entry for v in self.violations])
-            and _ascending([i.entry for i in self.inspections])
-            and _ascending([d.entry for d in self.declarations])
-            and _ascending([b.entry for b in self.blacklist])
-            and _ascending([r.request_entry for r in self.repairs])
-            and _ascending([g.entry for g in self.grades])
+            and _ascending(self.violations, _entry)
+            and _ascending(self.inspections, _entry)
+            and _ascending(self.declarations, _entry)
+            and _ascending(self.blacklist, _entry)
+            and _ascending(self.repairs, _request)
+            and _ascending(self.grades, _entry)
         )
 
 
-def _ascending(keys: Sequence[Any]) -> bool:
+def _ascending(items: Sequence[Any], key: Callable[[Any], Any] | None = None) -> bool:
+    if len(items) < 2:
+        return True
+    keys = items if key is None else list(map(key, items))
     return all(map(le, keys, keys[1:]))
 
 
