@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import ast
-import gc
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import lookup_api.bulk.pipeline as pipeline
-from lookup_api.bulk.importer import file_chunks
 from tests import factories
-from tests.workers import collector_state
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_pipeline_imports_neither_seed_nor_import() -> None:
@@ -55,36 +57,46 @@ def _import_file(tmp_path: Path) -> Path:
     return path
 
 
-def _chunks(path: Path) -> tuple[str, list[pipeline.Chunk]]:
-    job = pipeline.Pipeline(file_chunks, str(path), "operator:test", None)
-    return job.start_method, list(job)
+def _report(path: Path, *args: str) -> dict[str, Any]:
+    """How pipelines run in a fresh process (this one may run other threads)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.workers", "pipeline-report", str(path), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
-def test_a_worker_is_forked_unless_another_thread_runs(tmp_path: Path) -> None:
-    path = _import_file(tmp_path)
+def test_a_worker_is_spawned_while_another_thread_runs() -> None:
     with another_thread():
         assert pipeline.start_method() == "spawn"
-        spawned, from_spawned = _chunks(path)
-    assert spawned == "spawn"
-    if threading.active_count() > 1:
-        pytest.skip("this test process runs other threads: its workers are spawned")
-    assert pipeline.start_method() == "fork"
-    forked, from_forked = _chunks(path)
-    assert forked == "fork"
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The pipeline reports of a fresh process, with and without a second thread."""
+    path = _import_file(tmp_path_factory.mktemp("pipeline"))
+    return {"alone": _report(path), "with a thread": _report(path, "--with-thread")}
+
+
+def test_a_worker_is_forked_unless_another_thread_runs(
+    reports: dict[str, dict[str, Any]],
+) -> None:
+    forked, spawned = reports["alone"], reports["with a thread"]
+    assert (forked["method"], spawned["method"]) == ("fork", "spawn")
     # Either way the same chunks: every line, its refusal, in order.
-    assert from_forked == from_spawned
-    assert sum(len(c.entries) for c in from_forked) == 3 * pipeline.CHUNK + 6
-    assert [r[0] for c in from_forked for r in c.refusals] == [6]
+    assert forked["chunks"] == spawned["chunks"]
+    assert "'not json'" in forked["chunks"]
+    assert forked["chunks"].count("enterprise.filed") == 3 * pipeline.CHUNK + 6
 
 
-def test_a_forked_worker_never_collects_cycles() -> None:
+def test_a_forked_worker_never_collects_cycles(reports: dict[str, dict[str, Any]]) -> None:
     """A collection in the worker could finalise its copy of an object of the importing
     process, such as an open SQLite connection; the collector is off there from the fork."""
-    if threading.active_count() > 1:
-        pytest.skip("this test process runs other threads: its workers are spawned")
-    assert gc.isenabled()
-    job = pipeline.Pipeline(collector_state)
-    assert list(job) == [pipeline.Chunk([], [])]
-    assert job.start_method == "fork"
-    assert job.result is False
-    assert gc.isenabled()  # and back on here
+    assert reports["alone"]["collects"] is False
+    assert reports["with a thread"]["collects"] is True  # a fresh interpreter's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import sys
 import threading
 from collections.abc import Generator, Iterator
@@ -14,6 +15,7 @@ from ledger.store.service import AppendService
 from ledger.tlog.checkpoint import TlogProof
 from ledger.tlog.jcs import canonicalize
 from ledger.tlog.note import Signer
+from lookup_api.bulk.importer import file_chunks
 from lookup_api.bulk.pipeline import CHUNK, Chunk, Pipeline
 
 ORIGIN = "test.credtrace.local/ledger"
@@ -93,11 +95,28 @@ def collector_state() -> Generator[Chunk, None, bool]:
     return gc.isenabled()
 
 
+def _another_thread() -> None:
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+
+
+def pipeline_report(path: str, with_thread: bool) -> None:
+    """Print, as JSON, how this process's pipelines run: their start method, whether the
+    worker collects cycles, and the chunks of the import file ``path``."""
+    if with_thread:
+        _another_thread()
+    probe = Pipeline(collector_state)
+    list(probe)
+    job = Pipeline(file_chunks, path, "operator:test", None)
+    chunks = [(c.entries, c.refusals) for c in job]
+    report = {"method": probe.start_method, "collects": probe.result, "chunks": repr(chunks)}
+    print(json.dumps(report), flush=True)
+
+
 def stalled_pipeline(with_thread: bool) -> None:
     """Take one chunk, print the worker's pid and how it was started, then stop reading
     (until killed); ``with_thread``: with a second thread running, as a service has."""
     if with_thread:
-        threading.Thread(target=threading.Event().wait, daemon=True).start()
+        _another_thread()
     pipeline = Pipeline(endless_chunks, ahead=2 * CHUNK)
     chunks = iter(pipeline)
     next(chunks)
@@ -106,6 +125,9 @@ def stalled_pipeline(with_thread: bool) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "pipeline-report":
+        pipeline_report(sys.argv[2], with_thread=sys.argv[3:] == ["--with-thread"])
+        sys.exit(0)
     if sys.argv[1] == "stalled-pipeline":
         stalled_pipeline(with_thread=sys.argv[2:] == ["--with-thread"])
         sys.exit(0)
