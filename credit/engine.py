@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from credit.facts import Facts, Violation
-from credit.policy import Condition, GradeRule, Measures, Policy
+from credit.policy import CatalogueItem, Condition, GradeRule, Measures, Policy
 
 Window = tuple[dt.date, dt.date]
 # Metrics measured over a window of days that ends on the as-of date.
@@ -138,6 +138,8 @@ class _Context:
     cycle: Window
     # Each measure once per grading, though several rules ask for it.
     measured: dict[tuple[Any, ...], tuple[Value, tuple[int, ...]]] = field(default_factory=dict)
+    # The counted violations within each window asked for, with their catalogue items.
+    within: dict[Window, list[tuple[Violation, CatalogueItem]]] = field(default_factory=dict)
 
 
 def _repaired(
@@ -178,19 +180,28 @@ def _repaired(
     return frozenset(repaired), reasons
 
 
+def _counted_within(ctx: _Context, span: Window) -> list[tuple[Violation, CatalogueItem]]:
+    """The counted violations that occurred within ``span``, with their catalogue items."""
+    within = ctx.within.get(span)
+    if within is None:
+        items = ctx.policy.items
+        within = ctx.within[span] = [
+            (v, items[v.item]) for v in ctx.counted if _within(v.occurred_on, span)
+        ]
+    return within
+
+
 def _violations(ctx: _Context, c: Condition) -> list[Violation]:
-    span = window(ctx.as_of, c.window_days or ctx.policy.cycle_days)
-    found = []
-    for v in ctx.counted:
-        if not _within(v.occurred_on, span) or (c.after_repair and v.entry in ctx.repaired):
-            continue
-        item = ctx.policy.items[v.item]
-        if c.severity is not None and item.severity != c.severity:
-            continue
-        if c.items and v.item not in c.items:
-            continue
-        found.append(v)
-    return found
+    within = _counted_within(ctx, window(ctx.as_of, c.window_days or ctx.policy.cycle_days))
+    if not within:
+        return []
+    return [
+        v
+        for v, item in within
+        if not (c.after_repair and v.entry in ctx.repaired)
+        and (c.severity is None or item.severity == c.severity)
+        and (not c.items or v.item in c.items)
+    ]
 
 
 def _ratio(numerator: int, denominator: int) -> Value:
@@ -282,10 +293,10 @@ def measure(ctx: _Context, c: Condition) -> tuple[Value, tuple[int, ...]]:
     return found
 
 
-def _applies(rule: GradeRule, roles: tuple[str, ...]) -> bool:
-    if rule.roles and not rule.roles & set(roles):
+def _applies(rule: GradeRule, roles: frozenset[str]) -> bool:
+    if rule.roles and not rule.roles & roles:
         return False
-    return not rule.except_roles & set(roles)
+    return not rule.except_roles & roles
 
 
 def _condition_text(c: Condition, value: Value) -> tuple[str, str]:
@@ -347,32 +358,33 @@ def grade(facts: Facts, policy: Policy, as_of: dt.date) -> Grading:
     repaired, repair_reasons = _repaired(facts, policy, as_of, counted)
     cycle = window(as_of, policy.cycle_days)
     ctx = _Context(facts, policy, as_of, counted, repaired, cycle)
+    roles = frozenset(facts.roles)
     for rule in policy.rules:
-        if not _applies(rule, facts.roles):
+        if not _applies(rule, roles):
             continue
         matched = _rule_reasons(ctx, rule)
         if matched is not None:
             break
     else:  # the loader requires a last otherwise rule that applies to everyone
         raise AssertionError(f"{policy.id}: no rule matched")
-    in_cycle = [v for v in counted if _within(v.occurred_on, cycle)]
+    in_cycle = _counted_within(ctx, cycle)
     item_reasons = [
         Reason(
             v.item,
-            policy.items[v.item].points,
+            item.points,
             cycle,
             (v.entry,),
-            policy.items[v.item].zh + ("（已修复）" if v.entry in repaired else ""),
-            policy.items[v.item].en + (" (repaired)" if v.entry in repaired else ""),
+            item.zh + ("（已修复）" if v.entry in repaired else ""),
+            item.en + (" (repaired)" if v.entry in repaired else ""),
         )
-        for v in in_cycle
+        for v, item in in_cycle
     ]
     return Grading(
         uscc=facts.uscc,
         policy=policy.id,
         as_of=as_of,
         grade=rule.grade,
-        score=sum(policy.items[v.item].points for v in in_cycle),
+        score=sum(item.points for _, item in in_cycle),
         rule=rule.id,
         measures=policy.measures[rule.grade],
         reasons=tuple(matched + repair_reasons + item_reasons),

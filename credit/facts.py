@@ -11,8 +11,10 @@ Imports only the standard library.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from operator import attrgetter
+from operator import attrgetter, le
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -108,7 +110,10 @@ class Facts:
 
     def sorted(self) -> Facts:
         """The same facts in entry order, whatever order they were read in (each entry
-        is one fact of its kind, so the entry alone orders them)."""
+        is one fact of its kind, so the entry alone orders them); these facts themselves
+        when they are in order already, as ``credit.store`` reads them."""
+        if self._in_order():
+            return self
         return replace(
             self,
             roles=tuple(sorted(self.roles)),
@@ -119,6 +124,24 @@ class Facts:
             repairs=tuple(sorted(self.repairs, key=_request)),
             grades=tuple(sorted(self.grades, key=_entry)),
         )
+
+    def _in_order(self) -> bool:
+        return (
+            _ascending(self.roles)
+            and _ascending(self.violations, _entry)
+            and _ascending(self.inspections, _entry)
+            and _ascending(self.declarations, _entry)
+            and _ascending(self.blacklist, _entry)
+            and _ascending(self.repairs, _request)
+            and _ascending(self.grades, _entry)
+        )
+
+
+def _ascending(items: Sequence[Any], key: Callable[[Any], Any] | None = None) -> bool:
+    if len(items) < 2:
+        return True
+    keys = items if key is None else list(map(key, items))
+    return all(map(le, keys, keys[1:]))
 
 
 _entry = attrgetter("entry")

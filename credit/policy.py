@@ -187,8 +187,14 @@ class Policy:
         return next(g for g in self.grades if g.id == grade_id)
 
     def rank(self, grade_id: str) -> int:
-        found = next((g.rank for g in self.grades if g.id == grade_id), None)
-        return len(self.grades) if found is None else found  # unknown: worse than any
+        return self._ranks.get(grade_id, len(self.grades))  # unknown: worse than any
+
+    @cached_property  # asked for by every grading with a grade history
+    def _ranks(self) -> dict[str, int]:
+        ranks: dict[str, int] = {}
+        for g in self.grades:
+            ranks.setdefault(g.id, g.rank)
+        return ranks
 
     def in_effect(self, day: dt.date) -> bool:
         return self.effective_from <= day and (

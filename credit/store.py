@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -37,6 +36,7 @@ from ledger.records.tables import LIVE, Tables
 from ledger.store.engine import driver_connection
 
 CHUNK = 500  # keys per IN list on SQLite
+Fact = TypeVar("Fact")
 
 # One statement per table, ``{t}`` naming its table (live or prefixed) and ``{keys}``
 # the condition on the enterprise column.
@@ -115,40 +115,62 @@ def load_facts(
 def _load(
     reader: _Reader, keys: list[str], declarations: bool, include_revoked: bool
 ) -> dict[str, Facts]:
-    base: dict[str, Facts] = {}
+    base: dict[str, tuple[dt.date, int, tuple[str, ...]]] = {}
     for uscc, filed_on, filed_entry, roles, status in reader.rows("enterprises", keys):
         if filed_entry is None or (status == "revoked" and not include_revoked):
             continue  # its filing was redacted, or it is revoked: nothing to grade
-        listed = tuple(json.loads(roles or "[]") or ())
-        base[uscc] = Facts(uscc, _day(filed_on), filed_entry, listed)
+        listed = tuple(sorted(json.loads(roles or "[]") or ()))
+        base[uscc] = (_day(filed_on), filed_entry, listed)
     found = sorted(base)
-    parts: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    violations: dict[str, list[Violation]] = {}
     for entry, uscc, item, occurred_on, fine, revoked in reader.rows("violations", found):
-        parts[uscc]["violations"].append(Violation(entry, item, _day(occurred_on), fine, revoked))
+        violation = Violation(entry, item, _day(occurred_on), fine, revoked)
+        violations.setdefault(uscc, []).append(violation)
+    inspections: dict[str, list[Inspection]] = {}
     for entry, gtin, batch, outcome, on, uscc in reader.rows("inspections", found):
-        parts[uscc]["inspections"].append(Inspection(entry, f"{gtin}/{batch}", outcome, _day(on)))
+        inspection = Inspection(entry, f"{gtin}/{batch}", outcome, _day(on))
+        inspections.setdefault(uscc, []).append(inspection)
+    declared: dict[str, list[Declaration]] = {}
     if declarations:
         for entry, uscc, time in reader.rows("declarations", found):
             if time:
-                parts[uscc]["declarations"].append(Declaration(entry, record_date(time)))
+                declared.setdefault(uscc, []).append(Declaration(entry, record_date(time)))
+    blacklist: dict[str, list[BlacklistEvent]] = {}
     for entry, uscc, event, time in reader.rows("blacklist", found):
-        parts[uscc]["blacklist"].append(BlacklistEvent(entry, event, record_date(time)))
+        blacklist.setdefault(uscc, []).append(BlacklistEvent(entry, event, record_date(time)))
+    repairs: dict[str, list[Repair]] = {}
     for entry, uscc, decided, approved in reader.rows("repairs", found):
         verdict = None if approved is None else bool(approved)
-        parts[uscc]["repairs"].append(Repair(entry, decided, verdict))
+        repairs.setdefault(uscc, []).append(Repair(entry, decided, verdict))
+    grades: dict[str, list[GradeRecord]] = {}
     for entry, uscc, grade, policy, time in reader.rows("grades", found):
         if time:
-            parts[uscc]["grades"].append(GradeRecord(entry, grade, policy, record_date(time)))
-    return {uscc: _with(facts, parts[uscc]) for uscc, facts in base.items()}
+            grades.setdefault(uscc, []).append(GradeRecord(entry, grade, policy, record_date(time)))
+    # Built once, in entry order (what Facts.sorted gives), rather than built and re-sorted.
+    return {
+        uscc: Facts(
+            uscc,
+            filed_on,
+            filed_entry,
+            roles,
+            _in_entry_order(violations.get(uscc), _entry),
+            _in_entry_order(inspections.get(uscc), _entry),
+            _in_entry_order(declared.get(uscc), _entry),
+            _in_entry_order(blacklist.get(uscc), _entry),
+            _in_entry_order(repairs.get(uscc), _request),
+            _in_entry_order(grades.get(uscc), _entry),
+        )
+        for uscc, (filed_on, filed_entry, roles) in base.items()
+    }
 
 
-def _with(facts: Facts, parts: dict[str, list[Any]]) -> Facts:
-    return replace(
-        facts,
-        violations=tuple(parts["violations"]),
-        inspections=tuple(parts["inspections"]),
-        declarations=tuple(parts["declarations"]),
-        blacklist=tuple(parts["blacklist"]),
-        repairs=tuple(parts["repairs"]),
-        grades=tuple(parts["grades"]),
-    ).sorted()
+_entry = attrgetter("entry")
+_request = attrgetter("request_entry")
+
+
+def _in_entry_order(found: list[Fact] | None, key: Callable[[Fact], int]) -> tuple[Fact, ...]:
+    if not found:
+        return ()
+    if len(found) > 1:
+        found.sort(key=key)
+    return tuple(found)

@@ -145,12 +145,18 @@ def _running(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
-def test_a_killed_bulk_job_leaves_no_worker_behind() -> None:
-    proc = _run_worker("stalled-pipeline")
+@pytest.mark.parametrize(
+    ("args", "method"),
+    [((), "fork"), (("--with-thread",), "spawn")],
+    ids=["forked-worker", "spawned-worker"],
+)
+def test_a_killed_bulk_job_leaves_no_worker_behind(args: tuple[str, ...], method: str) -> None:
+    proc = _run_worker("stalled-pipeline", *args)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("WORKER "), (line, proc.stderr.read() if proc.stderr else "")
-    worker = int(line.split()[1])
+    worker, started = int(line.split()[1]), line.split()[2]
+    assert started == method
     helpers = _children(proc.pid)  # the worker and multiprocessing's resource tracker
     assert worker in helpers
     os.kill(proc.pid, signal.SIGKILL)

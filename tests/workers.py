@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from ledger.store.engine import create_db_engine, migrate
 from ledger.store.entries import NewEntry
@@ -13,6 +15,7 @@ from ledger.store.service import AppendService
 from ledger.tlog.checkpoint import TlogProof
 from ledger.tlog.jcs import canonicalize
 from ledger.tlog.note import Signer
+from lookup_api.bulk.importer import file_chunks
 from lookup_api.bulk.pipeline import CHUNK, Chunk, Pipeline
 
 ORIGIN = "test.credtrace.local/ledger"
@@ -85,18 +88,48 @@ def endless_chunks() -> Iterator[Chunk]:
         yield Chunk([], [(line, None, "x" * 100, None)])
 
 
-def stalled_pipeline() -> None:
-    """Take one chunk, print the worker's pid, then stop reading (until killed)."""
+def collector_state() -> Generator[Chunk, None, bool]:
+    """A producer that yields one empty chunk and returns whether its process collects
+    cycles."""
+    yield Chunk([], [])
+    return gc.isenabled()
+
+
+def _another_thread() -> None:
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+
+
+def pipeline_report(path: str, with_thread: bool) -> None:
+    """Print, as JSON, how this process's pipelines run: their start method, whether the
+    worker collects cycles, and the chunks of the import file ``path``."""
+    if with_thread:
+        _another_thread()
+    probe = Pipeline(collector_state)
+    list(probe)
+    job = Pipeline(file_chunks, path, "operator:test", None)
+    chunks = [(c.entries, c.refusals) for c in job]
+    report = {"method": probe.start_method, "collects": probe.result, "chunks": repr(chunks)}
+    print(json.dumps(report), flush=True)
+
+
+def stalled_pipeline(with_thread: bool) -> None:
+    """Take one chunk, print the worker's pid and how it was started, then stop reading
+    (until killed); ``with_thread``: with a second thread running, as a service has."""
+    if with_thread:
+        _another_thread()
     pipeline = Pipeline(endless_chunks, ahead=2 * CHUNK)
     chunks = iter(pipeline)
     next(chunks)
-    print(f"WORKER {pipeline.worker_pid}", flush=True)
+    print(f"WORKER {pipeline.worker_pid} {pipeline.start_method}", flush=True)
     threading.Event().wait()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["stalled-pipeline"]:
-        stalled_pipeline()
+    if sys.argv[1] == "pipeline-report":
+        pipeline_report(sys.argv[2], with_thread=sys.argv[3:] == ["--with-thread"])
+        sys.exit(0)
+    if sys.argv[1] == "stalled-pipeline":
+        stalled_pipeline(with_thread=sys.argv[2:] == ["--with-thread"])
         sys.exit(0)
     command, url, key, *rest = sys.argv[1:]
     if command == "bulk":

@@ -19,10 +19,12 @@ import os
 import pickle
 import queue as queue_module
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import msgspec
@@ -227,6 +229,22 @@ def _widen_pipe(fd: int) -> None:
         fcntl.fcntl(fd, set_size, PIPE_BYTES)
 
 
+def start_method() -> str:
+    """How to start the worker: ``fork`` while this process runs no other thread, else
+    ``spawn``.
+
+    A forked worker starts at once; a spawned one is a fresh interpreter importing the
+    packages (and the main module) anew, about a second in which the sequencer has nothing
+    to do. A fork copies the locks other threads may hold, so it is taken only when there
+    are none. What else the copy inherits (open database connections, sockets) the worker
+    never uses: it runs the producer only, with the collector off (``Pipeline.start``), so
+    no inherited object is finalised in it, and it leaves by ``os._exit``.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
 class Pipeline:
     """Runs ``producer(*args)`` in a worker process; iterate to get its chunks in order,
     then ``result`` holds what it returned."""
@@ -234,11 +252,12 @@ class Pipeline:
     def __init__(self, producer: Producer, *args: Any, ahead: int = AHEAD) -> None:
         """``ahead``: how many entries the worker may have ready; the sequencer's batch
         size and a margin, so that the worker keeps working while a batch is written."""
-        context = multiprocessing.get_context("spawn")
+        self.start_method = start_method()
+        context: Any = multiprocessing.get_context(self.start_method)
         queue: Any = context.Queue(max(2, -(-ahead // CHUNK)))
         _widen_pipe(queue._writer.fileno())  # the queue's pipe (private, but stable since 3.4)
         self._queue = queue
-        self._process = context.Process(
+        self._process: BaseProcess = context.Process(
             target=_worker, args=(self._queue, producer, args), daemon=True
         )
         self.result: Any = None
@@ -250,7 +269,12 @@ class Pipeline:
     def start(self) -> None:
         """Start the worker (iterating starts it too); it reads ahead while nobody takes."""
         if self._process.pid is None:
-            self._process.start()
+            # A forked worker keeps the collector off: a collection there could finalise a
+            # copy of one of this process's objects, such as an open SQLite connection
+            # (whose close may checkpoint and delete the write-ahead log under this
+            # process). Nothing the producers make forms cycles (see collector_paused).
+            with collector_paused():
+                self._process.start()
 
     def stop(self) -> None:
         """Stop the worker if it still runs, and wait for it."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -408,6 +409,45 @@ def test_one_more_violation_never_improves_the_grade(base: Facts, item: str, ago
 def test_the_order_facts_arrive_in_does_not_matter(base: Facts) -> None:
     shuffled = replace(base, violations=tuple(reversed(base.violations)))
     assert grade(shuffled, CIQ, AS_OF).as_json() == grade(base, CIQ, AS_OF).as_json()
+
+
+def test_facts_in_entry_order_are_graded_as_they_are_and_others_sorted_first() -> None:
+    ordered = Facts(
+        "91440300MA5TEST001",
+        days_ago(900),
+        1,
+        ("exporter", "importer"),
+        violations=(v(10, ITEMS[0], 5), v(11, ITEMS[1], 3)),
+        inspections=(
+            Inspection(20, "b1", "conformant", days_ago(4)),
+            Inspection(21, "b2", "non_conformant", days_ago(9)),
+        ),
+        declarations=(Declaration(30, days_ago(7)), Declaration(31, days_ago(8))),
+        blacklist=(
+            BlacklistEvent(40, "noticed", days_ago(40)),
+            BlacklistEvent(41, "removed", days_ago(2)),
+        ),
+        repairs=(Repair(50, 52, True), Repair(51)),
+        grades=(
+            GradeRecord(60, "A", CIQ.id, days_ago(300)),
+            GradeRecord(61, "B", CIQ.id, days_ago(30)),
+        ),
+    )
+    assert ordered.sorted() is ordered
+    expected = grade(ordered, CIQ, AS_OF).as_json()
+    for name in (
+        "roles",
+        "violations",
+        "inspections",
+        "declarations",
+        "blacklist",
+        "repairs",
+        "grades",
+    ):
+        reversed_field: dict[str, Any] = {name: tuple(reversed(getattr(ordered, name)))}
+        shuffled = replace(ordered, **reversed_field)
+        assert shuffled.sorted() == ordered, name
+        assert grade(shuffled, CIQ, AS_OF).as_json() == expected, name
 
 
 def corpus_digest() -> str:
