@@ -139,7 +139,8 @@ def bar_chart(bars: Sequence[tuple[str, int]], labels: Labels, chart_id: str) ->
     slot = plot_width / max(len(bars), 1)
     slanted = len(bars) > 8
     for i, (label, count) in enumerate(bars):
-        height = plot_height * count / top
+        # Rounded as drawn before the top is placed, so the bar ends exactly on the axis.
+        height = round(plot_height * count / top, 2)
         x = LEFT + slot * i + slot * 0.15
         y = HEIGHT - BOTTOM - height
         parts.append(
