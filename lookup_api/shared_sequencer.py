@@ -7,7 +7,10 @@ everything against the database). So ``credtrace serve`` with several workers st
 sequencer process before them (``main``), listening on a Unix socket in a folder only
 its user can enter, and every worker hands its entries to it (``SharedAppendService``)
 and gets the receipts back: one group commit for all the workers' writers, whose
-batches always continue the one before.
+batches continue the one before (unless another writer came between: the CLI, the
+daily recompute). A request's entry is written to the socket from its event loop and
+its receipt read there (no thread between); a thread's (a sync handler's) goes through
+this service's thread, in batches.
 
 The wire: frames of a 4-byte big-endian length and a msgpack array of rows. A worker
 sends entries, ``[id, kind, subject, payload, actor, time, redacts, request_key,
@@ -25,6 +28,7 @@ retry with the same Idempotency-Key is never recorded twice).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -39,20 +43,28 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
 from ledger.errors import EntryRejected, LedgerError
 from ledger.store.entries import NewEntry, SignedCheckpoint
 from ledger.store.log import Ledger
-from ledger.store.service import DEFAULT_MAX_BATCH, AppendService, Receipt, ServiceClosed
+from ledger.store.service import (
+    DEFAULT_MAX_BATCH,
+    REQUEST_WRITES,
+    AppendService,
+    Receipt,
+    ServiceClosed,
+)
 
 log = logging.getLogger("credtrace")
 
 SOCKET_ENV = "CREDTRACE_SEQUENCER_SOCKET"  # set by `credtrace serve` for its workers
 RECONNECT_SECONDS = 1.0  # a worker that lost the sequencer appends alone this long
 CONNECT_TIMEOUT = 5.0
+LOST = "the sequencer went away before answering: the entry may be written"
+ORPHAN_POLL_SECONDS = 0.5
 MAX_FRAME = 1 << 31  # a batch of max_append_batch bodies of max_body_bytes, and more
 
 OK, REFUSED, CLOSED, FAILED = 0, 1, 2, 3
@@ -81,16 +93,22 @@ def frames(sock: socket.socket) -> Iterator[list[Row]]:
     buffer = bytearray()
     while chunk := sock.recv(1 << 16):
         buffer += chunk
-        while len(buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(buffer)
-            if size > MAX_FRAME:
-                raise ValueError(f"a frame of {size} bytes")
-            end = _HEADER.size + size
-            if len(buffer) < end:
-                break
-            rows = msgspec.msgpack.decode(memoryview(buffer)[_HEADER.size : end])
-            del buffer[:end]
-            yield rows
+        yield from take_frames(buffer)
+
+
+def take_frames(buffer: bytearray) -> list[list[Row]]:
+    """The whole frames at the start of ``buffer``, taken out of it; ValueError on a bad one."""
+    taken = []
+    while len(buffer) >= _HEADER.size:
+        (size,) = _HEADER.unpack_from(buffer)
+        if size > MAX_FRAME:
+            raise ValueError(f"a frame of {size} bytes")
+        end = _HEADER.size + size
+        if len(buffer) < end:
+            break
+        taken.append(msgspec.msgpack.decode(memoryview(buffer)[_HEADER.size : end]))
+        del buffer[:end]
+    return taken
 
 
 def entry_row(number: int, entry: NewEntry) -> Row:
@@ -174,9 +192,48 @@ class _Link:
         self.broken = False
 
 
+class _LoopLink(asyncio.Protocol):
+    """The event loop's connection to the sequencer: its requests' entries are written
+    and their receipts read in the loop, with no thread between them and the socket."""
+
+    def __init__(self, owner: SharedAppendService, loop: asyncio.AbstractEventLoop) -> None:
+        self.owner = owner
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.pending: dict[int, Future[Receipt]] = {}
+        self.buffer = bytearray()
+        self.broken = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            taken = take_frames(self.buffer)
+        except ValueError as exc:
+            log.warning("the sequencer sent a bad frame: %s", exc)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        for rows in taken:
+            for row in rows:
+                future = self.pending.pop(row[0], None)
+                if future is not None and resolve(future, row):
+                    self.owner.count_appended()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.broken = True
+        lost, self.pending = self.pending, {}
+        self.owner.loop_link_lost(self)
+        for future in lost.values():
+            future.set_exception(SequencerLost(LOST))
+
+
 class SharedAppendService(AppendService):
-    """An AppendService whose batches go to the sequencer process at ``path``; while it
-    cannot be reached, they are appended here."""
+    """An AppendService whose entries go to the sequencer process at ``path``: a request's
+    from the event loop (``append_async``), a thread's in batches from this service's
+    thread. While it cannot be reached, they are appended here."""
 
     def __init__(self, ledger: Ledger, path: Path, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         super().__init__(ledger, max_batch)
@@ -185,9 +242,71 @@ class SharedAppendService(AppendService):
         self._numbers = itertools.count()
         self._retry_at = 0.0
         self._count_lock = threading.Lock()
+        self._loop_link: _LoopLink | None = None
+        self._loop_retry_at = 0.0
+        self._connecting: asyncio.Task[_LoopLink | None] | None = None
+
+    def count_appended(self) -> None:
+        with self._count_lock:
+            self.appended += 1
+
+    async def append_async(self, entry: NewEntry) -> Receipt:
+        link = await self._loop_connected()
+        if link is None or link.broken or link.transport is None:
+            return await super().append_async(entry)
+        if self._closed:
+            raise ServiceClosed("the append service is closed")
+        future: Future[Receipt] = Future()
+        writes = REQUEST_WRITES.get()
+        if writes is not None:
+            writes.add(future)
+        # Taken once written (the request is then waited for, never given up): in this
+        # thread, the loop's, so no abandon() comes in between.
+        future.set_running_or_notify_cancel()
+        number = next(self._numbers)
+        link.pending[number] = future
+        link.transport.write(frame([entry_row(number, entry)]))
+        return await asyncio.wrap_future(future)
+
+    async def _loop_connected(self) -> _LoopLink | None:
+        loop = asyncio.get_running_loop()
+        link = self._loop_link
+        if link is not None and not link.broken:
+            # Another loop's connection (an app started twice): that loop's own.
+            return link if link.loop is loop else None
+        if time.monotonic() < self._loop_retry_at:
+            return None
+        if self._connecting is None:
+            self._connecting = loop.create_task(self._open_loop_link(loop))
+        return await asyncio.shield(self._connecting)
+
+    async def _open_loop_link(self, loop: asyncio.AbstractEventLoop) -> _LoopLink | None:
+        try:
+            _, link = await asyncio.wait_for(
+                loop.create_unix_connection(lambda: _LoopLink(self, loop), str(self.path)),
+                CONNECT_TIMEOUT,
+            )
+        except (OSError, TimeoutError) as exc:
+            self._loop_retry_at = time.monotonic() + RECONNECT_SECONDS
+            log.warning("the sequencer at %s is unreachable (%s): appending here", self.path, exc)
+            return None
+        finally:
+            self._connecting = None
+        self._loop_link = link
+        return link
+
+    def loop_link_lost(self, link: _LoopLink) -> None:
+        if self._loop_link is link:
+            self._loop_link = None
+            self._loop_retry_at = time.monotonic() + RECONNECT_SECONDS
 
     def close(self, timeout: float = 30.0) -> None:
         super().close(timeout)  # everything queued is sent (or appended here)
+        loop_link = self._loop_link
+        if loop_link is not None and loop_link.transport is not None:
+            # Called once the server has answered its requests: nothing is left pending.
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                loop_link.loop.call_soon_threadsafe(loop_link.transport.close)
         link = self._link
         if link is None:
             return
@@ -258,8 +377,7 @@ class SharedAppendService(AppendService):
                     with link.lock:
                         future = link.pending.pop(row[0], None)
                     if future is not None and resolve(future, row):
-                        with self._count_lock:
-                            self.appended += 1
+                        self.count_appended()
         except (OSError, ValueError) as exc:
             if not link.broken:
                 log.warning("the connection to the sequencer broke: %s", exc)
@@ -278,9 +396,7 @@ class SharedAppendService(AppendService):
                 link.sock.shutdown(socket.SHUT_RDWR)
             link.sock.close()
         for future in lost.values():
-            future.set_exception(
-                SequencerLost("the sequencer went away before answering: the entry may be written")
-            )
+            future.set_exception(SequencerLost(LOST))
 
 
 # -- the sequencer's side --------------------------------------------------------------
@@ -303,6 +419,7 @@ class SequencerServer:
         self.listener.listen(64)
         self._thread = threading.Thread(target=self._accept, name="sequencer-accept", daemon=True)
         self._replies: list[queue.SimpleQueue[Any]] = []
+        self._connections: list[socket.socket] = []
 
     def start(self) -> SequencerServer:
         self._thread.start()
@@ -314,6 +431,12 @@ class SequencerServer:
             self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         self.path.unlink(missing_ok=True)
+
+    def drop_connections(self) -> None:
+        """Cut every worker off, as this process's death would."""
+        for sock in self._connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def drain(self, timeout: float = 5.0) -> None:
         """Wait (a while) until every answer queued is taken to be sent: after the service
@@ -331,6 +454,7 @@ class SequencerServer:
                 return
             replies: queue.SimpleQueue[tuple[int, Future[Receipt]] | object] = queue.SimpleQueue()
             self._replies.append(replies)
+            self._connections.append(sock)
             threading.Thread(
                 target=self._take, args=(sock, replies), name="sequencer-entries", daemon=True
             ).start()
@@ -378,11 +502,26 @@ class SequencerServer:
                     return
 
 
+def until_told_or_orphaned(parent: int) -> None:
+    """Wait until standard input closes (the server is done with its workers) or the
+    server process is gone: a killed server's workers, forked from it, still hold the
+    pipe open, so its death is seen as this process's new parent."""
+    told = threading.Event()
+
+    def read() -> None:
+        sys.stdin.read()
+        told.set()
+
+    threading.Thread(target=read, name="sequencer-stdin", daemon=True).start()
+    while not told.wait(ORPHAN_POLL_SECONDS) and os.getppid() == parent:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The sequencer process: ``python -m lookup_api.shared_sequencer SOCKET [FORMAT LEVEL]``.
 
     It serves until its standard input closes (``credtrace serve`` closes it after its
-    workers stopped, or dies), then commits what it took and exits. SIGINT and SIGTERM
+    workers stopped) or the server dies, then commits what it took and exits. SIGINT and SIGTERM
     sent to the whole process group are left to the server: the workers may still be
     finishing their requests.
     """
@@ -393,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lookup_api.settings import Settings
     from lookup_api.wiring import open_ledger
 
+    parent = os.getppid()
     args = list(sys.argv[1:] if argv is None else argv)
     path = Path(args[0])
     log_format, level = (args[1], args[2]) if len(args) >= 3 else ("json", "info")
@@ -407,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     service.on_batch = metrics.metrics.observe_batch
     metrics.start()
     server = SequencerServer(service, path).start()  # ready once it accepts connections
-    sys.stdin.read()  # until the server closes it, or is gone
+    until_told_or_orphaned(parent)
     server.close()
     service.close()
     server.drain()

@@ -135,8 +135,8 @@ class SequencerFailed(CommandError):
 def one_sequencer(args: argparse.Namespace) -> Iterator[None]:
     """With several workers, one sequencer process for all of them, started before them
     and stopped after them (lookup_api.shared_sequencer: why). Its socket is in a folder
-    of this run that only its user can enter; its standard input is a pipe from here, so
-    that it exits when this process does, however it ends."""
+    of this run that only its user can enter. It exits when its standard input, a pipe
+    from here, is closed once the workers stopped, or when this process dies."""
     if args.workers < 2:
         yield
         return
