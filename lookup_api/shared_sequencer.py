@@ -19,11 +19,11 @@ validated]``; the sequencer answers each, once its batch is committed, with
 ``[id, REFUSED | CLOSED | FAILED, message, field]``.
 
 A receipt is sent only after its batch committed, so no process's death loses an
-acknowledged entry. A worker that cannot reach the sequencer (killed, say) appends
-through its own, as with one worker (the database lock keeps the log whole either way),
-and tries the socket again after ``RECONNECT_SECONDS``; what it had sent when the
-connection broke is answered ``SequencerLost``: written or not, it cannot tell (a
-retry with the same Idempotency-Key is never recorded twice).
+acknowledged entry. A worker that cannot reach the sequencer (killed, say: the server
+starts another) appends through its own, as with one worker (the database lock keeps
+the log whole either way), and tries the socket again after ``RECONNECT_SECONDS``; what
+it had sent when the connection broke is answered ``SequencerLost`` (a 500): written or
+not, it cannot tell (a retry with the same Idempotency-Key is never recorded twice).
 """
 
 from __future__ import annotations
@@ -245,6 +245,13 @@ class SharedAppendService(AppendService):
         self._loop_link: _LoopLink | None = None
         self._loop_retry_at = 0.0
         self._connecting: asyncio.Task[_LoopLink | None] | None = None
+        self._said_unreachable = False
+
+    def _unreachable(self, exc: BaseException) -> None:
+        """Say so once while it is gone, not at every retry (one a second)."""
+        if not self._said_unreachable:
+            self._said_unreachable = True
+            log.warning("the sequencer at %s is unreachable (%s): appending here", self.path, exc)
 
     def count_appended(self) -> None:
         with self._count_lock:
@@ -288,11 +295,12 @@ class SharedAppendService(AppendService):
             )
         except (OSError, TimeoutError) as exc:
             self._loop_retry_at = time.monotonic() + RECONNECT_SECONDS
-            log.warning("the sequencer at %s is unreachable (%s): appending here", self.path, exc)
+            self._unreachable(exc)
             return None
         finally:
             self._connecting = None
         self._loop_link = link
+        self._said_unreachable = False
         return link
 
     def loop_link_lost(self, link: _LoopLink) -> None:
@@ -362,9 +370,10 @@ class SharedAppendService(AppendService):
         except OSError as exc:
             sock.close()
             self._retry_at = time.monotonic() + RECONNECT_SECONDS
-            log.warning("the sequencer at %s is unreachable (%s): appending here", self.path, exc)
+            self._unreachable(exc)
             return None
         link = self._link = _Link(sock)
+        self._said_unreachable = False
         threading.Thread(
             target=self._read, args=(link,), name="sequencer-receipts", daemon=True
         ).start()

@@ -4,6 +4,7 @@ SIGTERM finishes and exits with every worker process gone."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -154,6 +155,22 @@ def _batched_entries(base: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def _committed_by(pid: int) -> float:
+    """Caller entries in the batches of process ``pid``, from the file it leaves its
+    metrics in (the run's folder is in its environment)."""
+    environment = dict(
+        item.split(b"=", 1)
+        for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if b"=" in item
+    )
+    folder = Path(environment[b"CREDTRACE_METRICS_DIR"].decode())
+    try:
+        counts = json.loads((folder / f"{pid}.json").read_text())
+    except (OSError, ValueError):  # not written yet, or mid-replace
+        return 0.0
+    return float(sum(series[-1] for _, series in counts["batches"]))
+
+
 def _own_batches(base: str) -> float:
     """Batches the answering worker committed itself."""
     text = httpx.get(f"{base}/metrics", timeout=30).text
@@ -164,7 +181,7 @@ def _own_batches(base: str) -> float:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_every_worker_appends_through_one_sequencer_and_goes_on_when_it_is_killed(
+def test_every_worker_appends_through_one_sequencer_which_is_started_again_when_killed(
     db_url: str, tmp_path: Path
 ) -> None:
     token = _officer(db_url, tmp_path)
@@ -188,14 +205,29 @@ def test_every_worker_appends_through_one_sequencer_and_goes_on_when_it_is_kille
         while _batched_entries(base) < 40 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _batched_entries(base) == 40
+        assert _committed_by(sequencer) == 40
         assert {_own_batches(base) for _ in range(10)} == {0.0}
 
         os.kill(sequencer, signal.SIGKILL)
         # The workers append themselves: no acknowledged entry lost, the log one chain.
         later = _file(base, token, range(41, 61))
         _verified(base, later)
-        indices = [r["index"] for r in receipts + later]
-        assert len(set(indices)) == 60
+        # The server starts another sequencer, which the workers use again.
+        deadline = time.monotonic() + 120
+        while not _sequencers(running.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [again] = _sequencers(running.process.pid)
+        assert again != sequencer
+        time.sleep(2)  # the workers try the socket again after a second
+        last = _file(base, token, range(61, 81))
+        _verified(base, last)
+        deadline = time.monotonic() + 60
+        while _committed_by(again) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _committed_by(again) == 20  # all of them: no worker appended itself
+        indices = [r["index"] for r in receipts + later + last]
+        assert len(set(indices)) == 80
+        assert "starting another" in running.output
         workers = _descendants(running.process.pid)
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(60) == 0, running.output

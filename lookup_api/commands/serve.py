@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +23,14 @@ from lookup_api.logs import FORMATS, log_config
 if TYPE_CHECKING:
     from lookup_api.settings import Settings
 
+log = logging.getLogger("credtrace")
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_WORKERS = 64
 GRACE_SECONDS = 20  # a stopping worker finishes its requests in flight for this long
 SEQUENCER_START_SECONDS = 120  # a loaded machine starts processes slowly
+SEQUENCER_RESTART_SECONDS = 1.0  # after the sequencer process exited, before another
 port_number = bounded_int(1, 65_535)
 
 
@@ -135,8 +140,7 @@ class SequencerFailed(CommandError):
 def one_sequencer(args: argparse.Namespace) -> Iterator[None]:
     """With several workers, one sequencer process for all of them, started before them
     and stopped after them (lookup_api.shared_sequencer: why). Its socket is in a folder
-    of this run that only its user can enter. It exits when its standard input, a pipe
-    from here, is closed once the workers stopped, or when this process dies."""
+    of this run that only its user can enter."""
     if args.workers < 2:
         yield
         return
@@ -144,32 +148,70 @@ def one_sequencer(args: argparse.Namespace) -> Iterator[None]:
 
     with tempfile.TemporaryDirectory(prefix="credtrace-sequencer-") as folder:
         path = Path(folder) / "sequencer.sock"
+        command = [
+            sys.executable,
+            "-m",
+            "lookup_api.shared_sequencer",
+            str(path),
+            args.log_format,
+            getattr(args, "log_level", "info"),
+        ]
         environment = {name: value for name, value in os.environ.items() if name != SOCKET_ENV}
-        process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module
-            [
-                sys.executable,
-                "-m",
-                "lookup_api.shared_sequencer",
-                str(path),
-                args.log_format,
-                getattr(args, "log_level", "info"),
-            ],
-            stdin=subprocess.PIPE,
-            env=environment,
-        )
+        sequencer = SequencerProcess(command, environment, path)
         try:
-            _wait_until_listening(process, path)
             os.environ[SOCKET_ENV] = str(path)
             yield
         finally:
             os.environ.pop(SOCKET_ENV, None)
-            assert process.stdin is not None
-            process.stdin.close()  # it commits what it took and exits
-            try:
-                process.wait(GRACE_SECONDS + 10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            sequencer.stop()
+
+
+class SequencerProcess:
+    """The sequencer process of a run, started again if it exits while the workers serve
+    (they append themselves meanwhile). It exits when its standard input, a pipe from
+    here, is closed once the workers stopped, or when this process dies."""
+
+    def __init__(self, command: list[str], environment: dict[str, str], path: Path) -> None:
+        self.command = command
+        self.environment = environment
+        self.path = path
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.process = self._start()
+        threading.Thread(target=self._restart, name="sequencer-watch", daemon=True).start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module
+            self.command, stdin=subprocess.PIPE, env=self.environment
+        )
+        _wait_until_listening(process, self.path)
+        return process
+
+    def _restart(self) -> None:
+        while True:
+            code = self.process.wait()
+            time.sleep(SEQUENCER_RESTART_SECONDS)  # not in a tight loop if it cannot start
+            with self._lock:
+                if self._stopping:
+                    return
+                log.error("the sequencer process exited with %s: starting another", code)
+                try:
+                    self.process = self._start()
+                except SequencerFailed:
+                    log.exception("the sequencer did not start again: the workers append alone")
+                    return
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            process = self.process
+        assert process.stdin is not None
+        process.stdin.close()  # it commits what it took and exits
+        try:
+            process.wait(GRACE_SECONDS + 10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], path: Path) -> None:
