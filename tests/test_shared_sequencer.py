@@ -63,7 +63,8 @@ def sequencer(db_url: str, signer: Signer, folder: Path) -> Iterator[Sequencer]:
 def worker(db_url: str, signer: Signer, path: Path) -> Iterator[SharedAppendService]:
     """A worker's appender: its own engine and ledger, as in another process."""
     engine = create_db_engine(db_url)
-    appender = SharedAppendService(Ledger(engine, signer, ORIGIN), path).start()
+    appender = SharedAppendService(Ledger(engine, signer, ORIGIN), path)
+    appender.start()
     try:
         yield appender
     finally:
