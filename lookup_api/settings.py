@@ -25,6 +25,9 @@ class Settings:
     # Where each worker of `credtrace serve` leaves its metrics for the others (the
     # server makes one per run); None: this process counts alone.
     metrics_dir: Path | None = None
+    # The socket of the one sequencer that `credtrace serve --workers N` starts for its
+    # workers (lookup_api.shared_sequencer); None: this process appends itself.
+    sequencer_socket: Path | None = None
     # The code-signing key ring (qr.signing), apart from the log's key; created 0600.
     code_key_file: Path = Path("var/codes.key")
     # Scans of one code past which the consumer page warns that it may be cloned.
@@ -56,6 +59,9 @@ class Settings:
             rate_limits=RateLimits.from_env(env),
             metrics_dir=Path(env["CREDTRACE_METRICS_DIR"])
             if env.get("CREDTRACE_METRICS_DIR")
+            else None,
+            sequencer_socket=Path(env["CREDTRACE_SEQUENCER_SOCKET"])
+            if env.get("CREDTRACE_SEQUENCER_SOCKET")
             else None,
             code_key_file=Path(env.get("CREDTRACE_CODE_KEY_FILE") or "var/codes.key"),
             scan_warning=_positive(

@@ -23,6 +23,7 @@ from lookup_api.auth import migrate as migrate_app
 from lookup_api.cache import EVERYTHING, ResponseCache
 from lookup_api.pages.csrf import load_or_create_secret
 from lookup_api.settings import Settings
+from lookup_api.shared_sequencer import SharedAppendService
 from qr.backup import CodesAttachment
 
 
@@ -125,7 +126,13 @@ class Services:
         cache = response_cache(settings)
         ledger = open_ledger(settings, cache=cache)
         engine = ledger.engine
-        appender = AppendService(ledger, max_batch=settings.max_append_batch)
+        appender = (
+            AppendService(ledger, max_batch=settings.max_append_batch)
+            if settings.sequencer_socket is None
+            else SharedAppendService(
+                ledger, settings.sequencer_socket, max_batch=settings.max_append_batch
+            )
+        )
         # Bulk imports leave the leaf-hash index behind; fill it in small steps, off the
         # request path (until then a lookup by leaf hash scans the unindexed tiles).
         stop = threading.Event()

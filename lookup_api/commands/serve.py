@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lookup_api.commands.output import CommandError, bounded_int
@@ -15,10 +23,14 @@ from lookup_api.logs import FORMATS, log_config
 if TYPE_CHECKING:
     from lookup_api.settings import Settings
 
+log = logging.getLogger("credtrace")
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_WORKERS = 64
 GRACE_SECONDS = 20  # a stopping worker finishes its requests in flight for this long
+SEQUENCER_START_SECONDS = 120  # a loaded machine starts processes slowly
+SEQUENCER_RESTART_SECONDS = 1.0  # after the sequencer process exited, before another
 port_number = bounded_int(1, 65_535)
 
 
@@ -112,11 +124,113 @@ def cmd_serve(
     # made for this run and removed after it.
     with tempfile.TemporaryDirectory(prefix="credtrace-metrics-") as metrics_dir:
         os.environ["CREDTRACE_METRICS_DIR"] = metrics_dir
-        if server == "granian":
-            run_granian(args, listener, logging)
-        else:
-            run_uvicorn(args, listener, logging)
+        with one_sequencer(args):
+            if server == "granian":
+                run_granian(args, listener, logging)
+            else:
+                run_uvicorn(args, listener, logging)
     return 0
+
+
+class SequencerFailed(CommandError):
+    """The workers' sequencer process did not start."""
+
+
+@contextmanager
+def one_sequencer(args: argparse.Namespace) -> Iterator[None]:
+    """With several workers, one sequencer process for all of them, started before them
+    and stopped after them (lookup_api.shared_sequencer: why). Its socket is in a folder
+    of this run that only its user can enter."""
+    if args.workers < 2:
+        yield
+        return
+    from lookup_api.shared_sequencer import SOCKET_ENV
+
+    with tempfile.TemporaryDirectory(prefix="credtrace-sequencer-") as folder:
+        path = Path(folder) / "sequencer.sock"
+        command = [
+            sys.executable,
+            "-m",
+            "lookup_api.shared_sequencer",
+            str(path),
+            args.log_format,
+            getattr(args, "log_level", "info"),
+        ]
+        environment = {name: value for name, value in os.environ.items() if name != SOCKET_ENV}
+        sequencer = SequencerProcess(command, environment, path)
+        try:
+            os.environ[SOCKET_ENV] = str(path)
+            yield
+        finally:
+            os.environ.pop(SOCKET_ENV, None)
+            sequencer.stop()
+
+
+class SequencerProcess:
+    """The sequencer process of a run, started again if it exits while the workers serve
+    (they append themselves meanwhile). It exits when its standard input, a pipe from
+    here, is closed once the workers stopped, or when this process dies."""
+
+    def __init__(self, command: list[str], environment: dict[str, str], path: Path) -> None:
+        self.command = command
+        self.environment = environment
+        self.path = path
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.process = self._start()
+        threading.Thread(target=self._restart, name="sequencer-watch", daemon=True).start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module
+            self.command, stdin=subprocess.PIPE, env=self.environment
+        )
+        _wait_until_listening(process, self.path)
+        return process
+
+    def _restart(self) -> None:
+        while True:
+            code = self.process.wait()
+            time.sleep(SEQUENCER_RESTART_SECONDS)  # not in a tight loop if it cannot start
+            with self._lock:
+                if self._stopping:
+                    return
+                log.error("the sequencer process exited with %s: starting another", code)
+                try:
+                    self.process = self._start()
+                except SequencerFailed:
+                    log.exception("the sequencer did not start again: the workers append alone")
+                    return
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            process = self.process
+        assert process.stdin is not None
+        process.stdin.close()  # it commits what it took and exits
+        try:
+            process.wait(GRACE_SECONDS + 10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], path: Path) -> None:
+    deadline = time.monotonic() + SEQUENCER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SequencerFailed(f"the sequencer process exited with {process.returncode}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(path))
+            except OSError:
+                time.sleep(0.05)
+                continue
+        return
+    process.kill()
+    process.wait()
+    raise SequencerFailed(
+        f"the sequencer process did not listen within {SEQUENCER_START_SECONDS} s"
+    )
 
 
 def run_uvicorn(args: argparse.Namespace, listener: socket.socket, logging: dict[str, Any]) -> None:
