@@ -16,6 +16,7 @@ from litestar.status_codes import (
 )
 
 from ledger.store.service import ServiceClosed
+from lookup_api.shared_sequencer import SequencerLost
 
 PROBLEM_JSON = "application/problem+json"
 QUOTE_LIMIT = 40  # characters of a refused value an error quotes back
@@ -136,9 +137,25 @@ def _stopping() -> Problem:
     )
 
 
+def _outcome_unknown() -> Problem:
+    # The sequencer process went away after the entry was handed to it: it may have been
+    # committed. Not a 503 (that says nothing was written); a retry with the same
+    # Idempotency-Key is answered with the first receipt if it was.
+    return Problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Outcome unknown",
+        "the sequencer went away before answering: the record may be written; "
+        "retry with the same Idempotency-Key",
+        type_="/problems/outcome-unknown",
+    )
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, ServiceClosed):
         exc = _stopping()
+    if isinstance(exc, SequencerLost):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        exc = _outcome_unknown()
     if isinstance(exc, Problem):
         body: dict[str, Any] = {
             "type": exc.problem_type,

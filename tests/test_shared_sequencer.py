@@ -5,15 +5,20 @@ get in process; a worker that cannot reach it appends itself."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from litestar.testing import TestClient
 
 from ledger.errors import EntryRejected
+from ledger.store.config import LedgerConfig
 from ledger.store.engine import create_db_engine
 from ledger.store.entries import NewEntry
 from ledger.store.log import Ledger
@@ -28,9 +33,13 @@ from ledger.store.service import (
 from ledger.tlog import merkle
 from ledger.tlog.checkpoint import open_checkpoint
 from ledger.tlog.note import Signer
+from lookup_api.app import create_app
+from lookup_api.auth import create_key
+from lookup_api.settings import Settings
 from lookup_api.shared_sequencer import SequencerServer, SharedAppendService
+from lookup_api.wiring import Services
 from tests.conftest import ORIGIN
-from tests.factories import entry, payload, redaction
+from tests.factories import enterprise_payload, entry, payload, redaction
 
 KIND, SUBJECT, ACTOR = "test.recorded", "test:subject", "officer:test"
 
@@ -70,6 +79,17 @@ def worker(db_url: str, signer: Signer, path: Path) -> Iterator[SharedAppendServ
     finally:
         appender.close()
         engine.dispose()
+
+
+def _waited_for(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    """Whether ``condition`` came true within ``seconds`` (a thread of the code under test
+    makes it so)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _check(receipt: Receipt, ledger: Ledger) -> None:
@@ -161,6 +181,9 @@ def test_a_worker_whose_sequencer_went_away_appends_itself(
         seq.server.close()
         seq.service.close()
         seq.server.drop_connections()  # as the process's death would
+        # Once the worker has seen the connection close (an entry sent before that would be
+        # answered SequencerLost: it cannot tell whether it was taken).
+        assert _waited_for(lambda: one._link is None)
         receipts = [one.append(entry()) for _ in range(3)]
         assert [r.index for r in receipts] == [1, 2, 3]
         for receipt in receipts:
@@ -234,3 +257,45 @@ def test_the_event_loop_appends_itself_once_the_sequencer_went_away(
         for receipt in receipts:
             _check(receipt, one.ledger)
         assert one.batches == 3
+
+
+def test_a_record_the_sequencer_took_and_never_answered_is_outcome_unknown(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A sequencer that goes away after taking the entry may have committed it: the answer
+    says so (not a 503, which says nothing was written) and names the retry."""
+    path = tmp_path / "sequencer.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def take_and_vanish() -> None:
+        conn, _ = listener.accept()
+        conn.recv(1 << 16)  # the entry's frame: taken, never answered
+        conn.close()
+
+    vanishing = threading.Thread(target=take_and_vanish, daemon=True)
+    vanishing.start()
+    settings = Settings(
+        ledger=LedgerConfig(db_url, tmp_path / "ledger.key", ORIGIN),
+        code_key_file=tmp_path / "codes.key",
+        sequencer_socket=path,
+    )
+    services = Services.open(settings)
+    try:
+        token = create_key(services.engine, "officer")[1]
+        with TestClient(create_app(services=services)) as client:
+            response = client.post(
+                "/v1/records",
+                content=json.dumps({"kind": "enterprise.filed", "payload": enterprise_payload(1)}),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+        vanishing.join(30)
+        assert response.status_code == 500, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["type"] == "/problems/outcome-unknown"
+        assert "Idempotency-Key" in problem["detail"]
+    finally:
+        services.close()
+        listener.close()
