@@ -125,6 +125,40 @@ class Facts:
             grades=tuple(sorted(self.grades, key=_entry)),
         )
 
+    @classmethod
+    def in_order(
+        cls,
+        uscc: str,
+        filed_on: dt.date | None,
+        filed_entry: int | None,
+        roles: list[str],
+        *,
+        violations: list[Violation],
+        inspections: list[Inspection],
+        declarations: list[Declaration],
+        blacklist: list[BlacklistEvent],
+        repairs: list[Repair],
+        grades: list[GradeRecord],
+    ) -> Facts:
+        """Facts built from lists in any order, each sorted in place as ``sorted`` orders
+        it: built once, not built and then re-sorted (the lists are the caller's)."""
+        roles.sort()
+        for facts in (violations, inspections, declarations, blacklist, grades):
+            facts.sort(key=_entry)
+        repairs.sort(key=_request)
+        return cls(
+            uscc,
+            filed_on,
+            filed_entry,
+            tuple(roles),
+            tuple(violations),
+            tuple(inspections),
+            tuple(declarations),
+            tuple(blacklist),
+            tuple(repairs),
+            tuple(grades),
+        )
+
     def _in_order(self) -> bool:
         return (
             _ascending(self.roles)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -36,7 +35,6 @@ from ledger.records.tables import LIVE, Tables
 from ledger.store.engine import driver_connection
 
 CHUNK = 500  # keys per IN list on SQLite
-Fact = TypeVar("Fact")
 
 # One statement per table, ``{t}`` naming its table (live or prefixed) and ``{keys}``
 # the condition on the enterprise column.
@@ -115,12 +113,11 @@ def load_facts(
 def _load(
     reader: _Reader, keys: list[str], declarations: bool, include_revoked: bool
 ) -> dict[str, Facts]:
-    base: dict[str, tuple[dt.date, int, tuple[str, ...]]] = {}
+    base: dict[str, tuple[dt.date, int, list[str]]] = {}
     for uscc, filed_on, filed_entry, roles, status in reader.rows("enterprises", keys):
         if filed_entry is None or (status == "revoked" and not include_revoked):
             continue  # its filing was redacted, or it is revoked: nothing to grade
-        listed = tuple(sorted(json.loads(roles or "[]") or ()))
-        base[uscc] = (_day(filed_on), filed_entry, listed)
+        base[uscc] = (_day(filed_on), filed_entry, list(json.loads(roles or "[]") or ()))
     found = sorted(base)
     violations: dict[str, list[Violation]] = {}
     for entry, uscc, item, occurred_on, fine, revoked in reader.rows("violations", found):
@@ -146,31 +143,18 @@ def _load(
     for entry, uscc, grade, policy, time in reader.rows("grades", found):
         if time:
             grades.setdefault(uscc, []).append(GradeRecord(entry, grade, policy, record_date(time)))
-    # Built once, in entry order (what Facts.sorted gives), rather than built and re-sorted.
     return {
-        uscc: Facts(
+        uscc: Facts.in_order(
             uscc,
             filed_on,
             filed_entry,
             roles,
-            _in_entry_order(violations.get(uscc), _entry),
-            _in_entry_order(inspections.get(uscc), _entry),
-            _in_entry_order(declared.get(uscc), _entry),
-            _in_entry_order(blacklist.get(uscc), _entry),
-            _in_entry_order(repairs.get(uscc), _request),
-            _in_entry_order(grades.get(uscc), _entry),
+            violations=violations.get(uscc, []),
+            inspections=inspections.get(uscc, []),
+            declarations=declared.get(uscc, []),
+            blacklist=blacklist.get(uscc, []),
+            repairs=repairs.get(uscc, []),
+            grades=grades.get(uscc, []),
         )
         for uscc, (filed_on, filed_entry, roles) in base.items()
     }
-
-
-_entry = attrgetter("entry")
-_request = attrgetter("request_entry")
-
-
-def _in_entry_order(found: list[Fact] | None, key: Callable[[Fact], int]) -> tuple[Fact, ...]:
-    if not found:
-        return ()
-    if len(found) > 1:
-        found.sort(key=key)
-    return tuple(found)
