@@ -52,6 +52,41 @@ def appended(ledger: Ledger, result: BatchResult) -> list[tuple[str, str, dict[s
     return out
 
 
+PRODUCT = {
+    "gtin": "06901234567892",
+    "name": "奶粉",
+    "hs_code": "040210",
+    "origin_country": "NZ",
+    "owner_uscc": A,
+    "risk_class": "low",
+}
+
+
+def declaration(batch: str, declarant: str, n: int) -> dict[str, Any]:
+    """A ``batch.declared`` payload of PRODUCT's batch ``batch``."""
+    return {
+        "gtin": PRODUCT["gtin"],
+        "batch": batch,
+        "quantity": 10,
+        "produced_on": "2025-12-01",
+        "port": "CNSZX",
+        "declaration_no": f"D{n}",
+        "declarant_uscc": declarant,
+    }
+
+
+def failed_inspection(time: str) -> NewEntry:
+    """A non-conformant inspection of PRODUCT's batch B0 (its declarant's grade: B)."""
+    failed = {
+        "gtin": PRODUCT["gtin"],
+        "batch": "B0",
+        "outcome": "non_conformant",
+        "inspected_on": "2026-01-01",
+        "accepted_third_party": False,
+    }
+    return rec("inspection.result", failed, time)
+
+
 def grades_of(result: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str]]:
     return [(p["uscc"], p["grade"]) for kind, _, p in result if kind == "credit.graded"]
 
@@ -121,44 +156,12 @@ def test_a_batch_regrades_each_enterprise_once_and_only_on_a_change(graded: Ledg
 def test_an_inspection_regrades_the_declarant(graded: Ledger) -> None:
     t = "2026-01-02T02:00:00.000Z"
     graded.append([rec("enterprise.filed", enterprise_payload(1, filed_on="2020-01-01"), t)])
-    product = {
-        "gtin": "06901234567892",
-        "name": "奶粉",
-        "hs_code": "040210",
-        "origin_country": "NZ",
-        "owner_uscc": A,
-        "risk_class": "low",
-    }
-    batches = [
-        rec(
-            "batch.declared",
-            {
-                "gtin": product["gtin"],
-                "batch": f"B{i}",
-                "quantity": 10,
-                "produced_on": "2025-12-01",
-                "port": "CNSZX",
-                "declaration_no": f"D{i}",
-                "declarant_uscc": A,
-            },
-            t,
-        )
-        for i in range(10)
-    ]
+    batches = [rec("batch.declared", declaration(f"B{i}", A, i), t) for i in range(10)]
     assert (
-        grades_of(appended(graded, graded.append([rec("product.filed", product, t), *batches])))
+        grades_of(appended(graded, graded.append([rec("product.filed", PRODUCT, t), *batches])))
         == []
     )
-    failed = {
-        "gtin": product["gtin"],
-        "batch": "B0",
-        "outcome": "non_conformant",
-        "inspected_on": "2026-01-01",
-        "accepted_third_party": False,
-    }
-    assert grades_of(appended(graded, graded.append([rec("inspection.result", failed, t)]))) == [
-        (A, "B")
-    ]
+    assert grades_of(appended(graded, graded.append([failed_inspection(t)]))) == [(A, "B")]
 
 
 def test_repair_is_refused_before_180_days_naming_the_date(graded: Ledger) -> None:
@@ -293,42 +296,12 @@ def test_a_batch_declared_again_after_a_redaction_regrades_its_new_declarant(
             rec("enterprise.filed", enterprise_payload(2, filed_on="2020-01-01"), t),
         ]
     )
-    product = {
-        "gtin": "06901234567892",
-        "name": "奶粉",
-        "hs_code": "040210",
-        "origin_country": "NZ",
-        "owner_uscc": A,
-        "risk_class": "low",
-    }
 
     def declared(declarant: str, n: int, time: str | None = t) -> NewEntry:
-        return record_entry(
-            "batch.declared",
-            {
-                "gtin": product["gtin"],
-                "batch": "B0",
-                "quantity": 10,
-                "produced_on": "2025-12-01",
-                "port": "CNSZX",
-                "declaration_no": f"D{n}",
-                "declarant_uscc": declarant,
-            },
-            OFFICER,
-            time,
-        )
+        return record_entry("batch.declared", declaration("B0", declarant, n), OFFICER, time)
 
-    first = graded.append([rec("product.filed", product, t), declared(A, 0)])
-    failed = {
-        "gtin": product["gtin"],
-        "batch": "B0",
-        "outcome": "non_conformant",
-        "inspected_on": "2026-01-01",
-        "accepted_third_party": False,
-    }
-    assert grades_of(appended(graded, graded.append([rec("inspection.result", failed, t)]))) == [
-        (A, "B")
-    ]
+    first = graded.append([rec("product.filed", PRODUCT, t), declared(A, 0)])
+    assert grades_of(appended(graded, graded.append([failed_inspection(t)]))) == [(A, "B")]
     redacted = graded.append([redaction(first.first_index + 1, "the wrong declarant")])
     assert grades_of(appended(graded, redacted)) == [(A, "A")]
     b_grade = redacted.first_index - 1  # A's B, recorded on the inspection
